@@ -1,0 +1,51 @@
+# modelfleet: `make render` and `make test` are all a new machine needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP    := $(VENV)/.installed-test
+
+.PHONY: render validate schema lint test golden clean help
+
+help:
+	@echo "make render    create .venv if missing, install modelfleet, render the example fleet"
+	@echo "make validate  check models.yaml and environments/*.yaml"
+	@echo "make test      install test tools, run lint, the golden check and the test suite"
+	@echo "make lint      ruff and mypy --strict"
+	@echo "make schema    regenerate schemas/*.json from the spec models"
+	@echo "make golden    refresh the snapshots under tests/ (review the diff before committing)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(RUNTIME_STAMP) $@
+
+render: $(RUNTIME_STAMP)
+	$(BIN)/modelfleet render
+
+validate: $(RUNTIME_STAMP)
+	$(BIN)/modelfleet validate
+
+schema: $(RUNTIME_STAMP)
+	$(BIN)/modelfleet schema
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check generator tests
+	$(BIN)/mypy --strict generator
+
+test: $(TEST_STAMP) lint
+	$(BIN)/modelfleet schema --check
+	$(BIN)/modelfleet render --check
+	$(BIN)/python -m pytest -q
+
+golden: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q tests --update-golden
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,205 @@
+"""Command line: argument parsing and the one error boundary.
+
+Exit codes: 0 ok; 1 invalid input or stale output; 2 usage error; 3 internal error
+(a short message, never a traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import Finding, ModelfleetError, UsageError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would print and exit
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="modelfleet",
+        description="Render a fleet of ML model services from models.yaml into rendered/.",
+    )
+    parser.add_argument("--root", default=".", help="fleet root holding models.yaml (default: current directory)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    validate = sub.add_parser("validate", help="check models.yaml and environments/*.yaml")
+    validate.add_argument("--format", choices=("text", "json", "github"), default="text")
+    render = sub.add_parser("render", help="write rendered/ (or --check that it is current)")
+    render.add_argument("--check", action="store_true", help="exit 1 if rendered/ is stale; write nothing")
+    render.add_argument("--format", choices=("text", "json", "github"), default="text")
+    explain = sub.add_parser("explain", help="show a resolved value and the file:line that set it")
+    explain.add_argument("environment")
+    explain.add_argument("model")
+    explain.add_argument("path", help="field path, for example scaling.maxReplicas or secrets[0].env")
+    schema = sub.add_parser("schema", help="regenerate schemas/*.json from the spec models")
+    schema.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale; write nothing")
+    return parser
+
+
+def _emit(stream: TextIO, text: str) -> None:
+    if text:
+        stream.write(text)
+        stream.flush()
+
+
+def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
+    from . import report
+
+    if fmt == "json":
+        _emit(sys.stdout, report.format_json(findings))
+    elif fmt == "github":
+        _emit(sys.stdout, report.format_github(findings))
+    else:
+        _emit(stream, report.format_text(findings, color=stream.isatty() and "NO_COLOR" not in os.environ))
+
+
+def _cmd_validate(root: Path, fmt: str) -> int:
+    from . import report
+    from .load import load_fleet
+    from .parse import parse
+    from .resolve import resolve
+    from .schema import jsonschema_findings
+
+    sources = load_fleet(root)
+    resolution = resolve(parse(sources))
+    findings = jsonschema_findings(sources.models, "models.schema.json")
+    for document in sources.environments:
+        findings += jsonschema_findings(document, "environment.schema.json")
+    if findings:
+        raise ModelfleetError(findings)
+    count = len(resolution.base)
+    envs = len(resolution.environments)
+    if fmt == "json":
+        _emit(sys.stdout, report.format_json([]))
+    elif fmt == "text":
+        _emit(sys.stdout, report.format_ok(f"{count} models, {envs} environments valid"))
+    return EXIT_OK
+
+
+def _cmd_render(root: Path, check: bool) -> int:
+    from . import report
+    from .pipeline import render
+    from .write import check_tree, write_tree
+
+    rendered = render(root)
+    target = root / "rendered"
+    if check:
+        check_tree(target, rendered.plan.files)
+        _emit(sys.stdout, report.format_ok(f"rendered/ is current ({len(rendered.plan.files)} files)"))
+        return EXIT_OK
+    diff = write_tree(target, rendered.plan.files)
+    objects = sum(len(e.objects) for e in rendered.environments)
+    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
+    summary = (
+        f"rendered/ written: {len(rendered.plan.files)} files, {objects} objects in "
+        f"{len(rendered.environments)} environments ({changes} files changed)"
+    )
+    _emit(sys.stdout, report.format_ok(summary))
+    return EXIT_OK
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _split_path(text: str) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for match in _PATH_PART.finditer(text):
+        name, index = match.groups()
+        parts.append(int(index) if index is not None else name)
+    return tuple(parts)
+
+
+def _cmd_explain(root: Path, env_name: str, model_name: str, path_text: str) -> int:
+    from .explain import explain
+
+    _emit(sys.stdout, explain(root, env_name, model_name, _split_path(path_text)))
+    return EXIT_OK
+
+
+def _cmd_schema(root: Path, check: bool) -> int:
+    from . import report
+    from .errors import Location
+    from .schema import schema_files, write_schemas
+
+    directory = root / "schemas"
+    if check:
+        stale = [
+            name
+            for name, text in schema_files().items()
+            if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text
+        ]
+        if stale:
+            raise ModelfleetError(
+                Finding(
+                    "stale: differs from the spec models", Location(f"schemas/{name}"), hint="run `modelfleet schema`"
+                )
+                for name in stale
+            )
+        _emit(sys.stdout, report.format_ok("schemas/ is current"))
+        return EXIT_OK
+    changed = write_schemas(directory)
+    _emit(sys.stdout, report.format_ok(f"schemas/ written ({len(changed)} changed)"))
+    return EXIT_OK
+
+
+def run(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    root = Path(args.root)
+    if args.command is None:
+        raise UsageError("a command is required\n" + build_parser().format_usage().rstrip())
+    if not root.is_dir():
+        raise UsageError(f"--root {args.root} is not a directory")
+    if args.command == "validate":
+        return _cmd_validate(root, args.format)
+    if args.command == "render":
+        return _cmd_render(root, args.check)
+    if args.command == "explain":
+        return _cmd_explain(root, args.environment, args.model, args.path)
+    return _cmd_schema(root, args.check)
+
+
+def _format_of(argv: Sequence[str]) -> str:
+    for index, arg in enumerate(argv):
+        if arg == "--format" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--format="):
+            return arg.split("=", 1)[1]
+    return "text"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; the one place errors become output."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except ModelfleetError as exc:
+        _report(exc.findings, _format_of(args), sys.stderr)
+        return EXIT_INVALID
+    except UsageError as exc:
+        _emit(sys.stderr, f"modelfleet: usage error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _emit(sys.stderr, "modelfleet: interrupted\n")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # argparse --help
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_OK
+    except Exception as exc:
+        _emit(
+            sys.stderr,
+            f"modelfleet: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in modelfleet; please report it with the command you ran.\n",
+        )
+        return EXIT_INTERNAL
+
+
+def main_entry() -> None:
+    sys.exit(main())

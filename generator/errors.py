@@ -1,0 +1,75 @@
+"""The few error types of modelfleet and the Finding they carry.
+
+Library code raises; only ``cli`` catches and only ``report`` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a source file, 1-based line and column."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: where, which field, what is wrong, and how to fix it."""
+
+    message: str
+    location: Location | None = None
+    path: str = ""
+    hint: str = ""
+    source_line: str | None = field(default=None, compare=False)
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        loc = self.location or Location("")
+        return (loc.file, loc.line, loc.column, self.path, self.message)
+
+
+def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings sorted by file and line, duplicates removed."""
+    unique: dict[tuple[str, int, int, str, str], Finding] = {}
+    for finding in findings:
+        unique.setdefault(finding.sort_key(), finding)
+    return [unique[key] for key in sorted(unique)]
+
+
+class ModelfleetError(Exception):
+    """Invalid input or stale output: the user can fix it. Exit code 1."""
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self.findings = sorted_findings(findings)
+        super().__init__("; ".join(f.message for f in self.findings))
+
+
+class StaleOutputError(ModelfleetError):
+    """``render --check`` found rendered/ out of date. Exit code 1."""
+
+
+class UsageError(Exception):
+    """The command line itself is wrong. Exit code 2."""
+
+
+def path_str(path: Iterable[str | int]) -> str:
+    """Render a field path as a breadcrumb: ``models[2].scaling.minReplicas``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out:
+            out += f".{part}"
+        else:
+            out = str(part)
+    return out

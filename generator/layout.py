@@ -1,0 +1,199 @@
+"""Stage 6, layout: split the resolved objects into a Kustomize base per model and an
+overlay per environment that holds only the difference.
+
+The overlay of an environment:
+- lists the bases of the models enabled there;
+- sets every model's image through ``images:`` (promotion is a one-line change);
+- patches each object with an RFC 6902 JSON patch computed from base to environment;
+- adds objects that only exist in the environment (for example a ConfigMap whose
+  content-hashed name differs) and deletes their base counterparts.
+
+``kubectl kustomize rendered/overlays/<env>`` then yields exactly the environment's
+resolved objects; the test suite proves it for every environment.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+KubeObject = dict[str, Any]
+
+CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"})
+
+FILE_NAMES = {
+    "ServiceAccount": "serviceaccount",
+    "ConfigMap": "configmap",
+    "Deployment": "deployment",
+    "Rollout": "rollout",
+    "Service": "service",
+    "PodDisruptionBudget": "pdb",
+    "NetworkPolicy": "networkpolicy",
+    "HorizontalPodAutoscaler": "hpa",
+    "ScaledObject": "scaledobject",
+    "AnalysisTemplate": "analysistemplate",
+    "ServiceMonitor": "servicemonitor",
+    "PrometheusRule": "prometheusrule",
+}
+
+
+def identity(obj: KubeObject) -> tuple[str, str, str]:
+    group = str(obj["apiVersion"]).rpartition("/")[0]
+    return (group, str(obj["kind"]), str(obj["metadata"]["name"]))
+
+
+def file_stem(obj: KubeObject, siblings: Sequence[KubeObject]) -> str:
+    """The file name of an object within its model's directory."""
+    kind = str(obj["kind"])
+    stem = FILE_NAMES.get(kind, kind.lower())
+    same_kind = [o for o in siblings if o["kind"] == kind]
+    if len(same_kind) > 1:
+        return f"{stem}-{obj['metadata']['name']}"
+    return stem
+
+
+# ---------------------------------------------------------------------------
+# RFC 6902 diff
+
+
+def _pointer(path: Sequence[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def json_patch(old: Any, new: Any, path: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+    """The operations that turn ``old`` into ``new``. Lists of different length are
+    replaced whole, which keeps patches readable and exact."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        ops: list[dict[str, Any]] = []
+        for key in old:
+            if key not in new:
+                ops.append({"op": "remove", "path": _pointer((*path, key))})
+        for key, value in new.items():
+            if key not in old:
+                ops.append({"op": "add", "path": _pointer((*path, key)), "value": value})
+            else:
+                ops.extend(json_patch(old[key], value, (*path, key)))
+        return ops
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        out: list[dict[str, Any]] = []
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            out.extend(json_patch(a, b, (*path, index)))
+        return out
+    if old == new and type(old) is type(new):
+        return []
+    return [{"op": "replace", "path": _pointer(path), "value": new}]
+
+
+# ---------------------------------------------------------------------------
+# Base and overlays
+
+
+@dataclass(frozen=True)
+class ModelObjects:
+    """The objects of one model, and the image reference its workload runs."""
+
+    model: str
+    image_name: str
+    image_ref: str
+    objects: tuple[KubeObject, ...]
+
+
+@dataclass(frozen=True)
+class Patch:
+    model: str
+    target: KubeObject
+    operations: tuple[dict[str, Any], ...] = ()
+    delete: bool = False
+
+
+@dataclass(frozen=True)
+class ImageOverride:
+    name: str
+    tag: str | None
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class Overlay:
+    environment: str
+    namespace: str
+    namespace_object: KubeObject
+    models: tuple[str, ...]
+    images: tuple[ImageOverride, ...]
+    patches: tuple[Patch, ...]
+    extra: tuple[tuple[str, KubeObject], ...] = field(default=())
+
+
+def split_image(ref: str, name: str) -> ImageOverride:
+    rest = ref[len(name) :]
+    if rest.startswith("@"):
+        return ImageOverride(name, None, rest[1:])
+    return ImageOverride(name, rest.lstrip(":"), None)
+
+
+def _containers(obj: KubeObject) -> Iterator[dict[str, Any]]:
+    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+    for key in ("initContainers", "containers"):
+        yield from pod.get(key, []) or []
+
+
+def with_image(obj: KubeObject, image_name: str, old_ref: str, new_ref: str) -> KubeObject:
+    """A copy of ``obj`` whose containers running ``old_ref`` run ``new_ref``."""
+    copied = copy.deepcopy(obj)
+    for container in _containers(copied):
+        if container.get("image") == old_ref and old_ref.startswith(image_name):
+            container["image"] = new_ref
+    return copied
+
+
+def namespaced(obj: KubeObject, namespace: str) -> KubeObject:
+    """The object as the cluster receives it from the overlay."""
+    if obj["kind"] in CLUSTER_SCOPED:
+        return obj
+    copied = copy.deepcopy(obj)
+    metadata = {"name": copied["metadata"]["name"], "namespace": namespace}
+    metadata.update({k: v for k, v in copied["metadata"].items() if k != "name"})
+    copied["metadata"] = metadata
+    return copied
+
+
+def overlay(
+    environment: str,
+    namespace_object: KubeObject,
+    base: Sequence[ModelObjects],
+    env: Sequence[ModelObjects],
+) -> Overlay:
+    """Compute the overlay that turns the bases into the environment's objects."""
+    bases = {m.model: m for m in base}
+    patches: list[Patch] = []
+    extra: list[tuple[str, KubeObject]] = []
+    images: list[ImageOverride] = []
+    for model in env:
+        base_model = bases[model.model]
+        images.append(split_image(model.image_ref, model.image_name))
+        base_by_id = {identity(o): o for o in base_model.objects}
+        env_ids = set()
+        for obj in model.objects:
+            env_ids.add(identity(obj))
+            as_base_image = with_image(obj, model.image_name, model.image_ref, base_model.image_ref)
+            base_obj = base_by_id.get(identity(obj))
+            if base_obj is None:
+                extra.append((model.model, obj))
+                continue
+            operations = json_patch(base_obj, as_base_image)
+            if operations:
+                patches.append(Patch(model.model, base_obj, tuple(operations)))
+        patches.extend(
+            Patch(model.model, obj, delete=True) for obj in base_model.objects if identity(obj) not in env_ids
+        )
+    return Overlay(
+        environment=environment,
+        namespace=str(namespace_object["metadata"]["name"]),
+        namespace_object=namespace_object,
+        models=tuple(m.model for m in env),
+        images=tuple(images),
+        patches=tuple(patches),
+        extra=tuple(extra),
+    )

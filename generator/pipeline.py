@@ -1,0 +1,117 @@
+"""The one-way pipeline: load -> parse -> resolve -> build -> check -> layout -> plan.
+
+Every stage is a pure function of the previous stage's output; only ``write`` (called by
+the CLI) touches rendered/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .build.identity import image_reference, image_repository
+from .build.image import ImageFiles, build_bake, build_image
+from .build.workload import KubeObject, build_workload
+from .check import check_environment
+from .errors import Finding, ModelfleetError
+from .layout import ModelObjects, Overlay, namespaced, overlay
+from .load import load_fleet
+from .parse import parse
+from .plan import Plan, plan
+from .resolve import Resolution, ResolvedEnvironment, ResolvedModel, resolve
+from .templating import render_documents
+
+
+@dataclass(frozen=True)
+class EnvironmentOutput:
+    name: str
+    version: str
+    objects: tuple[KubeObject, ...]  # what the cluster receives, namespaced
+    overlay: Overlay
+
+
+@dataclass(frozen=True)
+class Rendered:
+    resolution: Resolution
+    base: tuple[ModelObjects, ...]
+    environments: tuple[EnvironmentOutput, ...]
+    plan: Plan
+
+
+def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
+    return ModelObjects(
+        model=model.name,
+        image_name=image_repository(model),
+        image_ref=image_reference(model),
+        objects=tuple(build_workload(model, root)),
+    )
+
+
+def namespace_object(env: ResolvedEnvironment, fleet: str) -> KubeObject:
+    documents = render_documents(
+        "k8s/namespace.yaml.j2",
+        {
+            "namespace": env.spec.namespace,
+            "fleet": fleet,
+            "environment": env.spec.name,
+            "pss_version": f"v{env.spec.kubernetesVersion}",
+        },
+    )
+    return documents[0]
+
+
+def _collect(findings: list[Finding], error: ModelfleetError) -> None:
+    findings.extend(error.findings)
+
+
+def build_environment(
+    env: ResolvedEnvironment, base: Sequence[ModelObjects], root: Path, fleet: str
+) -> EnvironmentOutput:
+    models = [model_objects(model, root) for model in env.models]
+    ns = namespace_object(env, fleet)
+    objects = [ns] + [namespaced(obj, env.spec.namespace) for m in models for obj in m.objects]
+    return EnvironmentOutput(
+        name=env.spec.name,
+        version=env.spec.kubernetesVersion,
+        objects=tuple(objects),
+        overlay=overlay(env.spec.name, ns, base, models),
+    )
+
+
+def render(root: Path) -> Rendered:
+    """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding."""
+    resolution = resolve(parse(load_fleet(root)))
+    findings: list[Finding] = []
+    base: list[ModelObjects] = []
+    for model in resolution.base:
+        try:
+            base.append(model_objects(model, root))
+        except ModelfleetError as exc:
+            _collect(findings, exc)
+    if findings:
+        raise ModelfleetError(findings)
+    environments: list[EnvironmentOutput] = []
+    for env in resolution.environments:
+        try:
+            output = build_environment(env, base, root, resolution.fleet.name)
+        except ModelfleetError as exc:
+            _collect(findings, exc)
+            continue
+        findings.extend(check_environment(output.name, output.version, output.objects))
+        environments.append(output)
+    if findings:
+        raise ModelfleetError(findings)
+    images: list[ImageFiles] = [build_image(model) for model in resolution.base]
+    bake = build_bake(resolution.base)
+    return Rendered(
+        resolution,
+        tuple(base),
+        tuple(environments),
+        plan(base, [e.overlay for e in environments], images, bake),
+    )
+
+
+def validate(root: Path) -> Resolution:
+    """load, parse and resolve: everything `modelfleet validate` checks about the spec."""
+    return resolve(parse(load_fleet(root)))

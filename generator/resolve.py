@@ -1,0 +1,268 @@
+"""Stage 3, resolve: one ModelSpec per (environment, model), with provenance.
+
+Layers apply in this order: fleet defaults <- model <- environment defaults <-
+environment per-model override. Mappings merge key by key; lists, scalars and the
+atomic fields (image, artifact) replace. Every value remembers the file:line that set
+it, and the files before it that it overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import Finding, Location, ModelfleetError
+from .kubeschema import UnknownVersion, schema_version_for
+from .load import Document, FieldPath
+from .parse import Parsed, ParsedEnvironment, did_you_mean, translate
+from .spec import ATOMIC_FIELDS, EnvironmentFile, Fleet, ModelSpec
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one value was set."""
+
+    location: Location
+    layer: str
+
+    def __str__(self) -> str:
+        return f"{self.location}  ({self.layer})"
+
+
+@dataclass(frozen=True)
+class Layer:
+    data: Mapping[str, Any]
+    document: Document
+    prefix: FieldPath
+    name: str
+
+
+@dataclass
+class _Merge:
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[FieldPath, list[Origin]] = field(default_factory=dict)
+    sources: dict[FieldPath, tuple[Document, FieldPath]] = field(default_factory=dict)
+
+    def forget_below(self, path: FieldPath) -> None:
+        depth = len(path)
+        for table in (self.origins, self.sources):
+            for key in [k for k in table if len(k) > depth and k[:depth] == path]:
+                del table[key]
+
+    def record(self, layer: Layer, path: FieldPath, value: Any) -> None:
+        doc_path = layer.prefix + path
+        self.origins.setdefault(path, []).append(Origin(layer.document.locate(doc_path), layer.name))
+        self.sources[path] = (layer.document, doc_path)
+        if isinstance(value, dict):
+            for key, child in value.items():
+                self.record(layer, (*path, key), child)
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                self.record(layer, (*path, index), child)
+
+    def apply(self, layer: Layer, target: dict[str, Any], values: Mapping[str, Any], path: FieldPath) -> None:
+        for key, value in values.items():
+            child = (*path, key)
+            mergeable = isinstance(value, dict) and isinstance(target.get(key), dict)
+            if mergeable and not (len(path) == 0 and key in ATOMIC_FIELDS):
+                self.origins.setdefault(child, []).append(
+                    Origin(layer.document.locate(layer.prefix + child), layer.name)
+                )
+                self.sources.setdefault(child, (layer.document, layer.prefix + child))
+                self.apply(layer, target[key], value, child)
+            else:
+                self.forget_below(child)
+                target[key] = copy.deepcopy(value)
+                self.record(layer, child, value)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """One model as it runs in one environment (or in the shared base when env is None)."""
+
+    spec: ModelSpec
+    fleet: Fleet
+    environment: EnvironmentFile | None
+    origins: Mapping[FieldPath, tuple[Origin, ...]]
+    sources: Mapping[FieldPath, tuple[Document, FieldPath]]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def origin_chain(self, path: FieldPath) -> tuple[Origin, ...]:
+        return self.origins.get(path, ())
+
+    def locate(self, path: FieldPath) -> tuple[Document, FieldPath]:
+        """The document and path that set ``path`` (or its nearest set ancestor)."""
+        current = tuple(path)
+        while current:
+            if current in self.sources:
+                document, doc_path = self.sources[current]
+                return document, doc_path + tuple(path[len(current) :])
+            current = current[:-1]
+        return self.sources[()]
+
+
+@dataclass(frozen=True)
+class ResolvedEnvironment:
+    spec: EnvironmentFile
+    document: Document
+    models: tuple[ResolvedModel, ...]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The whole fleet: the shared base and every environment, models sorted by name."""
+
+    root: Path
+    fleet: Fleet
+    base: tuple[ResolvedModel, ...]
+    environments: tuple[ResolvedEnvironment, ...]
+
+    def environment(self, name: str) -> ResolvedEnvironment | None:
+        for env in self.environments:
+            if env.spec.name == name:
+                return env
+        return None
+
+
+def _merge_layers(layers: list[Layer], entry: Layer) -> _Merge:
+    merge = _Merge()
+    merge.sources[()] = (entry.document, entry.prefix)
+    for layer in layers:
+        merge.apply(layer, merge.data, layer.data, ())
+    return merge
+
+
+def _validate(merge: _Merge, fleet: Fleet, env: EnvironmentFile | None, root: Path) -> ResolvedModel:
+    try:
+        spec = ModelSpec.model_validate(merge.data, context={"root": root})
+    except ValidationError as exc:
+
+        def locate(path: FieldPath) -> tuple[Document, FieldPath]:
+            current = tuple(path)
+            while current not in merge.sources:
+                current = current[:-1]
+            document, doc_path = merge.sources[current]
+            return document, doc_path + tuple(path[len(current) :])
+
+        findings = translate(exc, ModelSpec, locate)
+        if env is not None:
+            findings = [
+                Finding(f"{f.message} (in environment {env.name})", f.location, f.path, f.hint, f.source_line)
+                for f in findings
+            ]
+        raise ModelfleetError(findings) from None
+    origins = {path: tuple(chain) for path, chain in merge.origins.items()}
+    return ResolvedModel(spec, fleet, env, origins, dict(merge.sources))
+
+
+def _policy(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
+    findings: list[Finding] = []
+    spec = model.spec
+    if env.policy.requireDigests and spec.image.digest is None:
+        document, path = model.locate(("image",))
+        findings.append(
+            document.finding(
+                path,
+                f"environment {env.name} requires image digests, but {spec.name} uses tag '{spec.image.tag}'",
+                f"in environments/{env.name}.yaml set models.{spec.name}.image.digest: sha256:...",
+            )
+        )
+    artifact = spec.artifact
+    external = artifact is not None and not artifact.uri.startswith("image://")
+    if env.policy.requirePinnedArtifacts and external and artifact is not None and artifact.sha256 is None:
+        document, path = model.locate(("artifact",))
+        findings.append(
+            document.finding(
+                path,
+                f"environment {env.name} requires pinned artifacts, but {spec.name}'s artifact has no sha256",
+                "add artifact.sha256 (64 hex digits) for this environment",
+            )
+        )
+    return findings
+
+
+def _check_overrides(env: ParsedEnvironment, names: list[str]) -> list[Finding]:
+    findings: list[Finding] = []
+    for name in env.spec.models:
+        if name not in names:
+            findings.append(
+                env.document.finding(
+                    ("models", name),
+                    f"override for unknown model '{name}'",
+                    did_you_mean(name, names),
+                    key=True,
+                )
+            )
+    return findings
+
+
+def _check_version(env: ParsedEnvironment) -> list[Finding]:
+    try:
+        schema_version_for(env.spec.kubernetesVersion)
+    except UnknownVersion as exc:
+        return [env.document.finding(("kubernetesVersion",), str(exc), "pick a supported version")]
+    return []
+
+
+def resolve(parsed: Parsed) -> Resolution:
+    """Resolve every (environment, model) pair; collect all findings before failing."""
+    fleet_file = parsed.fleet
+    document = parsed.document
+    findings: list[Finding] = []
+    raw_models = document.data["models"]
+    defaults_raw = document.data.get("defaults") or {}
+    names = [str(raw["name"]) for raw in raw_models]
+    base: list[ResolvedModel] = []
+    broken: set[str] = set()
+    model_layers: dict[str, list[Layer]] = {}
+    entries: dict[str, Layer] = {}
+    for index, raw in enumerate(raw_models):
+        entry = Layer(raw, document, ("models", index), "model")
+        layers = [Layer(defaults_raw, document, ("defaults",), "fleet defaults"), entry]
+        model_layers[raw["name"]] = layers
+        entries[raw["name"]] = entry
+        try:
+            base.append(_validate(_merge_layers(layers, entry), fleet_file.fleet, None, parsed.root))
+        except ModelfleetError as exc:
+            findings.extend(exc.findings)
+            broken.add(raw["name"])
+    environments: list[ResolvedEnvironment] = []
+    for env in parsed.environments:
+        findings.extend(_check_overrides(env, names))
+        findings.extend(_check_version(env))
+        env_raw = env.document.data
+        env_defaults = Layer(env_raw.get("defaults") or {}, env.document, ("defaults",), f"{env.spec.name} defaults")
+        resolved: list[ResolvedModel] = []
+        for name in names:
+            if name in broken:  # already reported once; per-environment copies add nothing
+                continue
+            layers = [*model_layers[name], env_defaults]
+            override = (env_raw.get("models") or {}).get(name)
+            if override is not None:
+                layers.append(Layer(override, env.document, ("models", name), f"{env.spec.name} override"))
+            try:
+                model = _validate(_merge_layers(layers, entries[name]), fleet_file.fleet, env.spec, parsed.root)
+            except ModelfleetError as exc:
+                findings.extend(exc.findings)
+                continue
+            if not model.spec.enabled:
+                continue
+            findings.extend(_policy(model, env.spec))
+            resolved.append(model)
+        environments.append(ResolvedEnvironment(env.spec, env.document, tuple(sorted(resolved, key=lambda m: m.name))))
+    if findings:
+        raise ModelfleetError(findings)
+    return Resolution(
+        parsed.root,
+        fleet_file.fleet,
+        tuple(sorted(base, key=lambda m: m.name)),
+        tuple(sorted(environments, key=lambda e: e.spec.name)),
+    )

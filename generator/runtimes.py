@@ -1,0 +1,88 @@
+"""Facts about each serving runtime: ports, probe paths, metrics endpoint, command.
+
+Sources (upstream docs, read 2026-11):
+- Triton: HTTP 8000, gRPC 8001, metrics 8002 at /metrics; /v2/health/{live,ready}
+  (KServe v2 protocol), docs "Triton Metrics" and "HTTP/REST and GRPC Protocol".
+- MLServer: HTTP 8080, gRPC 8081, metrics 8082 at /metrics (MLSERVER_METRICS_PORT);
+  /v2/health/{live,ready}, docs "Metrics" and "Settings".
+- TorchServe: inference 8080 (/ping), management 8081, metrics 8082 at /metrics,
+  docs "Metrics API" and "Inference API".
+- TF Serving: REST 8501, gRPC 8500; /v1/models/<name> reports model state; Prometheus
+  metrics at /monitoring/prometheus/metrics when a monitoring config enables them.
+- vLLM OpenAI server: 8000, /health, /metrics on the same port, docs "Production Metrics".
+- python: modelfleet's convention for custom apps (see services/*/README.md): /healthz,
+  /readyz and /metrics on the serving port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODEL_DIR = "/models"
+
+
+@dataclass(frozen=True)
+class RuntimeFacts:
+    port: int
+    metrics_port: int | None  # None: metrics on the serving port
+    metrics_path: str
+    liveness_path: str
+    readiness_path: str
+    user_id: int
+
+
+RUNTIME_FACTS: dict[str, RuntimeFacts] = {
+    "python": RuntimeFacts(8080, None, "/metrics", "/healthz", "/readyz", 10001),
+    "mlserver": RuntimeFacts(8080, 8082, "/metrics", "/v2/health/live", "/v2/health/ready", 1000),
+    "triton": RuntimeFacts(8000, 8002, "/metrics", "/v2/health/live", "/v2/health/ready", 1000),
+    "torchserve": RuntimeFacts(8080, 8082, "/metrics", "/ping", "/ping", 1000),
+    "tfserving": RuntimeFacts(
+        8501, None, "/monitoring/prometheus/metrics", "/v1/models/{name}", "/v1/models/{name}", 10001
+    ),
+    "vllm": RuntimeFacts(8000, None, "/metrics", "/health", "/health", 10001),
+}
+
+
+def facts(runtime: str) -> RuntimeFacts:
+    return RUNTIME_FACTS[runtime]
+
+
+def default_command(runtime: str, name: str, port: int) -> list[str]:
+    """The serving command of a runtime's official image, reading models from MODEL_DIR."""
+    if runtime == "triton":
+        return [
+            "tritonserver",
+            f"--model-repository={MODEL_DIR}",
+            f"--http-port={port}",
+            "--strict-readiness=true",
+            "--exit-on-error=true",
+        ]
+    if runtime == "mlserver":
+        return ["mlserver", "start", MODEL_DIR]
+    if runtime == "torchserve":
+        return [
+            "torchserve",
+            "--start",
+            "--foreground",
+            f"--model-store={MODEL_DIR}",
+            "--models=all",
+            "--disable-token-auth",
+        ]
+    if runtime == "tfserving":
+        return [
+            "tensorflow_model_server",
+            f"--rest_api_port={port}",
+            "--port=8500",
+            f"--model_name={name}",
+            f"--model_base_path={MODEL_DIR}/{name}",
+        ]
+    if runtime == "vllm":
+        return [
+            "python3",
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            f"--model={MODEL_DIR}",
+            f"--served-model-name={name}",
+            f"--port={port}",
+        ]
+    raise ValueError(f"runtime {runtime} has no default command; give build.command")

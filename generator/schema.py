@@ -1,0 +1,72 @@
+"""JSON Schemas exported from the spec models, and the same schemas run over raw files
+with ``jsonschema`` so the editor (yaml-language-server) and the CLI agree."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel
+
+from .errors import Finding
+from .load import Document
+from .spec import EnvironmentFile, FleetFile
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_FILES: dict[str, type[BaseModel]] = {
+    "models.schema.json": FleetFile,
+    "environment.schema.json": EnvironmentFile,
+}
+
+
+@functools.cache
+def schema_for(filename: str) -> dict[str, Any]:
+    model = SCHEMA_FILES[filename]
+    schema = model.model_json_schema(by_alias=True)
+    return {"$schema": DRAFT, **schema}
+
+
+def schema_text(filename: str) -> str:
+    return json.dumps(schema_for(filename), indent=2, ensure_ascii=False) + "\n"
+
+
+def schema_files() -> dict[str, str]:
+    """File name under schemas/ -> content."""
+    return {name: schema_text(name) for name in sorted(SCHEMA_FILES)}
+
+
+def write_schemas(directory: Path) -> list[str]:
+    """Write the schemas; return the names of files whose content changed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    changed: list[str] = []
+    for name, text in schema_files().items():
+        path = directory / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(name)
+    return changed
+
+
+@functools.cache
+def _validator(filename: str) -> jsonschema.protocols.Validator:
+    schema = schema_for(filename)
+    cls = jsonschema.validators.validator_for(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def jsonschema_findings(document: Document, filename: str) -> list[Finding]:
+    """Validate a raw document with the exported schema, as an editor would."""
+    findings: list[Finding] = []
+    for error in _validator(filename).iter_errors(document.data):
+        path = tuple(error.absolute_path)
+        message = error.message
+        if len(message) > 200:
+            message = message[:197] + "..."
+        findings.append(
+            document.finding(path, f"{message} (JSON Schema {filename})", "the editor shows the same error")
+        )
+    return findings

@@ -1,0 +1,756 @@
+"""The versioned user-facing spec (``modelfleet/v1``) as pydantic models. No I/O.
+
+``ModelSpec`` is one fully resolved model (defaults <- model <- environment). The files
+themselves hold *layers*: ``defaults:`` and per-environment overrides set only some keys,
+so they are validated against ``partial()`` copies of the same models, in which every field
+is optional and cross-field rules wait for the merged result.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+API_VERSION = "modelfleet/v1"
+RUNTIMES = ("python", "mlserver", "triton", "torchserve", "tfserving", "vllm")
+Runtime = Literal["python", "mlserver", "triton", "torchserve", "tfserving", "vllm"]
+
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+QUANTITY_RE = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+REPOSITORY_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]|__|-+)?[a-z0-9]*)*$")
+IMAGE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]*$")
+ARTIFACT_SCHEMES = ("s3://", "gs://", "pvc://", "oci://", "hf://", "image://")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+DEBIAN_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$")
+SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
+KUBE_VERSION_RE = re.compile(r"^1\.[0-9]{1,2}$")
+
+_MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+def _fail(message: str, hint: str = "") -> PydanticCustomError:
+    return PydanticCustomError("modelfleet", "{message}", {"message": message, "hint": hint})
+
+
+# ---------------------------------------------------------------------------
+# Scalar types: each carries its own check, so partial() copies keep it.
+
+
+def _check_dns_label(value: str) -> str:
+    if len(value) > 63:
+        raise _fail(f"'{value}' is {len(value)} characters; a name has at most 63")
+    if not DNS_LABEL_RE.match(value):
+        suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63] or "my-name"
+        raise _fail(
+            f"'{value}' is not a valid name: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit",
+            f"for example '{suggestion}'",
+        )
+    return value
+
+
+def _check_dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not DNS_SUBDOMAIN_RE.match(value):
+        raise _fail(f"'{value}' is not a valid Kubernetes object name (DNS-1123 subdomain)")
+    return value
+
+
+def _check_label_value(value: str) -> str:
+    if len(value) > 63 or not LABEL_VALUE_RE.match(value):
+        raise _fail(f"'{value}' is not a valid label value: at most 63 letters, digits, '-', '_' or '.'")
+    return value
+
+
+def _quantity_before(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def _check_quantity(value: str) -> str:
+    if not QUANTITY_RE.match(value):
+        raise _fail(
+            f"'{value}' is not a Kubernetes quantity",
+            "write CPU as '500m' or '2', memory as '512Mi' or '4Gi'",
+        )
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    if not ENV_NAME_RE.match(value):
+        raise _fail(
+            f"'{value}' is not a valid environment variable name",
+            "use letters, digits and '_', not starting with a digit",
+        )
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not URL_RE.match(value):
+        raise _fail(f"'{value}' is not an http(s) URL")
+    return value
+
+
+def _check_relative_path(value: str, info: ValidationInfo) -> str:
+    """A relative path that stays inside the fleet root and exists there."""
+    pure = PurePosixPath(value)
+    if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
+        raise _fail(f"'{value}' is an absolute path", "give a path relative to the fleet root")
+    if ".." in pure.parts or "\\" in value:
+        raise _fail(f"'{value}' leaves the fleet root", "give a path inside the fleet root")
+    context = info.context if isinstance(info.context, dict) else {}
+    root = context.get("root")
+    if isinstance(root, Path):
+        target = root / value
+        try:
+            resolved = target.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError, OSError):
+            raise _fail(
+                f"'{value}' does not exist",
+                "create it, or fix the path (relative to the directory holding models.yaml)",
+            ) from None
+        if not resolved.is_relative_to(root.resolve()):
+            raise _fail(
+                f"'{value}' points outside the fleet root (through a symlink)",
+                "keep build contexts and config files inside the repository",
+            )
+    return value
+
+
+def _check_tag(value: str) -> str:
+    if value == "latest":
+        raise _fail(
+            "the tag 'latest' is not allowed: it changes under you and cannot be rolled back",
+            "pin a version such as '2.3.1', or use digest: sha256:...",
+        )
+    if not TAG_RE.match(value):
+        raise _fail(f"'{value}' is not a valid image tag")
+    return value
+
+
+def _check_digest(value: str) -> str:
+    if not DIGEST_RE.match(value):
+        raise _fail(
+            f"'{value}' is not an image digest",
+            "write 'sha256:' followed by 64 lower-case hex digits",
+        )
+    return value
+
+
+def _check_artifact_uri(value: str) -> str:
+    if not value.startswith(ARTIFACT_SCHEMES) or len(value) <= len(value.split("://", maxsplit=1)[0]) + 3:
+        raise _fail(
+            f"'{value}' is not a supported artifact URI",
+            "start it with one of: " + ", ".join(ARTIFACT_SCHEMES),
+        )
+    if any(ch.isspace() for ch in value):
+        raise _fail(f"'{value}' contains white space")
+    return value
+
+
+def _check_sha256(value: str) -> str:
+    if not SHA256_RE.match(value):
+        raise _fail(f"'{value}' is not a sha256 checksum", "write 64 lower-case hex digits")
+    return value
+
+
+def _check_repository(value: str) -> str:
+    if not REPOSITORY_RE.match(value):
+        raise _fail(f"'{value}' is not a valid image repository")
+    return value
+
+
+def _check_image_ref(value: str) -> str:
+    if not IMAGE_REF_RE.match(value) or value.endswith(":latest"):
+        raise _fail(f"'{value}' is not a pinned image reference")
+    return value
+
+
+def _check_package(value: str) -> str:
+    if not DEBIAN_PACKAGE_RE.match(value):
+        raise _fail(f"'{value}' is not a Debian package name")
+    return value
+
+
+def _check_python_version(value: str) -> str:
+    if not re.match(r"^3\.(9|1[0-9])$", value):
+        raise _fail(f"'{value}' is not a supported Python version", "use '3.10' ... '3.13'")
+    return value
+
+
+def _check_kube_version(value: str) -> str:
+    if not KUBE_VERSION_RE.match(value):
+        raise _fail(f"'{value}' is not a Kubernetes minor version", "write it as '1.31'")
+    return value
+
+
+def _check_secret_key(value: str) -> str:
+    if not SECRET_KEY_RE.match(value) or len(value) > 253:
+        raise _fail(f"'{value}' is not a valid Secret key")
+    return value
+
+
+def _check_duration(value: str) -> str:
+    if not re.match(r"^([0-9]+(ms|s|m|h|d|w|y))+$", value):
+        raise _fail(f"'{value}' is not a Prometheus duration", "for example '5m' or '1h30m'")
+    return value
+
+
+DNSLabel = Annotated[
+    str,
+    AfterValidator(_check_dns_label),
+    WithJsonSchema({"type": "string", "pattern": DNS_LABEL_RE.pattern, "maxLength": 63}),
+]
+DNSSubdomain = Annotated[
+    str, AfterValidator(_check_dns_subdomain), WithJsonSchema({"type": "string", "pattern": DNS_SUBDOMAIN_RE.pattern})
+]
+LabelValue = Annotated[
+    str, AfterValidator(_check_label_value), WithJsonSchema({"type": "string", "pattern": LABEL_VALUE_RE.pattern})
+]
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_before),
+    AfterValidator(_check_quantity),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": QUANTITY_RE.pattern}, {"type": "number", "minimum": 0}]}),
+]
+EnvName = Annotated[
+    str, AfterValidator(_check_env_name), WithJsonSchema({"type": "string", "pattern": ENV_NAME_RE.pattern})
+]
+Url = Annotated[
+    str, AfterValidator(_check_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})
+]
+RelPath = Annotated[
+    str, AfterValidator(_check_relative_path), WithJsonSchema({"type": "string", "pattern": r"^(?!/)(?!.*\.\.)"})
+]
+Tag = Annotated[
+    str,
+    AfterValidator(_check_tag),
+    WithJsonSchema({"type": "string", "pattern": TAG_RE.pattern, "not": {"const": "latest"}}),
+]
+Digest = Annotated[str, AfterValidator(_check_digest), WithJsonSchema({"type": "string", "pattern": DIGEST_RE.pattern})]
+Sha256 = Annotated[str, AfterValidator(_check_sha256), WithJsonSchema({"type": "string", "pattern": SHA256_RE.pattern})]
+ArtifactUri = Annotated[
+    str,
+    AfterValidator(_check_artifact_uri),
+    WithJsonSchema({"type": "string", "pattern": "^(s3|gs|pvc|oci|hf|image)://"}),
+]
+Repository = Annotated[
+    str, AfterValidator(_check_repository), WithJsonSchema({"type": "string", "pattern": REPOSITORY_RE.pattern})
+]
+ImageRef = Annotated[
+    str, AfterValidator(_check_image_ref), WithJsonSchema({"type": "string", "pattern": IMAGE_REF_RE.pattern})
+]
+DebianPackage = Annotated[
+    str, AfterValidator(_check_package), WithJsonSchema({"type": "string", "pattern": DEBIAN_PACKAGE_RE.pattern})
+]
+PythonVersion = Annotated[
+    str, AfterValidator(_check_python_version), WithJsonSchema({"type": "string", "pattern": r"^3\.(9|1[0-9])$"})
+]
+KubeVersion = Annotated[
+    str, AfterValidator(_check_kube_version), WithJsonSchema({"type": "string", "pattern": KUBE_VERSION_RE.pattern})
+]
+SecretKey = Annotated[
+    str, AfterValidator(_check_secret_key), WithJsonSchema({"type": "string", "pattern": SECRET_KEY_RE.pattern})
+]
+Duration = Annotated[
+    str, AfterValidator(_check_duration), WithJsonSchema({"type": "string", "pattern": r"^([0-9]+(ms|s|m|h|d|w|y))+$"})
+]
+Percent = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Spec(BaseModel):
+    """Base of every spec model: unknown keys are errors, types are strict."""
+
+    model_config = _MODEL_CONFIG
+
+
+# ---------------------------------------------------------------------------
+# Fleet-wide settings
+
+
+class GitOps(Spec):
+    controller: Literal["argocd", "flux"] = Field(
+        "argocd", description="GitOps controller that applies rendered/: argocd or flux."
+    )
+    repoURL: Url = Field(description="Git URL of the repository holding rendered/.")
+    targetRevision: str = Field("main", min_length=1, description="Branch, tag or commit the controller follows.")
+
+
+class Alerting(Spec):
+    runbookBaseURL: Url = Field(
+        description="Base URL under which rendered/runbooks/<model>.md is published; alerts link to it."
+    )
+
+
+DEFAULT_BASE_IMAGES: dict[str, str] = {
+    "python": "python:{version}-slim-bookworm",
+    "mlserver": "docker.io/seldonio/mlserver:1.6.1-slim",
+    "triton": "nvcr.io/nvidia/tritonserver:24.08-py3",
+    "torchserve": "docker.io/pytorch/torchserve:0.12.0-cpu",
+    "tfserving": "docker.io/tensorflow/serving:2.17.0",
+    "vllm": "docker.io/vllm/vllm-openai:v0.6.3",
+}
+
+
+def _check_base_images(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key not in RUNTIMES:
+            raise _fail(f"'{key}' is not a runtime", "use one of: " + ", ".join(RUNTIMES))
+    python = value.get("python")
+    if python is not None and "{version}" not in python:
+        raise _fail("the python base image must contain '{version}'", "for example 'python:{version}-slim-bookworm'")
+    return value
+
+
+class Fleet(Spec):
+    name: DNSLabel = Field(description="Name of the fleet; used in labels and GitOps object names.")
+    registry: Repository = Field(
+        description="Image repository prefix; a model's image is <registry>/<model name> unless image.repository is set."
+    )
+    gitops: GitOps = Field(description="How a GitOps controller applies rendered/.")
+    alerting: Alerting = Field(description="Where alerts point humans.")
+    baseImages: Annotated[dict[str, ImageRef], AfterValidator(_check_base_images)] = Field(
+        default_factory=dict,
+        description="Base image per runtime for the Dockerfiles; 'python' contains '{version}'. Unset runtimes use the pinned built-in defaults.",
+    )
+
+    def base_image(self, runtime: str) -> str:
+        return self.baseImages.get(runtime, DEFAULT_BASE_IMAGES[runtime])
+
+
+# ---------------------------------------------------------------------------
+# One model
+
+
+class Image(Spec):
+    repository: Repository | None = Field(
+        None, description="Image repository; defaults to <fleet.registry>/<model name>."
+    )
+    tag: Tag | None = Field(
+        None, description="Image tag, for example '2.3.1'. Exactly one of tag or digest; never 'latest'."
+    )
+    digest: Digest | None = Field(None, description="Image digest 'sha256:<64 hex>'. Exactly one of tag or digest.")
+
+    @model_validator(mode="after")
+    def _tag_xor_digest(self) -> Self:
+        if (self.tag is None) == (self.digest is None):
+            raise _fail(
+                "image needs exactly one of 'tag' or 'digest'" + (" (both are set)" if self.tag is not None else ""),
+                'write tag: "1.2.3" or digest: sha256:...',
+            )
+        return self
+
+
+class Build(Spec):
+    context: RelPath = Field(description="Directory with the service's source, relative to the fleet root.")
+    pythonVersion: PythonVersion = Field(
+        "3.11", description='Python minor version of the slim base image, quoted: "3.11".'
+    )
+    requirements: str = Field("requirements.txt", min_length=1, description="Requirements file inside the context.")
+    systemPackages: list[DebianPackage] = Field(
+        default_factory=list, description="Debian packages installed into the runtime image."
+    )
+    command: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="Container command, exec form."
+    )
+
+
+class Artifact(Spec):
+    uri: ArtifactUri = Field(
+        description="Where the model artifact lives: s3://, gs://, pvc://, oci://, hf://, or image:// when baked into the image."
+    )
+    sha256: Sha256 | None = Field(
+        None, description="Checksum of the artifact; required where the environment demands pinned artifacts."
+    )
+
+
+class ResourceRequests(Spec):
+    cpu: Quantity = Field("500m", description="CPU request.")
+    memory: Quantity = Field("1Gi", description="Memory request.")
+
+
+class ResourceLimits(Spec):
+    cpu: Quantity | None = Field(None, description="CPU limit; unset by default to avoid throttling.")
+    memory: Quantity = Field("2Gi", description="Memory limit.")
+
+
+class Resources(Spec):
+    requests: ResourceRequests = Field(default_factory=ResourceRequests, description="Resource requests.")
+    limits: ResourceLimits = Field(default_factory=ResourceLimits, description="Resource limits.")
+    gpu: int = Field(0, ge=0, le=16, description="nvidia.com/gpu count; more than 0 adds GPU scheduling.")
+
+
+class Startup(Spec):
+    maxSeconds: int = Field(
+        300, ge=10, le=7200, description="Budget of the startupProbe for slow model loads, in seconds."
+    )
+
+
+class SecretKeyRef(Spec):
+    name: DNSSubdomain = Field(description="Name of the Kubernetes Secret.")
+    key: SecretKey = Field(description="Key inside the Secret.")
+
+
+class SecretEnv(Spec):
+    env: EnvName = Field(description="Environment variable that receives the secret.")
+    secretRef: SecretKeyRef = Field(description="Reference to the Secret key; the value never appears in the spec.")
+
+
+class Config(Spec):
+    files: list[RelPath] = Field(
+        default_factory=list, description="Files mounted read-only into the container from a content-hashed ConfigMap."
+    )
+
+
+class ScalingTargets(Spec):
+    cpuUtilization: int | None = Field(
+        None, ge=1, le=1000, description="Target CPU utilisation in percent of requests."
+    )
+    memoryUtilization: int | None = Field(
+        None, ge=1, le=1000, description="Target memory utilisation in percent of requests."
+    )
+    latencyP95Ms: int | None = Field(None, ge=1, description="Target p95 latency in milliseconds (custom metric).")
+    requestsPerSecond: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Target requests per second per replica (custom metric)."
+    )
+
+
+class Scaling(Spec):
+    minReplicas: int = Field(2, ge=0, le=1000, description="Fewest replicas.")
+    maxReplicas: int = Field(10, ge=1, le=1000, description="Most replicas.")
+    targets: ScalingTargets = Field(
+        default_factory=lambda: ScalingTargets(cpuUtilization=70), description="Autoscaling targets."
+    )
+    engine: Literal["hpa", "keda"] = Field(
+        "hpa", description="hpa (autoscaling/v2) or keda (ScaledObject; allows minReplicas: 0)."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.minReplicas > self.maxReplicas:
+            raise PydanticCustomError(
+                "modelfleet",
+                "{message}",
+                {
+                    "message": f"minReplicas {self.minReplicas} is more than maxReplicas {self.maxReplicas}",
+                    "hint": "lower minReplicas or raise maxReplicas",
+                    "field": "minReplicas",
+                },
+            )
+        if self.minReplicas == 0 and self.engine == "hpa":
+            raise PydanticCustomError(
+                "modelfleet",
+                "{message}",
+                {
+                    "message": "minReplicas 0 needs scale-to-zero, which a HorizontalPodAutoscaler cannot do",
+                    "hint": "set scaling.engine: keda, or minReplicas: 1",
+                    "field": "minReplicas",
+                },
+            )
+        return self
+
+
+class CanaryAnalysis(Spec):
+    maxErrorRate: float = Field(
+        0.01, gt=0, lt=1, allow_inf_nan=False, description="Highest error ratio the canary may show."
+    )
+    maxLatencyP95Ms: int = Field(500, ge=1, description="Highest p95 latency the canary may show, in milliseconds.")
+    minRequests: int = Field(
+        50, ge=0, description="Fewer requests than this in an interval is inconclusive, not a failure."
+    )
+
+
+def _check_steps(value: list[int]) -> list[int]:
+    for index, step in enumerate(value):
+        if not 1 <= step <= 99:
+            raise _fail(f"canary step {step} is outside 1..99", "100 is implied at the end; list the weights before it")
+        if index and step <= value[index - 1]:
+            raise _fail(
+                f"canary steps must increase strictly: {value[index - 1]} is followed by {step}",
+                "sort the weights, for example [10, 25, 50]",
+            )
+    return value
+
+
+class Canary(Spec):
+    steps: Annotated[list[int], AfterValidator(_check_steps)] = Field(
+        default_factory=lambda: [10, 25, 50],
+        min_length=1,
+        description="Traffic weights in percent, strictly increasing, 1..99.",
+    )
+    pauseMinutes: int = Field(5, ge=0, le=1440, description="Pause after each step, in minutes.")
+    analysis: CanaryAnalysis = Field(default_factory=CanaryAnalysis, description="Automated analysis thresholds.")
+
+
+class BlueGreen(Spec):
+    autoPromote: bool | None = Field(
+        None, description="Promote the preview automatically after analysis; off in prod by default."
+    )
+
+
+class Rollout(Spec):
+    strategy: Literal["rolling", "canary", "blueGreen"] = Field("rolling", description="rolling, canary or blueGreen.")
+    canary: Canary = Field(default_factory=Canary, description="Canary settings (strategy: canary).")
+    blueGreen: BlueGreen = Field(default_factory=BlueGreen, description="Blue-green settings (strategy: blueGreen).")
+
+
+class LatencySlo(Spec):
+    thresholdMs: int = Field(ge=1, description="A request is good when it completes within this many milliseconds.")
+    percent: Percent = Field(description="Percent of requests that must be good.")
+
+
+class Slo(Spec):
+    availability: Percent = Field(99.5, description="Percent of non-5xx responses over windowDays.")
+    windowDays: int = Field(30, ge=1, le=90, description="SLO window in days.")
+    latency: LatencySlo | None = Field(None, description="Latency objective.")
+
+
+class PodRestarts(Spec):
+    max: int = Field(3, ge=1, description="Restarts tolerated within the window.")
+    windowMinutes: int = Field(15, ge=1, le=1440, description="Window in minutes.")
+
+
+class Alerts(Spec):
+    podRestarts: PodRestarts = Field(default_factory=PodRestarts, description="Alert on container restarts.")
+
+
+class Sli(Spec):
+    requestRate: str | None = Field(
+        None, min_length=1, description="PromQL for requests per second; overrides the runtime's."
+    )
+    errorRatio: str | None = Field(
+        None, min_length=1, description="PromQL for the share of failed requests; overrides the runtime's."
+    )
+    latencyBucket: str | None = Field(
+        None, min_length=1, description="Histogram bucket metric for latency; overrides the runtime's."
+    )
+
+
+class MetricAlert(Spec):
+    expr: str = Field(min_length=1, description="PromQL alert expression.")
+    for_: Duration = Field("10m", alias="for", description="How long the expression must hold before the alert fires.")
+    severity: Literal["page", "ticket"] = Field("ticket", description="page or ticket.")
+
+
+class ModelMetric(Spec):
+    metric: str = Field(
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", description="Prometheus metric the model exports about its outputs."
+    )
+    alert: MetricAlert | None = Field(None, description="Alert on this metric.")
+
+
+class Monitoring(Spec):
+    slo: Slo = Field(default_factory=Slo, description="Service level objectives.")
+    alerts: Alerts = Field(default_factory=Alerts, description="Operational alerts.")
+    sli: Sli = Field(default_factory=Sli, description="Override the runtime's SLI queries for custom apps.")
+    modelMetrics: list[ModelMetric] = Field(
+        default_factory=list, description="Model-specific output metrics and their alerts."
+    )
+
+
+class ModelSpec(Spec):
+    """One model service, fully resolved."""
+
+    name: DNSLabel = Field(description="DNS-1123 label; names files, objects and labels.")
+    description: str = Field(
+        "", max_length=1000, description="What the model does; shown in labels' annotations and runbooks."
+    )
+    owner: LabelValue = Field(description="Owning team; a label on every object and the alert routing key.")
+    runtime: Runtime = Field(description="Serving runtime: python, mlserver, triton, torchserve, tfserving or vllm.")
+    enabled: bool = Field(True, description="false removes the model from an environment.")
+    image: Image = Field(description="Image tag or digest. Replaced as a whole by an override.")
+    build: Build | None = Field(
+        None,
+        description="Dockerfile inputs (environment-independent). Without it the runtime's official serving image is the base.",
+    )
+    artifact: Artifact | None = Field(None, description="Model artifact reference. Replaced as a whole by an override.")
+    port: Port | None = Field(None, description="Serving port; defaults to the runtime's usual port.")
+    resources: Resources = Field(default_factory=Resources, description="Requests, limits and GPUs.")
+    startup: Startup = Field(default_factory=Startup, description="Startup budget.")
+    env: dict[EnvName, str] = Field(
+        default_factory=dict, description="Plain environment variables; values are strings."
+    )
+    secrets: list[SecretEnv] = Field(
+        default_factory=list, description="Secret references only; plaintext secrets are rejected."
+    )
+    config: Config = Field(default_factory=Config, description="Configuration files.")
+    scaling: Scaling = Field(default_factory=Scaling, description="Autoscaling.")
+    rollout: Rollout = Field(default_factory=Rollout, description="Rollout strategy.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="SLOs, alerts and model metrics.")
+
+    @model_validator(mode="after")
+    def _cross_fields(self) -> Self:
+        names = [secret.env for secret in self.secrets]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise PydanticCustomError(
+                    "modelfleet",
+                    "{message}",
+                    {
+                        "message": f"secret env '{name}' is listed twice",
+                        "hint": "keep one",
+                        "field": f"secrets.{index}.env",
+                    },
+                )
+            if name in self.env:
+                raise PydanticCustomError(
+                    "modelfleet",
+                    "{message}",
+                    {
+                        "message": f"'{name}' is both a plain env var and a secret",
+                        "hint": f"remove env.{name}",
+                        "field": f"secrets.{index}.env",
+                    },
+                )
+        return self
+
+
+# Fields of ModelSpec that an override replaces as a whole instead of merging key by key.
+ATOMIC_FIELDS = frozenset({"image", "artifact"})
+
+
+# ---------------------------------------------------------------------------
+# Layers: the same models with every field optional.
+
+_PARTIALS: dict[tuple[type[BaseModel], frozenset[str], frozenset[str]], type[BaseModel]] = {}
+
+
+def _partial_annotation(annotation: Any) -> Any:
+    origin = get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, Spec):
+        return partial(annotation)
+    if origin is Annotated:
+        inner, *meta = get_args(annotation)
+        return Annotated[(_partial_annotation(inner), *meta)]
+    args = get_args(annotation)
+    if args and type(None) in args:  # X | None
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _partial_annotation(rest[0]) | None
+    return annotation
+
+
+def partial(
+    model: type[BaseModel],
+    *,
+    exclude: frozenset[str] = frozenset(),
+    required: frozenset[str] = frozenset(),
+    name: str | None = None,
+) -> type[BaseModel]:
+    """A copy of ``model`` where every field is optional (lists stay whole, since
+    overrides replace lists) and model-level rules are dropped until merge."""
+    key = (model, exclude, required)
+    if key in _PARTIALS:
+        return _PARTIALS[key]
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        if field_name in exclude:
+            continue
+        annotation = info.annotation
+        if field_name not in ATOMIC_FIELDS:
+            annotation = _partial_annotation(annotation)
+        typed: Any = Annotated[(annotation, *info.metadata)] if info.metadata else annotation
+        if field_name in required:
+            fields[field_name] = (typed, Field(description=info.description, alias=info.alias))
+        else:
+            fields[field_name] = (typed | None, Field(None, description=info.description, alias=info.alias))
+    created: type[BaseModel] = create_model(
+        name or f"{model.__name__}Layer",
+        __base__=Spec,
+        __doc__=f"Any subset of {model.__name__}'s fields.",
+        **fields,
+    )
+    _PARTIALS[key] = created
+    return created
+
+
+if TYPE_CHECKING:  # the layer classes are made at import time; to mypy they are models
+    ModelEntry = BaseModel
+    ModelDefaults = BaseModel
+    ModelOverride = BaseModel
+
+MODEL_ENTRY = partial(ModelSpec, required=frozenset({"name"}), name="ModelEntry")
+MODEL_DEFAULTS = partial(
+    ModelSpec,
+    exclude=frozenset({"name", "description", "image", "artifact", "build", "enabled"}),
+    name="ModelDefaults",
+)
+MODEL_OVERRIDE = partial(
+    ModelSpec,
+    exclude=frozenset({"name", "description", "owner", "runtime", "build"}),
+    name="ModelOverride",
+)
+
+if not TYPE_CHECKING:
+    ModelEntry, ModelDefaults, ModelOverride = MODEL_ENTRY, MODEL_DEFAULTS, MODEL_OVERRIDE
+
+
+class FleetFile(Spec):
+    """models.yaml: the fleet, its defaults and its models."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="modelfleet models.yaml")
+
+    apiVersion: Literal["modelfleet/v1"] = Field(description="Spec version: modelfleet/v1.")
+    kind: Literal["ModelFleet"] = Field(description="Always ModelFleet.")
+    fleet: Fleet = Field(description="Fleet-wide settings.")
+    defaults: ModelDefaults = Field(
+        default_factory=MODEL_DEFAULTS, description="Applied to every model; a model overrides any key."
+    )
+    models: list[ModelEntry] = Field(min_length=1, description="The model services.")
+
+
+class Cluster(Spec):
+    name: DNSLabel = Field(description="Cluster name.")
+    server: Url = Field(description="API server URL, as the GitOps controller knows the cluster.")
+
+
+class Policy(Spec):
+    requireDigests: bool = Field(False, description="Every image must be pinned by digest.")
+    requirePinnedArtifacts: bool = Field(False, description="Every external artifact must carry a sha256.")
+
+
+class EnvironmentFile(Spec):
+    """environments/<name>.yaml: where and how the fleet runs in one environment."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="modelfleet environment")
+
+    apiVersion: Literal["modelfleet/v1"] = Field(description="Spec version: modelfleet/v1.")
+    kind: Literal["Environment"] = Field(description="Always Environment.")
+    name: DNSLabel = Field(description="Environment name; matches the file name.")
+    namespace: DNSLabel = Field(description="Kubernetes namespace the fleet runs in.")
+    cluster: Cluster = Field(description="Target cluster.")
+    kubernetesVersion: KubeVersion = Field(description='Kubernetes minor version to validate against, quoted: "1.31".')
+    policy: Policy = Field(default_factory=Policy, description="Rules this environment enforces.")
+    defaults: ModelDefaults = Field(
+        default_factory=MODEL_DEFAULTS, description="Same shape as models.yaml defaults; applied after them."
+    )
+    models: dict[str, ModelOverride] = Field(
+        default_factory=dict, description="Per-model overrides, same shape as a model."
+    )

@@ -1,0 +1,111 @@
+"""The one strict jinja2 environment, built once.
+
+Every ``{{ value }}`` is emitted as a quoted scalar (a JSON string, number, list or
+mapping, which YAML reads back unchanged), so no value can change the structure of
+a manifest or a Dockerfile: the YAML counterpart of HTML autoescape. A template that
+needs raw text (an image reference after FROM) pipes it through ``bare``, which only
+lets a conservative character set through. Undefined variables are errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import yaml
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+class TemplateBug(Exception):
+    """A template failed: always a modelfleet bug, reported with template file:line."""
+
+
+class Bare(str):
+    """Text already checked to be safe to emit without quotes."""
+
+    __slots__ = ()
+
+
+_BARE_RE = re.compile(r"^[A-Za-z0-9._:/@+=,%-]*$")
+# Characters YAML does not allow raw inside a double-quoted scalar, or reads as line breaks.
+_UNSAFE_RE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def quote(value: Any) -> str:
+    """A YAML/JSON-safe literal for ``value``."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _finalize(value: Any) -> str:
+    if isinstance(value, Bare):
+        return str(value)
+    return quote(value)
+
+
+def bare(value: Any) -> Bare:
+    """Pass ``value`` through unquoted, after checking it holds only safe characters."""
+    text = str(value)
+    if not _BARE_RE.match(text):
+        raise TemplateBug(f"value {text!r} is not safe to emit unquoted")
+    return Bare(text)
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(importlib.resources.files("generator.templates")))
+    env = jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["bare"] = bare
+    return env
+
+
+def _template_position(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    where = ""
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def render_text(template: str, context: Mapping[str, Any]) -> str:
+    """Render one template to text."""
+    try:
+        return environment().get_template(template).render(**context)
+    except TemplateBug:
+        raise
+    except jinja2.TemplateError as exc:
+        where = _template_position(exc) or template
+        raise TemplateBug(f"{where}: {exc}") from None
+
+
+def render_documents(template: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Render a YAML template and parse it back into Kubernetes-style objects."""
+    text = render_text(template, context)
+    try:
+        documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+    except yaml.YAMLError as exc:
+        raise TemplateBug(f"{template} rendered invalid YAML: {exc}") from None
+    for doc in documents:
+        if not isinstance(doc, dict) or "apiVersion" not in doc or "kind" not in doc:
+            raise TemplateBug(f"{template} rendered a document without apiVersion and kind")
+    return documents

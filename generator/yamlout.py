@@ -1,0 +1,181 @@
+"""Deterministic YAML output for plain data: the same input always gives the same bytes.
+
+Every reader that will see ``rendered/`` must read back exactly the data we meant:
+PyYAML (YAML 1.1), Go ``yaml.v2`` (older kubectl, Argo CD, Flux), Go ``yaml.v3`` and
+YAML 1.2 readers such as ruamel. A string that any of them could take for a bool, null,
+number, timestamp or merge key is therefore always written double-quoted.
+
+Layout decisions (one style, used everywhere):
+
+* block style, keys in the order the caller inserted them, no anchors or aliases;
+* sequences inside mappings are not indented (``key:`` then ``- item`` in the same
+  column), which is what ``kubectl get -o yaml`` and Go ``yaml.v2`` print and the only
+  layout libyaml's C emitter can produce;
+* lines are never folded, whatever their length;
+* a multi-line string is a literal block (``|`` or ``|-``) when that reads back exactly
+  (only ``\\n`` line breaks, no trailing blanks, no control characters, at most one
+  final newline); otherwise it is double-quoted with escapes;
+* floats use Python's shortest round-tripping ``repr`` with ``.0`` added before a bare
+  exponent (``1.0e+17``), and ``.inf``, ``-.inf``, ``.nan``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Final
+
+import yaml
+from yaml.representer import SafeRepresenter
+
+# libyaml's emitter is much faster. The pure one lays out our data the same way; it
+# differs only on exotic text (characters outside the BMP, keys over 128 bytes or with
+# control characters), where both still read back exactly.
+try:
+    from yaml import CSafeDumper as _BaseDumper
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+
+__all__ = ["dump", "dump_documents", "needs_quotes"]
+
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_NEVER_FOLD: Final = 1 << 30
+
+# Spellings compared after casefold(): YAML 1.1 has y/n/yes/no/on/off/true/false in
+# three capitalisations each; quoting the odd mixed-case spelling too costs nothing.
+_BOOL_WORDS: Final = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false"})
+_NULL_WORDS: Final = frozenset({"", "~", "null"})
+_KEY_WORDS: Final = frozenset({"=", "<<"})  # YAML 1.1 value key, merge key (1.1 and Go)
+
+# Readers decide "might be a number" by the first character (PyYAML, ruamel, Go).
+_NUMBER_START: Final = frozenset("-+.0123456789")
+
+# Numbers in the union of YAML 1.1 (PyYAML), YAML 1.2 core (ruamel) and Go yaml.v2/v3.
+# Go deletes every "_" before parsing and accepts 0b/0o/0x in either case, so
+# underscores are allowed anywhere a digit is. Deliberately generous: a string that no
+# reader takes for a number but that looks like one ("0x", "-_") is merely quoted.
+_NUMBER: Final = re.compile(
+    r"""
+    [-+]?
+    (?:
+        0[bB][01_]*                                  # binary
+      | 0[oO][0-7_]*                                 # octal, YAML 1.2 / Go
+      | 0[xX][0-9a-fA-F_]*                           # hex
+      | (?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)          # int, 1.1 octal 0755, decimal float
+        (?:[eE][-+]?[0-9_]+)?                        #   with optional exponent
+      | [0-9_]+(?::[0-5]?[0-9])+(?:\.[0-9_]*)?       # YAML 1.1 sexagesimal 1:20, 1:20.5
+      | \.(?:inf|nan)                                # .inf .Inf -.INF .nan .NaN (any case)
+    )
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+# YAML 1.1 timestamps, widened to Go's time formats (1-digit month, day, hour, minute).
+_TIMESTAMP: Final = re.compile(
+    r"""
+    [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}
+    (?:
+        (?:[Tt]|[ \t]+)
+        [0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?
+        (?:\.[0-9]*)?
+        (?:[ \t]*(?:[Zz]|[-+][0-9]{1,2}(?::?[0-9]{1,2})?))?
+    )?
+    """,
+    re.VERBOSE,
+)
+
+# Everything YAML reads as a line break; only "\n" may stay unescaped.
+_LINE_BREAK: Final = re.compile(r"[\n\r\x85\u2028\u2029]")
+# Literal block scalars cannot carry these faithfully: other line breaks are
+# normalised to "\n" on reading, and C0 controls/DEL need escapes.
+_NOT_LITERAL: Final = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\x85\u2028\u2029\ufeff]")
+_TRAILING_BLANK: Final = re.compile(r"[ \t]\n|[ \t]$")
+
+# PyYAML's own YAML 1.1 resolver, as a safety net under the rules above.
+_RESOLVER: Final = yaml.resolver.Resolver()
+
+
+def needs_quotes(s: str) -> bool:
+    """Whether some YAML 1.1 or 1.2 reader would read plain ``s`` as a non-string.
+
+    Covers bools in every YAML 1.1 spelling, null, ints and floats of YAML 1.1, 1.2 and
+    Go (underscores, ``0o``/``0x``/``0b``, sexagesimal, exponents without a dot,
+    ``.inf``/``.nan``), dates and timestamps, and the ``=`` and ``<<`` keys.
+    """
+    folded = s.casefold()
+    if folded in _BOOL_WORDS or folded in _NULL_WORDS or s in _KEY_WORDS:
+        return True
+    if s[0] in _NUMBER_START and _NUMBER.fullmatch(s) and re.search(r"[0-9_]", s):
+        return True
+    if _TIMESTAMP.fullmatch(s):
+        return True
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, s, (True, False))  # type: ignore[no-untyped-call]
+    return tag != _STR_TAG
+
+
+def _literal_ok(s: str) -> bool:
+    """Whether ``s`` reads back exactly from a ``|`` or ``|-`` block."""
+    return "\n" in s and not s.endswith("\n\n") and not _NOT_LITERAL.search(s) and not _TRAILING_BLANK.search(s)
+
+
+def _scalar_style(s: str) -> str | None:
+    """Double quotes for ambiguous text, literal blocks for clean multi-line text."""
+    if needs_quotes(s):
+        return '"'
+    if _LINE_BREAK.search(s):
+        return "|" if _literal_ok(s) else '"'
+    return None  # the emitter picks plain, or quotes where YAML syntax requires it
+
+
+class _Dumper(_BaseDumper):
+    """SafeDumper with our string styles, no aliases, and tuples as sequences."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: _Dumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(_STR_TAG, data, style=_scalar_style(data))
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(tuple, SafeRepresenter.represent_list)
+
+
+def dump(data: Any) -> str:
+    """One YAML document for ``data`` (dict/list/tuple/str/int/float/bool/None).
+
+    Keys keep the caller's order. The text ends with exactly one newline.
+    """
+    text = yaml.dump(
+        data,
+        Dumper=_Dumper,
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=_NEVER_FOLD,
+        indent=2,
+        line_break="\n",
+    )
+    # The pure-Python emitter closes a bare root scalar with "...": libyaml does not.
+    # It is optional here (we never write directives), so drop it for identical bytes.
+    return text.removesuffix("\n...\n") + "\n" if text.endswith("\n...\n") else text
+
+
+def _comment(header: str) -> str:
+    # splitlines() also breaks at \r, \x85, \u2028 and \u2029, which YAML reads as
+    # line breaks: each piece must be a comment line of its own.
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    while lines and lines[-1] == "#":
+        lines.pop()
+    while lines and lines[0] == "#":
+        lines.pop(0)
+    return "".join(line + "\n" for line in lines)
+
+
+def dump_documents(docs: Sequence[Any], header: str) -> str:
+    """A ``# header`` comment, then ``docs`` as YAML documents separated by ``---``.
+
+    Each line of ``header`` becomes a comment line. The text ends with one newline.
+    """
+    return _comment(header) + "---\n".join(dump(doc) for doc in docs)

@@ -1,0 +1,1 @@
+"""JSON Schemas exported from the spec models, shipped inside the wheel as generator.schemas."""
