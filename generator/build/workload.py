@@ -1,0 +1,286 @@
+"""Build the Kubernetes objects that run one model: ServiceAccount, ConfigMap,
+Deployment, Service, PodDisruptionBudget, NetworkPolicy and HorizontalPodAutoscaler.
+
+Values are computed here; templates in templates/k8s/ only lay them out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import ModelfleetError
+from ..resolve import ResolvedModel
+from ..runtimes import MODEL_DIR, facts
+from ..templating import render_documents
+from .fetch import FetchPlan, fetch_plan
+from .identity import common_labels, image_reference, selector_labels, serving_port, version_label
+
+CONFIG_DIR = "/etc/modelfleet/config"
+CONTAINER = "model"
+MAX_CONFIG_BYTES = 1024 * 1024
+
+KubeObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    key: str
+    source: str
+    content: str
+
+
+def read_config_files(model: ResolvedModel, root: Path) -> list[ConfigFile]:
+    """Read config.files; keys are base names, which must be unique and small enough."""
+    files: list[ConfigFile] = []
+    seen: dict[str, int] = {}
+    for index, relative in enumerate(model.spec.config.files):
+        key = PurePosixPath(relative).name
+        document, path = model.locate(("config", "files", index))
+        if key in seen:
+            raise ModelfleetError(
+                [document.finding(path, f"two config files are both named '{key}'", "rename one of them")]
+            )
+        seen[key] = index
+        raw = (root / relative).read_bytes()
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ModelfleetError(
+                [
+                    document.finding(
+                        path,
+                        f"'{relative}' is {len(raw)} bytes; a ConfigMap holds at most 1 MiB",
+                        "ship large files in the image or as the model artifact",
+                    )
+                ]
+            )
+        try:
+            content = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelfleetError(
+                [document.finding(path, f"'{relative}' is not UTF-8 text", "config files must be text")]
+            ) from None
+        files.append(ConfigFile(key, relative, content))
+    return files
+
+
+def config_map_name(model: ResolvedModel, files: list[ConfigFile]) -> str:
+    digest = hashlib.sha256(
+        json.dumps({f.key: f.content for f in files}, sort_keys=True).encode("utf-8")
+    ).hexdigest()
+    return f"{model.spec.name}-config-{digest[:10]}"
+
+
+def _probe_timing(max_seconds: int) -> tuple[int, int]:
+    """periodSeconds and failureThreshold whose product is exactly max_seconds."""
+    for period in (10, 5, 2, 1):
+        if max_seconds % period == 0:
+            return period, max_seconds // period
+    return 1, max_seconds  # pragma: no cover - period 1 always divides
+
+
+def _http_probe(path: str, port: str, period: int, failures: int, timeout: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+def _env(model: ResolvedModel, fetch: FetchPlan | None) -> list[dict[str, Any]]:
+    spec = model.spec
+    env: list[dict[str, Any]] = [{"name": key, "value": spec.env[key]} for key in sorted(spec.env)]
+    if fetch is not None and "MODEL_DIR" not in spec.env:
+        env.append({"name": "MODEL_DIR", "value": fetch.model_dir})
+    if spec.config.files and "CONFIG_DIR" not in spec.env:
+        env.append({"name": "CONFIG_DIR", "value": CONFIG_DIR})
+    env.extend(
+        {
+            "name": secret.env,
+            "valueFrom": {"secretKeyRef": {"name": secret.secretRef.name, "key": secret.secretRef.key}},
+        }
+        for secret in spec.secrets
+    )
+    return env
+
+
+def _resources(model: ResolvedModel) -> dict[str, Any]:
+    res = model.spec.resources
+    requests: dict[str, Any] = {"cpu": res.requests.cpu, "memory": res.requests.memory}
+    limits: dict[str, Any] = {"memory": res.limits.memory}
+    if res.limits.cpu is not None:
+        limits["cpu"] = res.limits.cpu
+    if res.gpu:
+        requests["nvidia.com/gpu"] = str(res.gpu)
+        limits["nvidia.com/gpu"] = str(res.gpu)
+    return {"requests": requests, "limits": limits}
+
+
+def _rolling_update(model: ResolvedModel) -> tuple[str | int, str | int]:
+    """maxSurge and maxUnavailable. A GPU model never surges: a full GPU pool has no
+    room for an extra pod, so it replaces one pod at a time instead."""
+    if model.spec.resources.gpu:
+        return 0, 1
+    return "25%", 0
+
+
+def _volumes(
+    model: ResolvedModel, config_name: str | None, fetch: FetchPlan | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if config_name is not None:
+        volumes.append({"name": "config", "configMap": {"name": config_name}})
+        mounts.append({"name": "config", "mountPath": CONFIG_DIR, "readOnly": True})
+    if fetch is not None:
+        volumes.append(fetch.volume)
+        mounts.append({"name": fetch.volume["name"], "mountPath": MODEL_DIR, "readOnly": True})
+    if model.spec.runtime in {"triton", "vllm"}:
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    return volumes, mounts
+
+
+def _ports(model: ResolvedModel) -> list[dict[str, Any]]:
+    info = facts(model.spec.runtime)
+    ports: list[dict[str, Any]] = [{"name": "http", "containerPort": serving_port(model), "protocol": "TCP"}]
+    if info.metrics_port is not None and info.metrics_port != serving_port(model):
+        ports.append({"name": "metrics", "containerPort": info.metrics_port, "protocol": "TCP"})
+    return ports
+
+
+def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
+    spec = model.spec
+    info = facts(spec.runtime)
+    files = read_config_files(model, root)
+    config_name = config_map_name(model, files) if files else None
+    fetch = fetch_plan(model)
+    volumes, mounts = _volumes(model, config_name, fetch)
+    period, failures = _probe_timing(spec.startup.maxSeconds)
+    max_surge, max_unavailable = _rolling_update(model)
+    labels = common_labels(model)
+    workload_labels = {**labels, "app.kubernetes.io/version": version_label(model)}
+    gpu = spec.resources.gpu > 0
+    pod_annotations: dict[str, str] = {"kubectl.kubernetes.io/default-container": CONTAINER}
+    if config_name:
+        pod_annotations["modelfleet.io/config"] = config_name
+    return {
+        "name": spec.name,
+        "labels": labels,
+        "annotations": {"modelfleet.io/description": spec.description} if spec.description else {},
+        "selector": selector_labels(model),
+        "workload_labels": workload_labels,
+        "pod_labels": workload_labels,
+        "pod_annotations": pod_annotations,
+        "replicas": None,  # the HorizontalPodAutoscaler owns the replica count
+        "progress_deadline": spec.startup.maxSeconds + 300,
+        "max_surge": max_surge,
+        "max_unavailable": max_unavailable,
+        "termination_grace": 30,
+        "uid": info.user_id,
+        "node_selector": {"nvidia.com/gpu.present": "true"} if gpu else {},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}] if gpu else [],
+        "init_containers": fetch.init_containers if fetch else [],
+        "container_name": CONTAINER,
+        "image": image_reference(model),
+        "ports": _ports(model),
+        "env": _env(model, fetch),
+        "resources": _resources(model),
+        "startup_probe": _http_probe(info.readiness_path.format(name=spec.name), "http", period, failures, 2),
+        "readiness_probe": _http_probe(info.readiness_path.format(name=spec.name), "http", 10, 3, 2),
+        "liveness_probe": _http_probe(info.liveness_path.format(name=spec.name), "http", 15, 3, 5),
+        "container_security": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "mounts": mounts,
+        "volumes": volumes,
+        "service_ports": [
+            {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"], "protocol": "TCP"}
+            for p in _ports(model)
+        ],
+        "ingress_ports": [{"port": p["name"], "protocol": "TCP"} for p in _ports(model)],
+        "egress": _egress(fetch),
+        "configmap_name": config_name,
+        "config_sources": ", ".join(f.source for f in files),
+        "config_data": {f.key: f.content for f in files},
+        "workload_api_version": "apps/v1",
+        "workload_kind": "Deployment",
+        "min_replicas": spec.scaling.minReplicas,
+        "max_replicas": spec.scaling.maxReplicas,
+        "hpa_metrics": _hpa_metrics(model),
+        "hpa_behavior": _hpa_behavior(model),
+    }
+
+
+def _egress(fetch: FetchPlan | None) -> list[dict[str, Any]]:
+    """DNS always; HTTPS out only when an init container must fetch the artifact."""
+    rules: list[dict[str, Any]] = [
+        {
+            "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+    if fetch is not None and fetch.needs_network:
+        rules.append({"ports": [{"port": 443, "protocol": "TCP"}]})
+    return rules
+
+
+def _hpa_metrics(model: ResolvedModel) -> list[dict[str, Any]]:
+    targets = model.spec.scaling.targets
+    metrics: list[dict[str, Any]] = []
+    for resource, value in (("cpu", targets.cpuUtilization), ("memory", targets.memoryUtilization)):
+        if value is not None:
+            metrics.append(
+                {
+                    "type": "Resource",
+                    "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": value}},
+                }
+            )
+    if not metrics:
+        metrics.append(
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+        )
+    return metrics
+
+
+def _hpa_behavior(model: ResolvedModel) -> dict[str, Any]:
+    """Scale up fast; scale down slowly (longer for GPU models, whose pods load slowly)."""
+    gpu = model.spec.resources.gpu > 0
+    warmup = max(60, math.ceil(model.spec.startup.maxSeconds / 60) * 60)
+    return {
+        "scaleUp": {
+            "stabilizationWindowSeconds": 0,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Percent", "value": 100, "periodSeconds": 60},
+                {"type": "Pods", "value": 2 if gpu else 4, "periodSeconds": 60},
+            ],
+        },
+        "scaleDown": {
+            "stabilizationWindowSeconds": max(900 if gpu else 300, warmup),
+            "selectPolicy": "Min",
+            "policies": [{"type": "Percent", "value": 25 if gpu else 50, "periodSeconds": 120}],
+        },
+    }
+
+
+def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
+    """Every object of one model, in a fixed order."""
+    context = workload_context(model, root)
+    templates = ["serviceaccount"]
+    if context["configmap_name"]:
+        templates.append("configmap")
+    templates += ["deployment", "service", "pdb", "networkpolicy", "hpa"]
+    objects: list[KubeObject] = []
+    for template in templates:
+        objects.extend(render_documents(posixpath.join("k8s", f"{template}.yaml.j2"), context))
+    return objects
