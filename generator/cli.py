@@ -101,7 +101,7 @@ def _cmd_render(root: Path, check: bool) -> int:
     changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
     summary = (
         f"rendered/ written: {len(rendered.plan.files)} files, {objects} objects in "
-        f"{len(rendered.environments)} environments ({changes} files changed)"
+        f"{len(rendered.environments)} environments ({changes} {'file' if changes == 1 else 'files'} changed)"
     )
     _emit(sys.stdout, report.format_ok(summary))
     return EXIT_OK

@@ -99,7 +99,7 @@ def image_files(images: Sequence[ImageFiles], bake: str) -> dict[str, bytes]:
     files: dict[str, bytes] = {"images/docker-bake.hcl": bake.encode("utf-8")}
     for image in images:
         files[f"images/{image.model}/Dockerfile"] = image.dockerfile.encode("utf-8")
-        files[f"images/{image.model}/.dockerignore"] = image.dockerignore.encode("utf-8")
+        files[f"images/{image.model}/Dockerfile.dockerignore"] = image.dockerignore.encode("utf-8")
     return files
 
 

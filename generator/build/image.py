@@ -27,6 +27,7 @@ from .. import runtimes
 from ..errors import ModelfleetError
 from ..load import FieldPath
 from ..resolve import ResolvedModel
+from ..spec import Build
 from ..templating import Bare, TemplateBug, quote, render_text
 
 IMAGE_SCHEME = "image://"
@@ -164,17 +165,13 @@ def _packages(model: ResolvedModel, packages: Sequence[str]) -> list[str]:
     return list(packages)
 
 
-def _python_context(model: ResolvedModel) -> dict[str, Any]:
-    build = model.spec.build
-    assert build is not None
+def _python_context(model: ResolvedModel, build: Build) -> dict[str, Any]:
     facts = runtimes.facts(model.spec.runtime)
     return {
         "name": model.spec.name,
         "base": _base_image(model, "python", build.pythonVersion),
         "labels": _label_items(model),
-        "requirements": _context_path(
-            model, ("build", "requirements"), build.requirements, "requirements file"
-        ),
+        "requirements": _context_path(model, ("build", "requirements"), build.requirements, "requirements file"),
         "packages": _packages(model, build.systemPackages),
         "uid": facts.user_id,
         "ports": _exposed_ports(model),
@@ -209,7 +206,7 @@ def _runtime_context(model: ResolvedModel) -> dict[str, Any]:
 def build_image(model: ResolvedModel) -> ImageFiles:
     """The Dockerfile and ignore file of one model (environment-independent resolution)."""
     if model.spec.build is not None:
-        context = _python_context(model)
+        context = _python_context(model, model.spec.build)
         dockerfile = render_text(PYTHON_TEMPLATE, context)
         dockerignore = render_text(PYTHON_IGNORE_TEMPLATE, context)
     else:
@@ -256,7 +253,7 @@ def _tags_lines(model: ResolvedModel) -> list[str]:
     tag = model.spec.image.tag
     if tag is None:
         return [
-            "  # pinned by digest: there is no tag to push; build it to test it",
+            "  # pinned by digest: there is no tag to push; build this target only to test it",
             "  tags       = []",
         ]
     return [f"  tags       = {_hcl_list([f'{image_repository(model)}:{tag}'])}"]

@@ -69,9 +69,7 @@ def read_config_files(model: ResolvedModel, root: Path) -> list[ConfigFile]:
 
 
 def config_map_name(model: ResolvedModel, files: list[ConfigFile]) -> str:
-    digest = hashlib.sha256(
-        json.dumps({f.key: f.content for f in files}, sort_keys=True).encode("utf-8")
-    ).hexdigest()
+    digest = hashlib.sha256(json.dumps({f.key: f.content for f in files}, sort_keys=True).encode("utf-8")).hexdigest()
     return f"{model.spec.name}-config-{digest[:10]}"
 
 
@@ -247,7 +245,10 @@ def _hpa_metrics(model: ResolvedModel) -> list[dict[str, Any]]:
             )
     if not metrics:
         metrics.append(
-            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+            {
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+            }
         )
     return metrics
 
