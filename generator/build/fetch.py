@@ -28,6 +28,7 @@ FETCHER_IMAGES = {
     "oras": "ghcr.io/oras-project/oras:v1.2.0",
 }
 VOLUME = "models"
+HF_TOKEN_VARS = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
 
 VERIFY_SCRIPT = """set -eu
 cd "$MODEL_DIR"
@@ -72,6 +73,15 @@ def _fetch_container(model: ResolvedModel, scheme: str, rest: str, image: str) -
         if revision:
             command += ["--revision", revision]
         env.append({"name": "HF_HOME", "value": "/tmp/huggingface"})
+        # gated models need the token: hand over the model's own HF_TOKEN secret reference
+        env.extend(
+            {
+                "name": secret.env,
+                "valueFrom": {"secretKeyRef": {"name": secret.secretRef.name, "key": secret.secretRef.key}},
+            }
+            for secret in model.spec.secrets
+            if secret.env in HF_TOKEN_VARS
+        )
     return {
         "name": "fetch-model",
         "image": image,

@@ -1,0 +1,122 @@
+"""Build stage: the objects of one model carry the guarantees users rely on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.build.fetch import VERIFY_SCRIPT
+from generator.pipeline import render
+
+REPO = Path(__file__).resolve().parent.parent
+RENDERED = render(REPO)
+ALL = [(env.name, obj) for env in RENDERED.environments for obj in env.objects]
+WORKLOADS = [(env, obj) for env, obj in ALL if obj["kind"] == "Deployment"]
+
+
+def _find(env: str, kind: str, name: str) -> dict[str, Any]:
+    return next(o for e, o in ALL if e == env and o["kind"] == kind and o["metadata"]["name"].startswith(name))
+
+
+def _pod(obj: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = obj["spec"]["template"]["spec"]
+    return pod
+
+
+@pytest.mark.parametrize(("env", "obj"), WORKLOADS, ids=[f"{e}-{o['metadata']['name']}" for e, o in WORKLOADS])
+def test_workload_is_restricted_and_autoscaler_owned(env: str, obj: dict[str, Any]) -> None:
+    assert "replicas" not in obj["spec"], "the HorizontalPodAutoscaler owns the replica count"
+    hpa = _find(env, "HorizontalPodAutoscaler", obj["metadata"]["name"])
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": obj["metadata"]["name"],
+    }
+    pod = _pod(obj)
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"] + pod.get("initContainers", []):
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert container["resources"]["requests"]["memory"]
+        assert container["resources"]["limits"]["memory"]
+    [main] = pod["containers"]
+    startup = main["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert obj["spec"]["progressDeadlineSeconds"] > budget
+    assert {m["mountPath"] for m in main["volumeMounts"]} >= {"/tmp"}
+    assert any(c["topologyKey"] == "topology.kubernetes.io/zone" for c in pod["topologySpreadConstraints"])
+    assert _find(env, "NetworkPolicy", obj["metadata"]["name"])["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_startup_budget_equals_max_seconds() -> None:
+    resolved = next(m for m in RENDERED.resolution.base if m.name == "support-llm")
+    probe = _pod(_find("prod", "Deployment", "support-llm"))["containers"][0]["startupProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] == resolved.spec.startup.maxSeconds == 900
+
+
+def test_gpu_model_schedules_on_gpus_and_never_surges() -> None:
+    obj = _find("prod", "Deployment", "support-llm")
+    pod = _pod(obj)
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert obj["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    hpa = _find("prod", "HorizontalPodAutoscaler", "support-llm")
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 900
+
+
+def test_secrets_are_references_and_env_values_strings() -> None:
+    main = _pod(_find("prod", "Deployment", "fraud-detector"))["containers"][0]
+    by_name = {e["name"]: e for e in main["env"]}
+    assert by_name["FEATURE_STORE_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "feature-store", "key": "token"}}
+    assert by_name["SCORE_THRESHOLD"] == {"name": "SCORE_THRESHOLD", "value": "0.82"}
+    assert by_name["LOG_LEVEL"]["value"] == "warning"  # prod defaults override the model
+
+
+def test_config_map_name_follows_content_and_is_mounted_read_only() -> None:
+    deployment = _find("prod", "Deployment", "fraud-detector")
+    config = _find("prod", "ConfigMap", "fraud-detector-config-")
+    name = config["metadata"]["name"]
+    assert len(name.rsplit("-", 1)[1]) == 10
+    assert config["immutable"] is True
+    volume = next(v for v in _pod(deployment)["volumes"] if v["name"] == "config")
+    assert volume["configMap"]["name"] == name
+    mount = next(m for m in _pod(deployment)["containers"][0]["volumeMounts"] if m["name"] == "config")
+    assert mount["readOnly"] is True
+    source = (REPO / "services/fraud-detector/config/thresholds.yaml").read_text(encoding="utf-8")
+    assert config["data"] == {"thresholds.yaml": source}
+
+
+def test_artifact_fetched_and_verified_before_start() -> None:
+    pod = _pod(_find("prod", "Deployment", "fraud-detector"))
+    fetch, verify = pod["initContainers"]
+    assert fetch["command"][:2] == ["rclone", "copy"]
+    assert verify["command"] == ["sh", "-c", VERIFY_SCRIPT]
+    expected = {e["name"]: e.get("value") for e in verify["env"]}["EXPECTED_SHA256"]
+    assert expected == "9f2c4e6a8b0d1f3e5c7a9b2d4f6e8a0c1b3d5f7e9a2c4b6d8f0e1a3c5b7d9f2e"
+    dev_pod = _pod(_find("dev", "Deployment", "fraud-detector"))
+    assert [c["name"] for c in dev_pod["initContainers"]] == ["fetch-model"], "no checksum, no verify step"
+
+
+def test_gated_hugging_face_download_gets_the_token() -> None:
+    fetch = _pod(_find("prod", "Deployment", "support-llm"))["initContainers"][0]
+    names = {e["name"] for e in fetch["env"]}
+    assert "HF_TOKEN" in names
+    assert fetch["command"][-2:] == ["--revision", "0e9e39f249a16976918f6564b8830bc894c89659"]
+
+
+def test_namespace_enforces_restricted() -> None:
+    namespace = _find("prod", "Namespace", "ml-prod")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_disabled_model_is_absent_from_its_environment() -> None:
+    dev = {o["metadata"]["name"] for e, o in ALL if e == "dev"}
+    assert "support-llm" not in dev
+    assert "support-llm" in {o["metadata"]["name"] for e, o in ALL if e == "prod"}
