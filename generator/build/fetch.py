@@ -59,7 +59,7 @@ class FetchPlan:
 
 def _fetch_container(model: ResolvedModel, scheme: str, rest: str, image: str) -> dict[str, Any]:
     mounts = [{"name": VOLUME, "mountPath": MODEL_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
-    env = list(_TMP_ENV)
+    env: list[dict[str, Any]] = list(_TMP_ENV)
     if scheme in {"s3", "gs"}:
         backend = "s3" if scheme == "s3" else "gcs"
         command = ["rclone", "copy", "--config=/tmp/rclone.conf", f":{backend},env_auth=true:{rest}", MODEL_DIR]
