@@ -110,9 +110,10 @@ class Patch:
 
 @dataclass(frozen=True)
 class ImageOverride:
-    name: str
+    name: str  # the repository in the base
     tag: str | None
     digest: str | None
+    new_name: str | None = None  # the environment's repository, when it differs
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,10 @@ def overlay(
     images: list[ImageOverride] = []
     for model in env:
         base_model = bases[model.model]
-        images.append(split_image(model.image_ref, model.image_name))
+        image = split_image(model.image_ref, model.image_name)
+        if model.image_name != base_model.image_name:
+            image = ImageOverride(base_model.image_name, image.tag, image.digest, model.image_name)
+        images.append(image)
         base_by_id = {identity(o): o for o in base_model.objects}
         env_ids = set()
         for obj in model.objects:

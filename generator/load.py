@@ -91,7 +91,8 @@ def _decode(raw: bytes, display: str) -> str:
     except UnicodeDecodeError as exc:
         prefix = raw[: exc.start]
         line = prefix.count(b"\n") + 1
-        column = exc.start - (prefix.rfind(b"\n") + 1) + 1
+        line_start = prefix.rfind(b"\n") + 1
+        column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         raise ModelfleetError(
             [
                 Finding(

@@ -77,6 +77,8 @@ def overlay_files(item: Overlay) -> dict[str, bytes]:
     images = []
     for image in item.images:
         entry: dict[str, str] = {"name": image.name}
+        if image.new_name is not None:
+            entry["newName"] = image.new_name
         if image.digest is not None:
             entry["digest"] = image.digest
         else:

@@ -273,8 +273,11 @@ def resolve(parsed: Parsed) -> Resolution:
             override = (env_raw.get("models") or {}).get(name)
             if override is not None:
                 layers.append(Layer(override, env.document, ("models", name), f"{env.spec.name} override"))
+            merged = _merge_layers(layers, entries[name])
+            if merged.data.get("enabled", True) is False:
+                continue  # not deployed here: nothing of it is rendered or checked
             try:
-                model = _validate(_merge_layers(layers, entries[name]), fleet_file.fleet, env.spec, parsed.root)
+                model = _validate(merged, fleet_file.fleet, env.spec, parsed.root)
             except ModelfleetError as exc:
                 findings.extend(exc.findings)
                 continue

@@ -9,6 +9,7 @@ is optional and cross-field rules wait for the merged result.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args, get_origin
 
@@ -94,7 +95,7 @@ def _quantity_before(value: Any) -> Any:
 
 
 def _check_quantity(value: str) -> str:
-    if not QUANTITY_RE.match(value):
+    if not QUANTITY_RE.match(value) or value.startswith("-"):
         raise _fail(
             f"'{value}' is not a Kubernetes quantity",
             "write CPU as '500m' or '2', memory as '512Mi' or '4Gi'",
@@ -401,10 +402,41 @@ class ResourceLimits(Spec):
     memory: Quantity = Field("2Gi", description="Memory limit.")
 
 
+_QUANTITY_SUFFIX = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}  # fmt: skip
+
+
+def quantity_value(text: str) -> Decimal:
+    """The number a Kubernetes quantity stands for (``1Gi`` -> 1073741824)."""
+    for suffix in sorted(_QUANTITY_SUFFIX, key=len, reverse=True):  # "Mi" before "M"
+        if text.endswith(suffix):
+            return Decimal(text[: -len(suffix)]) * Decimal(_QUANTITY_SUFFIX[suffix])
+    return Decimal(text)
+
+
 class Resources(Spec):
     requests: ResourceRequests = Field(default_factory=ResourceRequests, description="Resource requests.")
     limits: ResourceLimits = Field(default_factory=ResourceLimits, description="Resource limits.")
     gpu: int = Field(0, ge=0, le=16, description="nvidia.com/gpu count; more than 0 adds GPU scheduling.")
+
+    @model_validator(mode="after")
+    def _request_within_limit(self) -> Self:
+        pairs = [("memory", self.requests.memory, self.limits.memory), ("cpu", self.requests.cpu, self.limits.cpu)]
+        for name, request, limit in pairs:
+            if limit is not None and quantity_value(request) > quantity_value(limit):
+                raise PydanticCustomError(
+                    "modelfleet",
+                    "{message}",
+                    {
+                        "message": f"the {name} request {request} is more than its limit {limit}",
+                        "hint": f"lower resources.requests.{name} or raise resources.limits.{name}",
+                        "field": f"requests.{name}",
+                    },
+                )
+        return self
 
 
 class Startup(Spec):

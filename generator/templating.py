@@ -47,6 +47,8 @@ def quote(value: Any) -> str:
 
 
 def _finalize(value: Any) -> str:
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()  # raises UndefinedError, reported with template:line
     if isinstance(value, Bare):
         return str(value)
     return quote(value)
