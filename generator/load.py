@@ -344,7 +344,3 @@ def load_fleet(root: Path) -> Sources:
     if findings:
         raise ModelfleetError(findings)
     return Sources(root=root, models=documents[0], environments=tuple(documents[1:]))
-
-
-def describe_path(path: FieldPath) -> str:
-    return path_str(path)

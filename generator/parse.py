@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import Finding, ModelfleetError, path_str
+from .errors import Finding, ModelfleetError
 from .load import Document, FieldPath, Sources
 from .spec import EnvironmentFile, FleetFile
 
@@ -104,8 +104,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 # ---------------------------------------------------------------------------
 # Pydantic errors -> Findings
-
-_TYPE_NAMES = {bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
 
 
 def _describe(value: Any) -> str:
@@ -232,10 +230,6 @@ def _unique_models(fleet: FleetFile, document: Document) -> list[Finding]:
     return findings
 
 
-def _header_errors_only(findings: list[Finding]) -> bool:
-    return bool(findings)
-
-
 def parse_fleet_document(document: Document, root: Path) -> FleetFile:
     findings = _check_header(document, "ModelFleet")
     if findings:
@@ -310,7 +304,3 @@ def parse(sources: Sources) -> Parsed:
     if findings or fleet is None:
         raise ModelfleetError(findings)
     return Parsed(sources.root, fleet, sources.models, tuple(environments))
-
-
-def describe(path: FieldPath) -> str:
-    return path_str(path)

@@ -8,288 +8,53 @@ is optional and cross-field rules wait for the merged result.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
-from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
-    WithJsonSchema,
     create_model,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-API_VERSION = "modelfleet/v1"
-RUNTIMES = ("python", "mlserver", "triton", "torchserve", "tfserving", "vllm")
-Runtime = Literal["python", "mlserver", "triton", "torchserve", "tfserving", "vllm"]
-
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-QUANTITY_RE = re.compile(
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+from .spectypes import (
+    API_VERSION,
+    MODEL_CONFIG,
+    RUNTIMES,
+    ArtifactUri,
+    DebianPackage,
+    Digest,
+    DNSLabel,
+    DNSSubdomain,
+    Duration,
+    EnvName,
+    ImageRef,
+    KubeVersion,
+    LabelValue,
+    Percent,
+    Port,
+    PythonVersion,
+    Quantity,
+    RelPath,
+    Repository,
+    Runtime,
+    SecretKey,
+    Sha256,
+    Tag,
+    Url,
+    quantity_value,
+    spec_error,
 )
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-REPOSITORY_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]|__|-+)?[a-z0-9]*)*$")
-IMAGE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]*$")
-ARTIFACT_SCHEMES = ("s3://", "gs://", "pvc://", "oci://", "hf://", "image://")
-URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
-DEBIAN_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$")
-SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
-KUBE_VERSION_RE = re.compile(r"^1\.[0-9]{1,2}$")
 
-_MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
-
-
-def _fail(message: str, hint: str = "") -> PydanticCustomError:
-    return PydanticCustomError("modelfleet", "{message}", {"message": message, "hint": hint})
-
-
-# ---------------------------------------------------------------------------
-# Scalar types: each carries its own check, so partial() copies keep it.
-
-
-def _check_dns_label(value: str) -> str:
-    if len(value) > 63:
-        raise _fail(f"'{value}' is {len(value)} characters; a name has at most 63")
-    if not DNS_LABEL_RE.match(value):
-        suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63] or "my-name"
-        raise _fail(
-            f"'{value}' is not a valid name: lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit",
-            f"for example '{suggestion}'",
-        )
-    return value
-
-
-def _check_dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not DNS_SUBDOMAIN_RE.match(value):
-        raise _fail(f"'{value}' is not a valid Kubernetes object name (DNS-1123 subdomain)")
-    return value
-
-
-def _check_label_value(value: str) -> str:
-    if len(value) > 63 or not LABEL_VALUE_RE.match(value):
-        raise _fail(f"'{value}' is not a valid label value: at most 63 letters, digits, '-', '_' or '.'")
-    return value
-
-
-def _quantity_before(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    return value
-
-
-def _check_quantity(value: str) -> str:
-    if not QUANTITY_RE.match(value) or value.startswith("-"):
-        raise _fail(
-            f"'{value}' is not a Kubernetes quantity",
-            "write CPU as '500m' or '2', memory as '512Mi' or '4Gi'",
-        )
-    return value
-
-
-def _check_env_name(value: str) -> str:
-    if not ENV_NAME_RE.match(value):
-        raise _fail(
-            f"'{value}' is not a valid environment variable name",
-            "use letters, digits and '_', not starting with a digit",
-        )
-    return value
-
-
-def _check_url(value: str) -> str:
-    if not URL_RE.match(value):
-        raise _fail(f"'{value}' is not an http(s) URL")
-    return value
-
-
-def _check_relative_path(value: str, info: ValidationInfo) -> str:
-    """A relative path that stays inside the fleet root and exists there."""
-    pure = PurePosixPath(value)
-    if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
-        raise _fail(f"'{value}' is an absolute path", "give a path relative to the fleet root")
-    if ".." in pure.parts or "\\" in value:
-        raise _fail(f"'{value}' leaves the fleet root", "give a path inside the fleet root")
-    context = info.context if isinstance(info.context, dict) else {}
-    root = context.get("root")
-    if isinstance(root, Path):
-        target = root / value
-        try:
-            resolved = target.resolve(strict=True)
-        except (FileNotFoundError, RuntimeError, OSError):
-            raise _fail(
-                f"'{value}' does not exist",
-                "create it, or fix the path (relative to the directory holding models.yaml)",
-            ) from None
-        if not resolved.is_relative_to(root.resolve()):
-            raise _fail(
-                f"'{value}' points outside the fleet root (through a symlink)",
-                "keep build contexts and config files inside the repository",
-            )
-    return value
-
-
-def _check_tag(value: str) -> str:
-    if value == "latest":
-        raise _fail(
-            "the tag 'latest' is not allowed: it changes under you and cannot be rolled back",
-            "pin a version such as '2.3.1', or use digest: sha256:...",
-        )
-    if not TAG_RE.match(value):
-        raise _fail(f"'{value}' is not a valid image tag")
-    return value
-
-
-def _check_digest(value: str) -> str:
-    if not DIGEST_RE.match(value):
-        raise _fail(
-            f"'{value}' is not an image digest",
-            "write 'sha256:' followed by 64 lower-case hex digits",
-        )
-    return value
-
-
-def _check_artifact_uri(value: str) -> str:
-    if not value.startswith(ARTIFACT_SCHEMES) or len(value) <= len(value.split("://", maxsplit=1)[0]) + 3:
-        raise _fail(
-            f"'{value}' is not a supported artifact URI",
-            "start it with one of: " + ", ".join(ARTIFACT_SCHEMES),
-        )
-    if any(ch.isspace() for ch in value):
-        raise _fail(f"'{value}' contains white space")
-    return value
-
-
-def _check_sha256(value: str) -> str:
-    if not SHA256_RE.match(value):
-        raise _fail(f"'{value}' is not a sha256 checksum", "write 64 lower-case hex digits")
-    return value
-
-
-def _check_repository(value: str) -> str:
-    if not REPOSITORY_RE.match(value):
-        raise _fail(f"'{value}' is not a valid image repository")
-    return value
-
-
-def _check_image_ref(value: str) -> str:
-    if not IMAGE_REF_RE.match(value) or value.endswith(":latest"):
-        raise _fail(f"'{value}' is not a pinned image reference")
-    return value
-
-
-def _check_package(value: str) -> str:
-    if not DEBIAN_PACKAGE_RE.match(value):
-        raise _fail(f"'{value}' is not a Debian package name")
-    return value
-
-
-def _check_python_version(value: str) -> str:
-    if not re.match(r"^3\.(9|1[0-9])$", value):
-        raise _fail(f"'{value}' is not a supported Python version", "use '3.10' ... '3.13'")
-    return value
-
-
-def _check_kube_version(value: str) -> str:
-    if not KUBE_VERSION_RE.match(value):
-        raise _fail(f"'{value}' is not a Kubernetes minor version", "write it as '1.31'")
-    return value
-
-
-def _check_secret_key(value: str) -> str:
-    if not SECRET_KEY_RE.match(value) or len(value) > 253:
-        raise _fail(f"'{value}' is not a valid Secret key")
-    return value
-
-
-def _check_duration(value: str) -> str:
-    if not re.match(r"^([0-9]+(ms|s|m|h|d|w|y))+$", value):
-        raise _fail(f"'{value}' is not a Prometheus duration", "for example '5m' or '1h30m'")
-    return value
-
-
-DNSLabel = Annotated[
-    str,
-    AfterValidator(_check_dns_label),
-    WithJsonSchema({"type": "string", "pattern": DNS_LABEL_RE.pattern, "maxLength": 63}),
-]
-DNSSubdomain = Annotated[
-    str, AfterValidator(_check_dns_subdomain), WithJsonSchema({"type": "string", "pattern": DNS_SUBDOMAIN_RE.pattern})
-]
-LabelValue = Annotated[
-    str, AfterValidator(_check_label_value), WithJsonSchema({"type": "string", "pattern": LABEL_VALUE_RE.pattern})
-]
-Quantity = Annotated[
-    str,
-    BeforeValidator(_quantity_before),
-    AfterValidator(_check_quantity),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": QUANTITY_RE.pattern}, {"type": "number", "minimum": 0}]}),
-]
-EnvName = Annotated[
-    str, AfterValidator(_check_env_name), WithJsonSchema({"type": "string", "pattern": ENV_NAME_RE.pattern})
-]
-Url = Annotated[
-    str, AfterValidator(_check_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})
-]
-RelPath = Annotated[
-    str, AfterValidator(_check_relative_path), WithJsonSchema({"type": "string", "pattern": r"^(?!/)(?!.*\.\.)"})
-]
-Tag = Annotated[
-    str,
-    AfterValidator(_check_tag),
-    WithJsonSchema({"type": "string", "pattern": TAG_RE.pattern, "not": {"const": "latest"}}),
-]
-Digest = Annotated[str, AfterValidator(_check_digest), WithJsonSchema({"type": "string", "pattern": DIGEST_RE.pattern})]
-Sha256 = Annotated[str, AfterValidator(_check_sha256), WithJsonSchema({"type": "string", "pattern": SHA256_RE.pattern})]
-ArtifactUri = Annotated[
-    str,
-    AfterValidator(_check_artifact_uri),
-    WithJsonSchema({"type": "string", "pattern": "^(s3|gs|pvc|oci|hf|image)://"}),
-]
-Repository = Annotated[
-    str, AfterValidator(_check_repository), WithJsonSchema({"type": "string", "pattern": REPOSITORY_RE.pattern})
-]
-ImageRef = Annotated[
-    str, AfterValidator(_check_image_ref), WithJsonSchema({"type": "string", "pattern": IMAGE_REF_RE.pattern})
-]
-DebianPackage = Annotated[
-    str, AfterValidator(_check_package), WithJsonSchema({"type": "string", "pattern": DEBIAN_PACKAGE_RE.pattern})
-]
-PythonVersion = Annotated[
-    str, AfterValidator(_check_python_version), WithJsonSchema({"type": "string", "pattern": r"^3\.(9|1[0-9])$"})
-]
-KubeVersion = Annotated[
-    str, AfterValidator(_check_kube_version), WithJsonSchema({"type": "string", "pattern": KUBE_VERSION_RE.pattern})
-]
-SecretKey = Annotated[
-    str, AfterValidator(_check_secret_key), WithJsonSchema({"type": "string", "pattern": SECRET_KEY_RE.pattern})
-]
-Duration = Annotated[
-    str, AfterValidator(_check_duration), WithJsonSchema({"type": "string", "pattern": r"^([0-9]+(ms|s|m|h|d|w|y))+$"})
-]
-Percent = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
-Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Spec(BaseModel):
     """Base of every spec model: unknown keys are errors, types are strict."""
 
-    model_config = _MODEL_CONFIG
+    model_config = MODEL_CONFIG
 
 
 # ---------------------------------------------------------------------------
@@ -323,10 +88,12 @@ DEFAULT_BASE_IMAGES: dict[str, str] = {
 def _check_base_images(value: dict[str, str]) -> dict[str, str]:
     for key in value:
         if key not in RUNTIMES:
-            raise _fail(f"'{key}' is not a runtime", "use one of: " + ", ".join(RUNTIMES))
+            raise spec_error(f"'{key}' is not a runtime", "use one of: " + ", ".join(RUNTIMES))
     python = value.get("python")
     if python is not None and "{version}" not in python:
-        raise _fail("the python base image must contain '{version}'", "for example 'python:{version}-slim-bookworm'")
+        raise spec_error(
+            "the python base image must contain '{version}'", "for example 'python:{version}-slim-bookworm'"
+        )
     return value
 
 
@@ -362,7 +129,7 @@ class Image(Spec):
     @model_validator(mode="after")
     def _tag_xor_digest(self) -> Self:
         if (self.tag is None) == (self.digest is None):
-            raise _fail(
+            raise spec_error(
                 "image needs exactly one of 'tag' or 'digest'" + (" (both are set)" if self.tag is not None else ""),
                 'write tag: "1.2.3" or digest: sha256:...',
             )
@@ -400,21 +167,6 @@ class ResourceRequests(Spec):
 class ResourceLimits(Spec):
     cpu: Quantity | None = Field(None, description="CPU limit; unset by default to avoid throttling.")
     memory: Quantity = Field("2Gi", description="Memory limit.")
-
-
-_QUANTITY_SUFFIX: dict[str, int | Decimal] = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-}  # fmt: skip
-
-
-def quantity_value(text: str) -> Decimal:
-    """The number a Kubernetes quantity stands for (``1Gi`` -> 1073741824)."""
-    for suffix in sorted(_QUANTITY_SUFFIX, key=len, reverse=True):  # "Mi" before "M"
-        if text.endswith(suffix):
-            return Decimal(text[: -len(suffix)]) * Decimal(_QUANTITY_SUFFIX[suffix])
-    return Decimal(text)
 
 
 class Resources(Spec):
@@ -522,9 +274,11 @@ class CanaryAnalysis(Spec):
 def _check_steps(value: list[int]) -> list[int]:
     for index, step in enumerate(value):
         if not 1 <= step <= 99:
-            raise _fail(f"canary step {step} is outside 1..99", "100 is implied at the end; list the weights before it")
+            raise spec_error(
+                f"canary step {step} is outside 1..99", "100 is implied at the end; list the weights before it"
+            )
         if index and step <= value[index - 1]:
-            raise _fail(
+            raise spec_error(
                 f"canary steps must increase strictly: {value[index - 1]} is followed by {step}",
                 "sort the weights, for example [10, 25, 50]",
             )
