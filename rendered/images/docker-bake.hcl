@@ -5,7 +5,22 @@
 # in; each dockerfile is relative to its context.
 
 group "default" {
-  targets = ["fraud-detector", "image-classifier", "sentiment", "support-llm"]
+  targets = ["churn-model", "fraud-detector", "image-classifier", "sentiment", "support-llm"]
+}
+
+target "churn-model" {
+  context    = "services/churn-model"
+  dockerfile = "../../rendered/images/churn-model/Dockerfile"
+  tags       = ["registry.acme.example/ml/churn-model:1.4.2"]
+  labels = {
+    "org.opencontainers.image.title" = "churn-model"
+    "org.opencontainers.image.description" = "Nightly and on-demand churn scoring for customer accounts (scikit-learn, CPU)"
+    "org.opencontainers.image.version" = "1.4.2"
+    "org.opencontainers.image.source" = "https://git.acme.example/ml/deployments.git"
+    "io.modelfleet.owner" = "team-retention"
+    "io.modelfleet.runtime" = "python"
+  }
+  platforms  = ["linux/amd64"]
 }
 
 target "fraud-detector" {
