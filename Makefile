@@ -36,7 +36,7 @@ schema: $(RUNTIME_STAMP)
 	$(BIN)/modelfleet schema
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check generator tests
+	$(BIN)/ruff check --no-cache generator tests
 	$(BIN)/mypy --strict generator
 
 test: $(TEST_STAMP) lint

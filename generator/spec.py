@@ -21,7 +21,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .spectypes import (
-    API_VERSION,
     MODEL_CONFIG,
     RUNTIMES,
     ArtifactUri,
@@ -48,7 +47,6 @@ from .spectypes import (
     quantity_value,
     spec_error,
 )
-
 
 
 class Spec(BaseModel):
