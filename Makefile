@@ -36,7 +36,7 @@ schema: $(RUNTIME_STAMP)
 	$(BIN)/modelfleet schema
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check --no-cache generator tests
+	$(BIN)/ruff check --no-cache generator tests tools
 	$(BIN)/mypy --strict generator
 
 test: $(TEST_STAMP) lint
@@ -49,3 +49,8 @@ golden: $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+# Refresh schemas/crds/ (the vendored CRD schemas) from pinned PyPI and npm packages; needs npm.
+.PHONY: crds
+crds: $(RUNTIME_STAMP)
+	$(BIN)/python tools/vendor_crds.py

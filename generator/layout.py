@@ -49,9 +49,13 @@ def file_stem(obj: KubeObject, siblings: Sequence[KubeObject]) -> str:
     kind = str(obj["kind"])
     stem = FILE_NAMES.get(kind, kind.lower())
     same_kind = [o for o in siblings if o["kind"] == kind]
-    if len(same_kind) > 1:
-        return f"{stem}-{obj['metadata']['name']}"
-    return stem
+    if len(same_kind) <= 1:
+        return stem
+    name = str(obj["metadata"]["name"])
+    first = str(same_kind[0]["metadata"]["name"])  # the model's own (stable, active) object
+    if name == first:
+        return stem
+    return f"{stem}-{name.removeprefix(first + '-')}"
 
 
 # ---------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .build.identity import image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
+from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
 from .check import check_environment
 from .errors import Finding, ModelfleetError
@@ -20,6 +22,7 @@ from .load import load_fleet
 from .parse import parse
 from .plan import Plan, plan
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel, resolve
+from .sli import sli_for
 from .templating import render_documents
 
 
@@ -29,6 +32,7 @@ class EnvironmentOutput:
     version: str
     objects: tuple[KubeObject, ...]  # what the cluster receives, namespaced
     overlay: Overlay
+    adapter_values: dict[str, Any]  # prometheus-adapter rules serving the HPAs' custom metrics
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ def build_environment(
         version=env.spec.kubernetesVersion,
         objects=tuple(objects),
         overlay=overlay(env.spec.name, ns, base, models),
+        adapter_values=adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models]),
     )
 
 
@@ -108,7 +113,7 @@ def render(root: Path) -> Rendered:
         resolution,
         tuple(base),
         tuple(environments),
-        plan(base, [e.overlay for e in environments], images, bake),
+        plan(base, [e.overlay for e in environments], images, bake, {e.name: e.adapter_values for e in environments}),
     )
 
 

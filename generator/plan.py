@@ -105,8 +105,30 @@ def image_files(images: Sequence[ImageFiles], bake: str) -> dict[str, bytes]:
     return files
 
 
-def plan(base: Sequence[ModelObjects], overlays: Sequence[Overlay], images: Sequence[ImageFiles], bake: str) -> Plan:
+ADAPTER_HEADER = (
+    "prometheus-adapter rules for the custom metrics of this environment's HorizontalPodAutoscalers.\n"
+    "Merge into the prometheus-adapter Helm values (rules.external); the queries are the models' SLIs."
+)
+
+
+def platform_files(adapter_values: Mapping[str, Mapping[str, Any]]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
+    for env, values in adapter_values.items():
+        if values["rules"]["external"]:
+            header = f"{ADAPTER_HEADER}\n{_header(f'models.yaml and environments/{env}.yaml')}"
+            text = dump_documents([dict(values)], header)
+            files[f"platform/{env}/prometheus-adapter-values.yaml"] = text.encode("utf-8")
+    return files
+
+
+def plan(
+    base: Sequence[ModelObjects],
+    overlays: Sequence[Overlay],
+    images: Sequence[ImageFiles],
+    bake: str,
+    adapter_values: Mapping[str, Mapping[str, Any]],
+) -> Plan:
+    files: dict[str, bytes] = platform_files(adapter_values)
     for model in base:
         files.update(base_files(model))
     for item in overlays:

@@ -189,29 +189,6 @@ def _policy(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
     return findings
 
 
-# Parsed and validated today; rendered once Argo Rollouts and KEDA output land (issue 4).
-_NOT_RENDERED_YET = {
-    ("rollout", "strategy"): {"canary", "blueGreen"},
-    ("scaling", "engine"): {"keda"},
-}
-
-
-def _not_rendered_yet(model: ResolvedModel) -> list[Finding]:
-    findings: list[Finding] = []
-    values = {("rollout", "strategy"): model.spec.rollout.strategy, ("scaling", "engine"): model.spec.scaling.engine}
-    for path, unsupported in _NOT_RENDERED_YET.items():
-        if values[path] in unsupported:
-            document, doc_path = model.locate(path)
-            findings.append(
-                document.finding(
-                    doc_path,
-                    f"'{values[path]}' is valid but this modelfleet version cannot render it yet",
-                    "use rollout.strategy: rolling and scaling.engine: hpa until Argo Rollouts and KEDA output land",
-                )
-            )
-    return findings
-
-
 def _check_overrides(env: ParsedEnvironment, names: list[str]) -> list[Finding]:
     findings: list[Finding] = []
     for name in env.spec.models:
@@ -255,7 +232,6 @@ def resolve(parsed: Parsed) -> Resolution:
         try:
             resolved_base = _validate(_merge_layers(layers, entry), fleet_file.fleet, None, parsed.root)
             base.append(resolved_base)
-            findings.extend(_not_rendered_yet(resolved_base))
         except ModelfleetError as exc:
             findings.extend(exc.findings)
             broken.add(raw["name"])
@@ -284,7 +260,6 @@ def resolve(parsed: Parsed) -> Resolution:
             if not model.spec.enabled:
                 continue
             findings.extend(_policy(model, env.spec))
-            findings.extend(_not_rendered_yet(model))
             resolved.append(model)
         environments.append(ResolvedEnvironment(env.spec, env.document, tuple(sorted(resolved, key=lambda m: m.name))))
     if findings:

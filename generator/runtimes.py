@@ -56,6 +56,7 @@ def default_command(runtime: str, name: str, port: int) -> list[str]:
             f"--http-port={port}",
             "--strict-readiness=true",
             "--exit-on-error=true",
+            "--metrics-config=histogram_latencies=true",  # latency histogram for the SLI (Triton >= 24.11)
         ]
     if runtime == "mlserver":
         return ["mlserver", "start", MODEL_DIR]

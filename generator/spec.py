@@ -31,6 +31,7 @@ from .spectypes import (
     Duration,
     EnvName,
     ImageRef,
+    IntOrPercent,
     KubeVersion,
     LabelValue,
     Percent,
@@ -44,9 +45,11 @@ from .spectypes import (
     Sha256,
     Tag,
     Url,
+    field_error,
     quantity_value,
     spec_error,
 )
+from .updates import budget, can_progress, gpus_for_surge
 
 
 class Spec(BaseModel):
@@ -76,10 +79,10 @@ class Alerting(Spec):
 DEFAULT_BASE_IMAGES: dict[str, str] = {
     "python": "python:{version}-slim-bookworm",
     "mlserver": "docker.io/seldonio/mlserver:1.6.1-slim",
-    "triton": "nvcr.io/nvidia/tritonserver:24.08-py3",
+    "triton": "nvcr.io/nvidia/tritonserver:25.01-py3",
     "torchserve": "docker.io/pytorch/torchserve:0.12.0-cpu",
     "tfserving": "docker.io/tensorflow/serving:2.17.0",
-    "vllm": "docker.io/vllm/vllm-openai:v0.6.3",
+    "vllm": "docker.io/vllm/vllm-openai:v0.8.5",
 }
 
 
@@ -171,6 +174,12 @@ class Resources(Spec):
     requests: ResourceRequests = Field(default_factory=ResourceRequests, description="Resource requests.")
     limits: ResourceLimits = Field(default_factory=ResourceLimits, description="Resource limits.")
     gpu: int = Field(0, ge=0, le=16, description="nvidia.com/gpu count; more than 0 adds GPU scheduling.")
+    spareGpus: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="GPUs the node pool keeps free for this model's rollouts. 0 (the default) means a full pool: pods are replaced one at a time, never surged.",
+    )
 
     @model_validator(mode="after")
     def _request_within_limit(self) -> Self:
@@ -299,8 +308,20 @@ class BlueGreen(Spec):
     )
 
 
+class Rolling(Spec):
+    maxSurge: IntOrPercent | None = Field(
+        None, description="Extra pods during an update: a count or a percentage. Default 25%, or 0 for GPU models."
+    )
+    maxUnavailable: IntOrPercent | None = Field(
+        None, description="Pods that may be missing during an update. Default 0, or 1 for GPU models."
+    )
+
+
 class Rollout(Spec):
     strategy: Literal["rolling", "canary", "blueGreen"] = Field("rolling", description="rolling, canary or blueGreen.")
+    rolling: Rolling = Field(
+        default_factory=Rolling, description="Surge and unavailability of updates (every strategy)."
+    )
     canary: Canary = Field(default_factory=Canary, description="Canary settings (strategy: canary).")
     blueGreen: BlueGreen = Field(default_factory=BlueGreen, description="Blue-green settings (strategy: blueGreen).")
 
@@ -413,7 +434,52 @@ class ModelSpec(Spec):
                         "field": f"secrets.{index}.env",
                     },
                 )
+        self._check_scale_to_zero()
+        self._check_update_feasible()
         return self
+
+    def _check_scale_to_zero(self) -> None:
+        scaling = self.scaling
+        if scaling.minReplicas == 0 and scaling.targets.requestsPerSecond is None:
+            raise field_error(
+                "scale-to-zero needs a demand signal to wake the model up, and none is set",
+                "set scaling.targets.requestsPerSecond (measured at the ingress through monitoring.sli.requestRate "
+                "if the model's own pods are gone), or minReplicas: 1",
+                "scaling.minReplicas",
+            )
+
+    def _check_update_feasible(self) -> None:
+        gpu = self.resources.gpu
+        rolling = self.rollout.rolling
+        update = budget(gpu, rolling.maxSurge, rolling.maxUnavailable)
+        replicas = max(self.scaling.minReplicas, 1)
+        if not can_progress(update, replicas):
+            raise field_error(
+                f"maxSurge {update.max_surge} and maxUnavailable {update.max_unavailable} leave an update no room "
+                f"to add or remove a pod at {replicas} replica(s): it would never progress",
+                "allow a surge of 1 or an unavailable pod of 1",
+                "rollout.rolling.maxSurge",
+            )
+        if not gpu:
+            return
+        spare = self.resources.spareGpus
+        if self.rollout.strategy == "blueGreen":
+            needed = gpu * self.scaling.maxReplicas
+            if needed > spare:
+                raise field_error(
+                    f"blue-green runs a second full set of pods: up to {self.scaling.maxReplicas} x {gpu} = {needed} "
+                    f"GPUs must be free, but resources.spareGpus is {spare}",
+                    "use strategy: canary or rolling (they replace GPU pods one at a time), or declare resources.spareGpus",
+                    "rollout.strategy",
+                )
+        needed = gpus_for_surge(update, self.scaling.maxReplicas, gpu)
+        if needed > spare:
+            raise field_error(
+                f"a surge of {update.max_surge} needs {needed} free GPU{'' if needed == 1 else 's'} at {self.scaling.maxReplicas} replicas, "
+                f"but resources.spareGpus is {spare}: on a full GPU pool the new pod never schedules",
+                "set rollout.rolling.maxSurge: 0 (replace one pod at a time) or declare resources.spareGpus",
+                "rollout.rolling.maxSurge",
+            )
 
 
 # Fields of ModelSpec that an override replaces as a whole instead of merging key by key.
@@ -518,6 +584,17 @@ class Cluster(Spec):
 class Policy(Spec):
     requireDigests: bool = Field(False, description="Every image must be pinned by digest.")
     requirePinnedArtifacts: bool = Field(False, description="Every external artifact must carry a sha256.")
+    autoPromote: bool | None = Field(
+        None,
+        description="Default of rollout.blueGreen.autoPromote here. Unset: off in an environment named prod or prod-*, on elsewhere.",
+    )
+
+
+class Prometheus(Spec):
+    url: Url = Field(
+        "http://prometheus-operated.monitoring.svc:9090",
+        description="Prometheus that canary analysis and KEDA query, as seen from inside the cluster.",
+    )
 
 
 class EnvironmentFile(Spec):
@@ -532,6 +609,7 @@ class EnvironmentFile(Spec):
     cluster: Cluster = Field(description="Target cluster.")
     kubernetesVersion: KubeVersion = Field(description='Kubernetes minor version to validate against, quoted: "1.31".')
     policy: Policy = Field(default_factory=Policy, description="Rules this environment enforces.")
+    prometheus: Prometheus = Field(default_factory=Prometheus, description="The Prometheus of this cluster.")
     defaults: ModelDefaults = Field(
         default_factory=MODEL_DEFAULTS, description="Same shape as models.yaml defaults; applied after them."
     )

@@ -284,3 +284,24 @@ def quantity_value(text: str) -> Decimal:
         if text.endswith(suffix):
             return Decimal(text[: -len(suffix)]) * Decimal(_QUANTITY_SUFFIX[suffix])
     return Decimal(text)
+
+
+def _check_surge(value: int | str) -> int | str:
+    if isinstance(value, str) and not re.match(r"^(100|[1-9]?[0-9])%$", value):
+        raise spec_error(f"'{value}' is not a pod count or a percentage", "write a whole number such as 1, or '25%'")
+    return value
+
+
+IntOrPercent = Annotated[
+    int | str,
+    Field(union_mode="left_to_right"),
+    AfterValidator(_check_surge),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^(100|[1-9]?[0-9])%$"}]}
+    ),
+]
+
+
+def field_error(message: str, hint: str, field: str) -> PydanticCustomError:
+    """A cross-field error reported at ``field`` (dotted, relative to the model being validated)."""
+    return PydanticCustomError("modelfleet", "{message}", {"message": message, "hint": hint, "field": field})

@@ -13,7 +13,7 @@ from generator.pipeline import render
 REPO = Path(__file__).resolve().parent.parent
 RENDERED = render(REPO)
 ALL = [(env.name, obj) for env in RENDERED.environments for obj in env.objects]
-WORKLOADS = [(env, obj) for env, obj in ALL if obj["kind"] == "Deployment"]
+WORKLOADS = [(env, obj) for env, obj in ALL if obj["kind"] in {"Deployment", "Rollout"}]
 
 
 def _find(env: str, kind: str, name: str) -> dict[str, Any]:
@@ -27,13 +27,11 @@ def _pod(obj: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("env", "obj"), WORKLOADS, ids=[f"{e}-{o['metadata']['name']}" for e, o in WORKLOADS])
 def test_workload_is_restricted_and_autoscaler_owned(env: str, obj: dict[str, Any]) -> None:
-    assert "replicas" not in obj["spec"], "the HorizontalPodAutoscaler owns the replica count"
-    hpa = _find(env, "HorizontalPodAutoscaler", obj["metadata"]["name"])
-    assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": obj["metadata"]["name"],
-    }
+    assert "replicas" not in obj["spec"], "the autoscaler owns the replica count"
+    name = obj["metadata"]["name"]
+    owners = [o for e, o in ALL if e == env and o["kind"] in {"HorizontalPodAutoscaler", "ScaledObject"}]
+    [owner] = [o for o in owners if o["spec"]["scaleTargetRef"]["name"] == name]
+    assert owner["spec"]["scaleTargetRef"] == {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": name}
     pod = _pod(obj)
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -54,14 +52,18 @@ def test_workload_is_restricted_and_autoscaler_owned(env: str, obj: dict[str, An
     assert _find(env, "NetworkPolicy", obj["metadata"]["name"])["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
+def _workload(env: str, name: str) -> dict[str, Any]:
+    return next(o for e, o in WORKLOADS if e == env and o["metadata"]["name"] == name)
+
+
 def test_startup_budget_equals_max_seconds() -> None:
     resolved = next(m for m in RENDERED.resolution.base if m.name == "support-llm")
-    probe = _pod(_find("prod", "Deployment", "support-llm"))["containers"][0]["startupProbe"]
+    probe = _pod(_workload("prod", "support-llm"))["containers"][0]["startupProbe"]
     assert probe["periodSeconds"] * probe["failureThreshold"] == resolved.spec.startup.maxSeconds == 900
 
 
 def test_gpu_model_schedules_on_gpus_and_never_surges() -> None:
-    obj = _find("prod", "Deployment", "support-llm")
+    obj = _workload("prod", "support-llm")
     pod = _pod(obj)
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
@@ -72,7 +74,7 @@ def test_gpu_model_schedules_on_gpus_and_never_surges() -> None:
 
 
 def test_secrets_are_references_and_env_values_strings() -> None:
-    main = _pod(_find("prod", "Deployment", "fraud-detector"))["containers"][0]
+    main = _pod(_workload("prod", "fraud-detector"))["containers"][0]
     by_name = {e["name"]: e for e in main["env"]}
     assert by_name["FEATURE_STORE_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "feature-store", "key": "token"}}
     assert by_name["SCORE_THRESHOLD"] == {"name": "SCORE_THRESHOLD", "value": "0.82"}
@@ -80,7 +82,7 @@ def test_secrets_are_references_and_env_values_strings() -> None:
 
 
 def test_config_map_name_follows_content_and_is_mounted_read_only() -> None:
-    deployment = _find("prod", "Deployment", "fraud-detector")
+    deployment = _workload("prod", "fraud-detector")
     config = _find("prod", "ConfigMap", "fraud-detector-config-")
     name = config["metadata"]["name"]
     assert len(name.rsplit("-", 1)[1]) == 10
@@ -94,18 +96,18 @@ def test_config_map_name_follows_content_and_is_mounted_read_only() -> None:
 
 
 def test_artifact_fetched_and_verified_before_start() -> None:
-    pod = _pod(_find("prod", "Deployment", "fraud-detector"))
+    pod = _pod(_workload("prod", "fraud-detector"))
     fetch, verify = pod["initContainers"]
     assert fetch["command"][:2] == ["rclone", "copy"]
     assert verify["command"] == ["sh", "-c", VERIFY_SCRIPT]
     expected = {e["name"]: e.get("value") for e in verify["env"]}["EXPECTED_SHA256"]
     assert expected == "9f2c4e6a8b0d1f3e5c7a9b2d4f6e8a0c1b3d5f7e9a2c4b6d8f0e1a3c5b7d9f2e"
-    dev_pod = _pod(_find("dev", "Deployment", "fraud-detector"))
+    dev_pod = _pod(_workload("dev", "fraud-detector"))
     assert [c["name"] for c in dev_pod["initContainers"]] == ["fetch-model"], "no checksum, no verify step"
 
 
 def test_gated_hugging_face_download_gets_the_token() -> None:
-    fetch = _pod(_find("prod", "Deployment", "support-llm"))["initContainers"][0]
+    fetch = _pod(_workload("prod", "support-llm"))["initContainers"][0]
     names = {e["name"] for e in fetch["env"]}
     assert "HF_TOKEN" in names
     assert fetch["command"][-2:] == ["--revision", "0e9e39f249a16976918f6564b8830bc894c89659"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,9 +16,13 @@ from typing import Any
 from ..errors import ModelfleetError
 from ..resolve import ResolvedModel
 from ..runtimes import MODEL_DIR, facts
+from ..sli import sli_for
+from ..spec import Prometheus
 from ..templating import render_documents
 from .fetch import FetchPlan, fetch_plan
 from .identity import common_labels, image_reference, selector_labels, serving_port, version_label
+from .rollout import analysis_sli, rollout_context
+from .scaling import scaling_context
 
 CONFIG_DIR = "/etc/modelfleet/config"
 CONTAINER = "model"
@@ -119,14 +122,6 @@ def _resources(model: ResolvedModel) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
-def _rolling_update(model: ResolvedModel) -> tuple[str | int, str | int]:
-    """maxSurge and maxUnavailable. A GPU model never surges: a full GPU pool has no
-    room for an extra pod, so it replaces one pod at a time instead."""
-    if model.spec.resources.gpu:
-        return 0, 1
-    return "25%", 0
-
-
 def _volumes(
     model: ResolvedModel, config_name: str | None, fetch: FetchPlan | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -160,7 +155,6 @@ def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
     fetch = fetch_plan(model)
     volumes, mounts = _volumes(model, config_name, fetch)
     period, failures = _probe_timing(spec.startup.maxSeconds)
-    max_surge, max_unavailable = _rolling_update(model)
     labels = common_labels(model)
     workload_labels = {**labels, "app.kubernetes.io/version": version_label(model)}
     gpu = spec.resources.gpu > 0
@@ -177,8 +171,6 @@ def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
         "pod_annotations": pod_annotations,
         "replicas": None,  # the HorizontalPodAutoscaler owns the replica count
         "progress_deadline": spec.startup.maxSeconds + 300,
-        "max_surge": max_surge,
-        "max_unavailable": max_unavailable,
         "termination_grace": 30,
         "uid": info.user_id,
         "node_selector": {"nvidia.com/gpu.present": "true"} if gpu else {},
@@ -210,12 +202,6 @@ def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
         "configmap_name": config_name,
         "config_sources": ", ".join(f.source for f in files),
         "config_data": {f.key: f.content for f in files},
-        "workload_api_version": "apps/v1",
-        "workload_kind": "Deployment",
-        "min_replicas": spec.scaling.minReplicas,
-        "max_replicas": spec.scaling.maxReplicas,
-        "hpa_metrics": _hpa_metrics(model),
-        "hpa_behavior": _hpa_behavior(model),
     }
 
 
@@ -232,56 +218,28 @@ def _egress(fetch: FetchPlan | None) -> list[dict[str, Any]]:
     return rules
 
 
-def _hpa_metrics(model: ResolvedModel) -> list[dict[str, Any]]:
-    targets = model.spec.scaling.targets
-    metrics: list[dict[str, Any]] = []
-    for resource, value in (("cpu", targets.cpuUtilization), ("memory", targets.memoryUtilization)):
-        if value is not None:
-            metrics.append(
-                {
-                    "type": "Resource",
-                    "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": value}},
-                }
-            )
-    if not metrics:
-        metrics.append(
-            {
-                "type": "Resource",
-                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
-            }
-        )
-    return metrics
-
-
-def _hpa_behavior(model: ResolvedModel) -> dict[str, Any]:
-    """Scale up fast; scale down slowly (longer for GPU models, whose pods load slowly)."""
-    gpu = model.spec.resources.gpu > 0
-    warmup = max(60, math.ceil(model.spec.startup.maxSeconds / 60) * 60)
-    return {
-        "scaleUp": {
-            "stabilizationWindowSeconds": 0,
-            "selectPolicy": "Max",
-            "policies": [
-                {"type": "Percent", "value": 100, "periodSeconds": 60},
-                {"type": "Pods", "value": 2 if gpu else 4, "periodSeconds": 60},
-            ],
-        },
-        "scaleDown": {
-            "stabilizationWindowSeconds": max(900 if gpu else 300, warmup),
-            "selectPolicy": "Min",
-            "policies": [{"type": "Percent", "value": 25 if gpu else 50, "periodSeconds": 120}],
-        },
-    }
-
-
 def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
     """Every object of one model, in a fixed order."""
+    env = model.environment
+    namespace = env.namespace if env is not None else None
+    prometheus_url = (env.prometheus if env is not None else Prometheus()).url
     context = workload_context(model, root)
-    templates = ["serviceaccount"]
-    if context["configmap_name"]:
-        templates.append("configmap")
-    templates += ["deployment", "service", "pdb", "networkpolicy", "hpa"]
+    context.update(rollout_context(model, analysis_sli(model), prometheus_url))
+    context.update(scaling_context(model, sli_for(model, namespace), prometheus_url))
     objects: list[KubeObject] = []
-    for template in templates:
-        objects.extend(render_documents(posixpath.join("k8s", f"{template}.yaml.j2"), context))
+
+    def add(template: str, **extra: Any) -> None:
+        objects.extend(render_documents(posixpath.join("k8s", f"{template}.yaml.j2"), {**context, **extra}))
+
+    add("serviceaccount")
+    if context["configmap_name"]:
+        add("configmap")
+    add("rollout" if context["workload_kind"] == "Rollout" else "deployment")
+    for service in context["service_names"]:
+        add("service", service_name=service)
+    if context["analysis_metrics"]:
+        add("analysistemplate")
+    add("pdb")
+    add("networkpolicy")
+    add("scaledobject" if model.spec.scaling.engine == "keda" else "hpa")
     return objects

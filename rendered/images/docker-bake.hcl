@@ -41,11 +41,11 @@ target "fraud-detector" {
 target "image-classifier" {
   context    = "rendered/images/image-classifier"
   dockerfile = "Dockerfile"
-  tags       = ["registry.acme.example/ml/image-classifier:24.08-r3"]
+  tags       = ["registry.acme.example/ml/image-classifier:25.01-r1"]
   labels = {
     "org.opencontainers.image.title" = "image-classifier"
     "org.opencontainers.image.description" = "ResNet-50 image classification on Triton (ONNX, CPU)"
-    "org.opencontainers.image.version" = "24.08-r3"
+    "org.opencontainers.image.version" = "25.01-r1"
     "org.opencontainers.image.source" = "https://git.acme.example/ml/deployments.git"
     "io.modelfleet.owner" = "team-vision"
     "io.modelfleet.runtime" = "triton"
@@ -71,11 +71,11 @@ target "sentiment" {
 target "support-llm" {
   context    = "rendered/images/support-llm"
   dockerfile = "Dockerfile"
-  tags       = ["registry.acme.example/ml/support-llm:0.6.3-r1"]
+  tags       = ["registry.acme.example/ml/support-llm:0.8.5-r1"]
   labels = {
     "org.opencontainers.image.title" = "support-llm"
     "org.opencontainers.image.description" = "Support-ticket assistant, Llama 3.1 8B Instruct on vLLM (1 GPU)"
-    "org.opencontainers.image.version" = "0.6.3-r1"
+    "org.opencontainers.image.version" = "0.8.5-r1"
     "org.opencontainers.image.source" = "https://git.acme.example/ml/deployments.git"
     "io.modelfleet.owner" = "team-support"
     "io.modelfleet.runtime" = "vllm"

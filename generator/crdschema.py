@@ -1,0 +1,186 @@
+"""Strict validation of custom resources against vendored upstream CRD schemas.
+
+The schemas live in ``schemas/crds/`` (shipped in the wheel as package data of
+``generator.schemas``), one JSON Schema per kind, named ``<group>_<version>_<Kind>.json``.
+They are written by ``tools/vendor_crds.py`` (``make crds``) from pinned registry packages;
+``schemas/crds/PROVENANCE.md`` says which package and which upstream release each came from.
+
+The files are enforced exactly as committed: unknown fields are already forbidden in them
+(``additionalProperties: false`` wherever the CRD lists its fields and allows no others),
+because the API server would prune such fields silently (argo-cd#17135). Each file declares
+its JSON Schema draft in ``$schema``; Draft 7 is the default, being closest to the OpenAPI v3
+schemas of CRDs. One validator is built per kind, once, and every problem comes back as a
+:class:`~generator.kubeschema.KubeError` value with the same paths and messages as the
+core-object validation in :mod:`generator.kubeschema`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from importlib.abc import Traversable
+from importlib.resources import files
+from typing import Any
+
+from jsonschema import Draft7Validator
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+
+from .errors import Finding, Location
+from .kubeschema import KubeError, _canonical_key, _convert, _error, _natural_key, _object_label, _short, _type_name
+
+__all__ = [
+    "BrokenSchema",
+    "crd_errors",
+    "crd_kinds",
+    "has_schema",
+    "validate_custom_objects",
+]
+
+_SCHEMA_PACKAGE = "generator.schemas"
+_CRD_DIR = "crds"
+# <group>_<version>_<Kind>.json, e.g. argoproj.io_v1alpha1_Rollout.json
+_FILE_NAME = re.compile(
+    r"^(?P<group>[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)_(?P<version>v\d+(?:(?:alpha|beta)\d+)?)_(?P<kind>[A-Za-z][A-Za-z0-9]*)\.json$"
+)
+
+
+class BrokenSchema(RuntimeError):
+    """A vendored schema file that does not describe the kind its name says: re-run ``make crds``."""
+
+
+@functools.cache
+def _crd_root() -> Traversable:
+    return files(_SCHEMA_PACKAGE) / _CRD_DIR
+
+
+@functools.cache
+def _schema_files() -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> file name, for every vendored schema."""
+    root = _crd_root()
+    found: dict[tuple[str, str], str] = {}
+    if not root.is_dir():
+        return found
+    for entry in root.iterdir():
+        match = _FILE_NAME.fullmatch(entry.name)
+        if match is not None and entry.is_file():
+            found[(f"{match['group']}/{match['version']}", match["kind"])] = entry.name
+    return found
+
+
+def crd_kinds() -> tuple[tuple[str, str], ...]:
+    """Every ``(apiVersion, kind)`` with a vendored schema, sorted."""
+    return tuple(sorted(_schema_files()))
+
+
+def has_schema(api_version: str, kind: str) -> bool:
+    """Whether a vendored CRD schema exists for ``apiVersion``/``kind``."""
+    return (api_version, kind) in _schema_files()
+
+
+@functools.cache
+def _schema(api_version: str, kind: str) -> Mapping[str, Any] | None:
+    name = _schema_files().get((api_version, kind))
+    if name is None:
+        return None
+    schema: Mapping[str, Any] = json.loads((_crd_root() / name).read_text(encoding="utf-8"))
+    group, _, version = api_version.rpartition("/")
+    declared = schema.get("x-kubernetes-group-version-kind")
+    if declared != [{"group": group, "kind": kind, "version": version}]:
+        raise BrokenSchema(f"schemas/crds/{name} declares {declared!r}, not {api_version} {kind}; run `make crds`")
+    return schema
+
+
+@functools.cache
+def _validator(api_version: str, kind: str) -> Validator | None:
+    """The one validator for ``apiVersion``/``kind``, or None if there is no vendored schema."""
+    schema = _schema(api_version, kind)
+    if schema is None:
+        return None
+    cls = validator_for(schema, default=Draft7Validator)
+    validator: Validator = cls(schema)
+    return validator
+
+
+def _no_schema(api_version: str, kind: str) -> KubeError:
+    message = f"no vendored CRD schema for {api_version} {kind}"
+    same_kind = [f"{a} {k}" for a, k in crd_kinds() if k.lower() == kind.lower()]
+    if same_kind:
+        hint = f"schemas/crds has {' and '.join(same_kind)}"
+    else:
+        hint = "add the kind to tools/vendor_crds.py and run `make crds`"
+    return _error([], message, hint)
+
+
+def crd_errors(obj: Mapping[str, Any]) -> list[KubeError]:
+    """Every violation of the vendored CRD schema in ``obj``, sorted by path; empty when valid.
+
+    Never raises for a malformed object: a non-mapping, a missing or non-string
+    ``apiVersion``/``kind`` and a kind without a vendored schema are reported as errors.
+    """
+    if not isinstance(obj, Mapping):
+        return [_error([], f"expected a Kubernetes object (a mapping), got {_type_name(obj)}")]
+    problems: list[KubeError] = []
+    identity: list[str] = []
+    for key in ("apiVersion", "kind"):
+        value = obj.get(key)
+        if value is None:
+            problems.append(_error([], f"missing required field {key!r}"))
+        elif not isinstance(value, str):
+            problems.append(_error([key], f"{_short.repr(value)} is not of type 'string'"))
+        else:
+            identity.append(value)
+    if problems:
+        return problems
+    api_version, kind = identity
+    validator = _validator(api_version, kind)
+    if validator is None:
+        return [_no_schema(api_version, kind)]
+    unique: dict[tuple[str, str], KubeError] = {}
+    for error in validator.iter_errors(obj):
+        for converted in _convert(error):
+            unique.setdefault((converted.path, converted.message), converted)
+    return sorted(unique.values(), key=_natural_key)
+
+
+def _custom_identity(obj: object) -> tuple[str, str] | None:
+    if not isinstance(obj, Mapping):
+        return None
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if isinstance(api_version, str) and isinstance(kind, str) and has_schema(api_version, kind):
+        return api_version, kind
+    return None
+
+
+def validate_custom_objects(objects: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Finding]:
+    """Validate rendered custom resources, given as ``(display_file, object)`` pairs.
+
+    Objects whose ``apiVersion``/``kind`` has no vendored schema are skipped: core kinds are
+    :func:`generator.kubeschema.validate_objects`' job. Returns one
+    :class:`~generator.errors.Finding` per problem, located at the display file, with
+    ``path`` ``"Kind/name: field.path"``. Identical objects are validated once.
+    """
+    seen: dict[str, list[KubeError]] = {}
+    findings: list[Finding] = []
+    for display_file, obj in objects:
+        if _custom_identity(obj) is None:
+            continue
+        key = _canonical_key(obj)
+        errors = seen.get(key) if key is not None else None
+        if errors is None:
+            errors = crd_errors(obj)
+            if key is not None:
+                seen[key] = errors
+        label = _object_label(obj)
+        for error in errors:
+            findings.append(
+                Finding(
+                    message=error.message,
+                    location=Location(display_file),
+                    path=f"{label}: {error.path}" if error.path else label,
+                    hint=error.hint,
+                )
+            )
+    return findings
