@@ -348,13 +348,19 @@ class Alerts(Spec):
 
 class Sli(Spec):
     requestRate: str | None = Field(
-        None, min_length=1, description="PromQL for requests per second; overrides the runtime's."
+        None,
+        min_length=1,
+        description="PromQL for requests per second, overriding the runtime's. Write $window for the range (required) and $selector for the model's namespace/service matchers.",
     )
     errorRatio: str | None = Field(
-        None, min_length=1, description="PromQL for the share of failed requests; overrides the runtime's."
+        None,
+        min_length=1,
+        description="PromQL for the share of failed requests (0..1), overriding the runtime's; $window required, $selector optional.",
     )
     latencyBucket: str | None = Field(
-        None, min_length=1, description="Histogram bucket metric for latency; overrides the runtime's."
+        None,
+        min_length=1,
+        description="A histogram's _bucket series for latency, such as my_latency_seconds_bucket{handler=\"/predict\"}; the unit comes from the name's suffix (_seconds, _milliseconds, _microseconds).",
     )
 
 
