@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP    := $(VENV)/.installed-test
 
-.PHONY: render validate schema lint test golden clean help
+.PHONY: render validate schema lint test golden clean help promtool
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make render    create .venv if missing, install modelfleet, render the example fleet"
@@ -39,7 +40,15 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check --no-cache generator tests tools
 	$(BIN)/mypy --strict generator
 
-test: $(TEST_STAMP) lint
+# promtool checks and unit-tests the generated alert rules; Debian ships it in `prometheus`.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@promtool --version | head -n 1
+
+test: $(TEST_STAMP) promtool lint
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q

@@ -19,6 +19,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MODEL_DIR = "/models"
+RUNTIME_CONFIG_DIR = "/etc/modelfleet/runtime"
+
+# Server configuration some runtimes need to expose Prometheus metrics at all. It is
+# mounted from a ConfigMap at RUNTIME_CONFIG_DIR and named on the server's command line.
+RUNTIME_CONFIG_FILES: dict[str, dict[str, str]] = {
+    # TF Serving serves /monitoring/prometheus/metrics only with a monitoring config
+    # (tensorflow/serving docs "Monitoring configuration": prometheus_config).
+    "tfserving": {
+        "monitoring.config": 'prometheus_config {\n  enable: true,\n  path: "/monitoring/prometheus/metrics"\n}\n',
+    },
+    # TorchServe logs metrics instead of serving them unless metrics_mode=prometheus
+    # (pytorch/serve docs/metrics.md, docs/configuration.md).
+    "torchserve": {
+        "config.properties": (
+            "inference_address=http://0.0.0.0:8080\n"
+            "management_address=http://0.0.0.0:8081\n"
+            "metrics_address=http://0.0.0.0:8082\n"
+            "metrics_mode=prometheus\n"
+            f"model_store={MODEL_DIR}\n"
+            "load_models=all\n"
+            "disable_token_authorization=true\n"
+        ),
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,7 @@ def default_command(runtime: str, name: str, port: int) -> list[str]:
             "torchserve",
             "--start",
             "--foreground",
+            f"--ts-config={RUNTIME_CONFIG_DIR}/config.properties",
             f"--model-store={MODEL_DIR}",
             "--models=all",
             "--disable-token-auth",
@@ -76,6 +101,7 @@ def default_command(runtime: str, name: str, port: int) -> list[str]:
             "--port=8500",
             f"--model_name={name}",
             f"--model_base_path={MODEL_DIR}/{name}",
+            f"--monitoring_config_file={RUNTIME_CONFIG_DIR}/monitoring.config",
         ]
     if runtime == "vllm":
         return [

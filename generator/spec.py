@@ -386,6 +386,13 @@ class Monitoring(Spec):
     )
 
 
+class Logging(Spec):
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level, passed as LOG_LEVEL (and the runtime's own variable where it has one)."
+    )
+    format: Literal["json", "text"] = Field("json", description="Log format, passed as LOG_FORMAT: json lines or text.")
+
+
 class ModelSpec(Spec):
     """One model service, fully resolved."""
 
@@ -415,9 +422,19 @@ class ModelSpec(Spec):
     scaling: Scaling = Field(default_factory=Scaling, description="Autoscaling.")
     rollout: Rollout = Field(default_factory=Rollout, description="Rollout strategy.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="SLOs, alerts and model metrics.")
+    logging: Logging = Field(
+        default_factory=Logging, description="Log level and format; set per environment in its defaults."
+    )
 
     @model_validator(mode="after")
     def _cross_fields(self) -> Self:
+        for name in LOGGING_VARIABLES:
+            if name in self.env:
+                raise field_error(
+                    f"env.{name} is set by logging: write logging.level / logging.format instead",
+                    "remove it from env; environments set logging in their defaults",
+                    f"env.{name}",
+                )
         names = [secret.env for secret in self.secrets]
         for index, name in enumerate(names):
             if name in names[:index]:
@@ -487,6 +504,9 @@ class ModelSpec(Spec):
                 "rollout.rolling.maxSurge",
             )
 
+
+# Environment variables modelfleet sets from `logging`.
+LOGGING_VARIABLES = ("LOG_LEVEL", "LOG_FORMAT")
 
 # Fields of ModelSpec that an override replaces as a whole instead of merging key by key.
 ATOMIC_FIELDS = frozenset({"image", "artifact"})

@@ -249,11 +249,11 @@ def test_apt_only_with_system_packages(tmp_path: Path) -> None:
 
 def test_env_and_secrets_are_not_baked(tmp_path: Path) -> None:
     model = python_model(
-        env={"LOG_LEVEL": "debug-level-value"},
+        env={"MODEL_MODE": "debug-level-value"},
         secrets=[{"env": "FEATURE_STORE_TOKEN", "secretRef": {"name": "feature-store", "key": "token"}}],
     )
     dockerfile = build_image(one(tmp_path, model)).dockerfile
-    for text in ("LOG_LEVEL", "debug-level-value", "FEATURE_STORE_TOKEN", "feature-store"):
+    for text in ("MODEL_MODE", "debug-level-value", "FEATURE_STORE_TOKEN", "feature-store"):
         assert text not in dockerfile
     assert "ARG" not in keywords(dockerfile)
     assert len(args(dockerfile, "ENV")) == 1

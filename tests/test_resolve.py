@@ -85,7 +85,7 @@ def test_mapping_override_keeps_sibling_keys(fleet: Path) -> None:
 def test_env_dict_merges_key_by_key(fleet: Path) -> None:
     write_prod(fleet, "models:\n  scorer:\n    env: {EXTRA: '1'}\n")
     scorer = model(validate(fleet), "prod", "scorer")
-    assert scorer.spec.env == {"LOG_LEVEL": "info", "EXTRA": "1"}
+    assert scorer.spec.env == {"MODEL_MODE": "fast", "EXTRA": "1"}
 
 
 def test_secrets_list_is_replaced_not_appended(fleet: Path) -> None:
@@ -126,8 +126,8 @@ def test_request_above_limit_is_an_error(fleet: Path) -> None:
     edit(
         fleet,
         "models.yaml",
-        "    env:\n      LOG_LEVEL: info\n",
-        "    resources: {requests: {memory: 4Gi}, limits: {memory: 1Gi}}\n    env:\n      LOG_LEVEL: info\n",
+        "    env:\n      MODEL_MODE: fast\n",
+        "    resources: {requests: {memory: 4Gi}, limits: {memory: 1Gi}}\n    env:\n      MODEL_MODE: fast\n",
     )
     finding = one(fleet)
     assert finding.path.startswith("models[0].resources.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ModelfleetError
 from ..resolve import ResolvedModel
-from ..runtimes import MODEL_DIR, facts
+from ..runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
 from ..sli import sli_for
 from ..spec import Prometheus
 from ..templating import render_documents
@@ -25,6 +25,8 @@ from .rollout import analysis_sli, rollout_context
 from .scaling import scaling_context
 
 CONFIG_DIR = "/etc/modelfleet/config"
+# Runtimes that read their log level from a variable of their own (vLLM: VLLM_LOGGING_LEVEL).
+RUNTIME_LOG_LEVEL = {"vllm": "VLLM_LOGGING_LEVEL"}
 CONTAINER = "model"
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -76,6 +78,10 @@ def config_map_name(model: ResolvedModel, files: list[ConfigFile]) -> str:
     return f"{model.spec.name}-config-{digest[:10]}"
 
 
+def runtime_config_name(model: ResolvedModel) -> str:
+    return f"{model.spec.name}-runtime"
+
+
 def _probe_timing(max_seconds: int) -> tuple[int, int]:
     """periodSeconds and failureThreshold whose product is exactly max_seconds."""
     for period in (10, 5, 2, 1):
@@ -96,6 +102,11 @@ def _http_probe(path: str, port: str, period: int, failures: int, timeout: int) 
 def _env(model: ResolvedModel, fetch: FetchPlan | None) -> list[dict[str, Any]]:
     spec = model.spec
     env: list[dict[str, Any]] = [{"name": key, "value": spec.env[key]} for key in sorted(spec.env)]
+    env.append({"name": "LOG_LEVEL", "value": spec.logging.level})
+    env.append({"name": "LOG_FORMAT", "value": spec.logging.format})
+    own = RUNTIME_LOG_LEVEL.get(spec.runtime)
+    if own is not None and own not in spec.env:
+        env.append({"name": own, "value": spec.logging.level.upper()})
     if fetch is not None and "MODEL_DIR" not in spec.env:
         env.append({"name": "MODEL_DIR", "value": fetch.model_dir})
     if spec.config.files and "CONFIG_DIR" not in spec.env:
@@ -130,6 +141,9 @@ def _volumes(
     if config_name is not None:
         volumes.append({"name": "config", "configMap": {"name": config_name}})
         mounts.append({"name": "config", "mountPath": CONFIG_DIR, "readOnly": True})
+    if model.spec.runtime in RUNTIME_CONFIG_FILES:
+        volumes.append({"name": "runtime-config", "configMap": {"name": runtime_config_name(model)}})
+        mounts.append({"name": "runtime-config", "mountPath": RUNTIME_CONFIG_DIR, "readOnly": True})
     if fetch is not None:
         volumes.append(fetch.volume)
         mounts.append({"name": fetch.volume["name"], "mountPath": MODEL_DIR, "readOnly": True})
@@ -200,6 +214,10 @@ def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
         "ingress_ports": [{"port": p["name"], "protocol": "TCP"} for p in _ports(model)],
         "egress": _egress(fetch),
         "configmap_name": config_name,
+        "runtime_config_name": runtime_config_name(model),
+        "runtime_config_data": RUNTIME_CONFIG_FILES.get(spec.runtime, {}),
+        "metrics_port_name": "metrics" if info.metrics_port not in (None, serving_port(model)) else "http",
+        "metrics_path": info.metrics_path,
         "config_sources": ", ".join(f.source for f in files),
         "config_data": {f.key: f.content for f in files},
     }
@@ -234,6 +252,8 @@ def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
     add("serviceaccount")
     if context["configmap_name"]:
         add("configmap")
+    if context["runtime_config_data"]:
+        add("runtimeconfig")
     add("rollout" if context["workload_kind"] == "Rollout" else "deployment")
     for service in context["service_names"]:
         add("service", service_name=service)
@@ -242,4 +262,5 @@ def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
     add("pdb")
     add("networkpolicy")
     add("scaledobject" if model.spec.scaling.engine == "keda" else "hpa")
+    add("servicemonitor")
     return objects
