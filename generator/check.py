@@ -21,3 +21,7 @@ def check_environment(name: str, version: str, objects: Sequence[Mapping[str, An
     core = [(display, obj) for obj in objects if not _is_custom(obj)]
     custom = [(display, obj) for obj in objects if _is_custom(obj)]
     return validate_objects(core, version) + validate_custom_objects(custom)
+
+
+def check_gitops(name: str, objects: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    return validate_custom_objects((f"rendered/gitops/{name}.yaml", obj) for obj in objects)

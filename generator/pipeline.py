@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .build.gitops import gitops_objects
 from .build.identity import image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
-from .check import check_environment
+from .check import check_environment, check_gitops
 from .errors import Finding, ModelfleetError
 from .layout import ModelObjects, Overlay, namespaced, overlay
 from .load import load_fleet
@@ -33,6 +34,7 @@ class EnvironmentOutput:
     objects: tuple[KubeObject, ...]  # what the cluster receives, namespaced
     overlay: Overlay
     adapter_values: dict[str, Any]  # prometheus-adapter rules serving the HPAs' custom metrics
+    gitops: tuple[KubeObject, ...]  # the controller's objects that apply this overlay
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ def _collect(findings: list[Finding], error: ModelfleetError) -> None:
 
 
 def build_environment(
-    env: ResolvedEnvironment, base: Sequence[ModelObjects], root: Path, fleet: str
+    env: ResolvedEnvironment, base: Sequence[ModelObjects], resolution: Resolution
 ) -> EnvironmentOutput:
+    root, fleet = resolution.root, resolution.fleet.name
     models = [model_objects(model, root) for model in env.models]
     ns = namespace_object(env, fleet)
     objects = [ns] + [namespaced(obj, env.spec.namespace) for m in models for obj in m.objects]
@@ -81,6 +84,7 @@ def build_environment(
         objects=tuple(objects),
         overlay=overlay(env.spec.name, ns, base, models),
         adapter_values=adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models]),
+        gitops=tuple(gitops_objects(resolution, env)),
     )
 
 
@@ -99,11 +103,12 @@ def render(root: Path) -> Rendered:
     environments: list[EnvironmentOutput] = []
     for env in resolution.environments:
         try:
-            output = build_environment(env, base, root, resolution.fleet.name)
+            output = build_environment(env, base, resolution)
         except ModelfleetError as exc:
             _collect(findings, exc)
             continue
         findings.extend(check_environment(output.name, output.version, output.objects))
+        findings.extend(check_gitops(output.name, output.gitops))
         environments.append(output)
     if findings:
         raise ModelfleetError(findings)
@@ -113,7 +118,14 @@ def render(root: Path) -> Rendered:
         resolution,
         tuple(base),
         tuple(environments),
-        plan(base, [e.overlay for e in environments], images, bake, {e.name: e.adapter_values for e in environments}),
+        plan(
+            base,
+            [e.overlay for e in environments],
+            images=images,
+            bake=bake,
+            adapter_values={e.name: e.adapter_values for e in environments},
+            gitops={e.name: e.gitops for e in environments},
+        ),
     )
 
 

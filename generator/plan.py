@@ -124,11 +124,15 @@ def platform_files(adapter_values: Mapping[str, Mapping[str, Any]]) -> dict[str,
 def plan(
     base: Sequence[ModelObjects],
     overlays: Sequence[Overlay],
+    *,
     images: Sequence[ImageFiles],
     bake: str,
     adapter_values: Mapping[str, Mapping[str, Any]],
+    gitops: Mapping[str, Sequence[Mapping[str, Any]]],
 ) -> Plan:
     files: dict[str, bytes] = platform_files(adapter_values)
+    for env, objects in gitops.items():
+        files[f"gitops/{env}.yaml"] = _yaml(list(objects), f"models.yaml and environments/{env}.yaml")
     for model in base:
         files.update(base_files(model))
     for item in overlays:

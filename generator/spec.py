@@ -614,6 +614,10 @@ class Policy(Spec):
         None,
         description="Default of rollout.blueGreen.autoPromote here. Unset: off in an environment named prod or prod-*, on elsewhere.",
     )
+    autoSync: bool | None = Field(
+        None,
+        description="Let the GitOps controller apply merged changes by itself (Argo CD automated sync with prune and self-heal; a Flux Kustomization that is not suspended). Unset: off in prod or prod-*, on elsewhere.",
+    )
 
 
 class Prometheus(Spec):

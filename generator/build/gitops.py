@@ -1,0 +1,120 @@
+"""What a GitOps controller needs to apply an environment's overlay from Git: an Argo CD
+Application, or a Flux GitRepository and Kustomization.
+
+Automatic sync (with pruning and self-heal) is on where the environment allows it and off
+in production by default: there a person presses sync (Argo CD) or resumes the
+Kustomization (``flux resume kustomization``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ..resolve import Resolution, ResolvedEnvironment
+
+ARGOCD_NAMESPACE = "argocd"
+FLUX_NAMESPACE = "flux-system"
+
+
+def overlay_path(env: str) -> str:
+    return f"rendered/overlays/{env}"
+
+
+def auto_sync(env: ResolvedEnvironment) -> bool:
+    configured = env.spec.policy.autoSync
+    if configured is not None:
+        return configured
+    name = env.spec.name
+    return not (name == "prod" or name.startswith("prod-"))
+
+
+def _labels(resolution: Resolution, env: ResolvedEnvironment) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/part-of": resolution.fleet.name,
+        "app.kubernetes.io/managed-by": "modelfleet",
+        "modelfleet.io/environment": env.spec.name,
+    }
+
+
+def argocd_application(resolution: Resolution, env: ResolvedEnvironment) -> dict[str, Any]:
+    gitops = resolution.fleet.gitops
+    sync: dict[str, Any] = {
+        "syncOptions": [
+            "ServerSideApply=true",  # Rollouts and dashboards outgrow the last-applied annotation
+            "SkipDryRunOnMissingResource=true",  # the CRDs (Argo Rollouts, KEDA, ...) may come later
+            "PruneLast=true",
+        ],
+        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
+    }
+    if auto_sync(env):
+        sync = {"automated": {"prune": True, "selfHeal": True}, **sync}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": f"{resolution.fleet.name}-{env.spec.name}",
+            "namespace": ARGOCD_NAMESPACE,
+            "labels": _labels(resolution, env),
+            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+        },
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": gitops.repoURL,
+                "targetRevision": gitops.targetRevision,
+                "path": overlay_path(env.spec.name),
+            },
+            "destination": {"server": env.spec.cluster.server, "namespace": env.spec.namespace},
+            "syncPolicy": sync,
+        },
+    }
+
+
+def _git_ref(revision: str) -> dict[str, str]:
+    if re.fullmatch(r"[0-9a-f]{40}", revision):
+        return {"commit": revision}
+    if re.fullmatch(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+].*)?", revision):
+        return {"tag": revision}
+    return {"branch": revision}
+
+
+def _timeout(env: ResolvedEnvironment) -> str:
+    """Longer than the slowest model's startup budget, so `wait` never gives up early."""
+    slowest = max((m.spec.startup.maxSeconds for m in env.models), default=300)
+    return f"{math.ceil((slowest + 300) / 60)}m"
+
+
+def flux_objects(resolution: Resolution, env: ResolvedEnvironment) -> list[dict[str, Any]]:
+    gitops = resolution.fleet.gitops
+    name = f"{resolution.fleet.name}-{env.spec.name}"
+    labels = _labels(resolution, env)
+    repository = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": name, "namespace": FLUX_NAMESPACE, "labels": labels},
+        "spec": {"interval": "1m", "url": gitops.repoURL, "ref": _git_ref(gitops.targetRevision)},
+    }
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": FLUX_NAMESPACE, "labels": labels},
+        "spec": {
+            "interval": "10m",
+            "retryInterval": "2m",
+            "path": f"./{overlay_path(env.spec.name)}",
+            "prune": True,
+            "wait": True,  # health-checks every applied object, Rollouts included
+            "timeout": _timeout(env),
+            "suspend": not auto_sync(env),
+            "sourceRef": {"kind": "GitRepository", "name": name},
+        },
+    }
+    return [repository, kustomization]
+
+
+def gitops_objects(resolution: Resolution, env: ResolvedEnvironment) -> list[dict[str, Any]]:
+    if resolution.fleet.gitops.controller == "flux":
+        return flux_objects(resolution, env)
+    return [argocd_application(resolution, env)]
