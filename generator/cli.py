@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("environment")
     explain.add_argument("model")
     explain.add_argument("path", help="field path, for example scaling.maxReplicas or secrets[0].env")
-    schema = sub.add_parser("schema", help="regenerate schemas/*.json from the spec models")
+    schema = sub.add_parser("schema", help="regenerate schemas/*.json and docs/reference.md from the spec models")
     schema.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale; write nothing")
     return parser
 
@@ -128,26 +128,19 @@ def _cmd_explain(root: Path, env_name: str, model_name: str, path_text: str) -> 
 def _cmd_schema(root: Path, check: bool) -> int:
     from . import report
     from .errors import Location
-    from .schema import schema_files, write_schemas
+    from .schema import stale_generated, write_generated
 
-    directory = root / "schemas"
     if check:
-        stale = [
-            name
-            for name, text in schema_files().items()
-            if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text
-        ]
+        stale = stale_generated(root)
         if stale:
             raise ModelfleetError(
-                Finding(
-                    "stale: differs from the spec models", Location(f"schemas/{name}"), hint="run `modelfleet schema`"
-                )
+                Finding("stale: differs from the spec models", Location(name), hint="run `modelfleet schema`")
                 for name in stale
             )
-        _emit(sys.stdout, report.format_ok("schemas/ is current"))
+        _emit(sys.stdout, report.format_ok("schemas/ and docs/reference.md are current"))
         return EXIT_OK
-    changed = write_schemas(directory)
-    _emit(sys.stdout, report.format_ok(f"schemas/ written ({len(changed)} changed)"))
+    changed = write_generated(root)
+    _emit(sys.stdout, report.format_ok(f"schemas/ and docs/reference.md written ({len(changed)} changed)"))
     return EXIT_OK
 
 

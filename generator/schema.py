@@ -38,6 +38,33 @@ def schema_files() -> dict[str, str]:
     return {name: schema_text(name) for name in sorted(SCHEMA_FILES)}
 
 
+def generated_files() -> dict[str, str]:
+    """Every file `modelfleet schema` writes, by path under the fleet root."""
+    from .reference import reference_markdown
+
+    files = {f"schemas/{name}": text for name, text in schema_files().items()}
+    files["docs/reference.md"] = reference_markdown()
+    return files
+
+
+def stale_generated(root: Path) -> list[str]:
+    return [
+        name
+        for name, text in generated_files().items()
+        if not (root / name).is_file() or (root / name).read_text(encoding="utf-8") != text
+    ]
+
+
+def write_generated(root: Path) -> list[str]:
+    """Write the schemas and the spec reference; return the paths whose content changed."""
+    changed = stale_generated(root)
+    files = generated_files()
+    for name in changed:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(files[name], encoding="utf-8")
+    return changed
+
+
 def write_schemas(directory: Path) -> list[str]:
     """Write the schemas; return the names of files whose content changed."""
     directory.mkdir(parents=True, exist_ok=True)

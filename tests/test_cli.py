@@ -314,11 +314,13 @@ def test_python_m_generator_help() -> None:
 
 
 def test_schema_check_on_the_repository(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, REPO, "schema", "--check") == (0, "ok: schemas/ is current\n", "")
+    assert run(capsys, REPO, "schema", "--check") == (0, "ok: schemas/ and docs/reference.md are current\n", "")
 
 
 def test_schema_check_finds_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    (tmp_path / "docs").mkdir()
+    shutil.copy2(REPO / "docs" / "reference.md", tmp_path / "docs" / "reference.md")
     stale = tmp_path / "schemas" / "models.schema.json"
     stale.write_text(stale.read_text(encoding="utf-8").replace('"title"', '"Title"', 1), encoding="utf-8")
     code, out, err = run(capsys, tmp_path, "schema", "--check")
@@ -331,7 +333,7 @@ def test_schema_check_finds_a_stale_file(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_schema_writes_then_checks_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, tmp_path, "schema", "--check")[0] == 1  # no schemas/ at all
-    assert run(capsys, tmp_path, "schema") == (0, "ok: schemas/ written (2 changed)\n", "")
-    assert run(capsys, tmp_path, "schema", "--check") == (0, "ok: schemas/ is current\n", "")
+    assert run(capsys, tmp_path, "schema") == (0, "ok: schemas/ and docs/reference.md written (3 changed)\n", "")
+    assert run(capsys, tmp_path, "schema", "--check") == (0, "ok: schemas/ and docs/reference.md are current\n", "")
     for name in ("models.schema.json", "environment.schema.json"):
         assert (tmp_path / "schemas" / name).read_bytes() == (REPO / "schemas" / name).read_bytes()

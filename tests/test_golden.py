@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from generator.pipeline import render
-from generator.schema import schema_files
+from generator.schema import generated_files
 from generator.write import diff_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,9 +25,18 @@ def test_committed_rendered_tree_is_current() -> None:
     assert diff.clean, f"rendered/ is stale: {diff}; run `make render` and commit"
 
 
-def test_committed_schemas_are_current() -> None:
-    for name, text in schema_files().items():
-        assert (REPO / "schemas" / name).read_text(encoding="utf-8") == text, f"run `make schema`: {name} is stale"
+def test_committed_schemas_and_reference_are_current() -> None:
+    for name, text in generated_files().items():
+        assert (REPO / name).read_text(encoding="utf-8") == text, f"run `make schema`: {name} is stale"
+
+
+def test_reference_documents_every_model_field() -> None:
+    from generator.spec import ModelSpec
+
+    text = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+    for name, info in ModelSpec.model_fields.items():
+        assert f"| `{name}` |" in text
+        assert info.description and info.description.replace("|", "\\|") in text
 
 
 def test_every_schema_field_has_a_description() -> None:
