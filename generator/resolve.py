@@ -189,6 +189,27 @@ def _policy(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
     return findings
 
 
+def _check_base_images(parsed: Parsed, runtimes: set[str]) -> list[Finding]:
+    """Base images are shared by every environment: one that demands digests binds them all."""
+    demanding = [env for env in parsed.environments if env.spec.policy.requireBaseImageDigests]
+    if not demanding:
+        return []
+    fleet = parsed.fleet.fleet
+    findings: list[Finding] = []
+    for runtime in sorted(runtimes):
+        image = fleet.base_image(runtime)
+        if "@sha256:" in image:
+            continue
+        message = f"environment {demanding[0].spec.name} requires base image digests, but {runtime} uses '{image}'"
+        hint = f"pin it: fleet.baseImages.{runtime}: \"{image.split('@')[0]}@sha256:<digest>\""
+        if runtime in fleet.baseImages:
+            findings.append(parsed.document.finding(("fleet", "baseImages", runtime), message, hint))
+        else:
+            path = ("policy", "requireBaseImageDigests")
+            findings.append(demanding[0].document.finding(path, message + " (the built-in default)", hint))
+    return findings
+
+
 def _check_overrides(env: ParsedEnvironment, names: list[str]) -> list[Finding]:
     findings: list[Finding] = []
     for name in env.spec.models:
@@ -262,6 +283,7 @@ def resolve(parsed: Parsed) -> Resolution:
             findings.extend(_policy(model, env.spec))
             resolved.append(model)
         environments.append(ResolvedEnvironment(env.spec, env.document, tuple(sorted(resolved, key=lambda m: m.name))))
+    findings.extend(_check_base_images(parsed, {m.spec.runtime for m in base}))
     if findings:
         raise ModelfleetError(findings)
     return Resolution(

@@ -610,6 +610,10 @@ class Cluster(Spec):
 class Policy(Spec):
     requireDigests: bool = Field(False, description="Every image must be pinned by digest.")
     requirePinnedArtifacts: bool = Field(False, description="Every external artifact must carry a sha256.")
+    requireBaseImageDigests: bool = Field(
+        False,
+        description="Every Dockerfile base image (fleet.baseImages, or the built-in default) must be pinned by @sha256 digest. Images are shared, so one environment demanding it applies to all.",
+    )
     autoPromote: bool | None = Field(
         None,
         description="Default of rollout.blueGreen.autoPromote here. Unset: off in an environment named prod or prod-*, on elsewhere.",
