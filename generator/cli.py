@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("environment")
     explain.add_argument("model")
     explain.add_argument("path", help="field path, for example scaling.maxReplicas or secrets[0].env")
+    promote = sub.add_parser("promote", help="copy a model's image and artifact from one environment to another")
+    promote.add_argument("model")
+    promote.add_argument("--from", dest="source", required=True, metavar="ENV", help="environment to copy from")
+    promote.add_argument("--to", dest="target", required=True, metavar="ENV", help="environment to copy to")
     schema = sub.add_parser("schema", help="regenerate schemas/*.json and docs/reference.md from the spec models")
     schema.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale; write nothing")
     return parser
@@ -144,6 +148,27 @@ def _cmd_schema(root: Path, check: bool) -> int:
     return EXIT_OK
 
 
+def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
+    from . import report
+    from .pipeline import render
+    from .promote import promote
+    from .write import write_tree
+
+    result = promote(root, model, source, target)
+    if not result.changed:
+        _emit(sys.stdout, report.format_ok(f"{target} already runs what {source} runs for {model}; nothing to do"))
+        return EXIT_OK
+    _emit(sys.stdout, result.diff)
+    diff = write_tree(root / "rendered", render(root).plan.files)
+    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
+    summary = (
+        f"promoted {model} from {source} to {target}: image {result.new_image}, artifact {result.new_artifact}; "
+        f"rendered/ updated ({changes} {'file' if changes == 1 else 'files'} changed)"
+    )
+    _emit(sys.stdout, report.format_ok(summary))
+    return EXIT_OK
+
+
 def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     root = Path(args.root)
@@ -157,6 +182,8 @@ def run(argv: Sequence[str]) -> int:
         return _cmd_render(root, args.check)
     if args.command == "explain":
         return _cmd_explain(root, args.environment, args.model, args.path)
+    if args.command == "promote":
+        return _cmd_promote(root, args.model, args.source, args.target)
     return _cmd_schema(root, args.check)
 
 

@@ -44,7 +44,7 @@ def identity(obj: KubeObject) -> tuple[str, str, str]:
     return (group, str(obj["kind"]), str(obj["metadata"]["name"]))
 
 
-def file_stem(obj: KubeObject, siblings: Sequence[KubeObject]) -> str:
+def file_stem(obj: KubeObject, siblings: Sequence[KubeObject], model: str = "") -> str:
     """The file name of an object within its model's directory."""
     kind = str(obj["kind"])
     stem = FILE_NAMES.get(kind, kind.lower())
@@ -55,7 +55,7 @@ def file_stem(obj: KubeObject, siblings: Sequence[KubeObject]) -> str:
     first = str(same_kind[0]["metadata"]["name"])  # the model's own (stable, active) object
     if name == first:
         return stem
-    return f"{stem}-{name.removeprefix(first + '-')}"
+    return f"{stem}-{name.removeprefix((model or first) + '-')}"
 
 
 # ---------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
 from .build.gitops import gitops_objects
-from .build.identity import image_reference, image_repository
+from .build.identity import common_labels, image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
@@ -50,8 +51,13 @@ def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
         model=model.name,
         image_name=image_repository(model),
         image_ref=image_reference(model),
-        objects=tuple(build_workload(model, root)),
+        objects=(*build_workload(model, root), model_dashboard(model)),
     )
+
+
+def model_dashboard(model: ResolvedModel) -> KubeObject:
+    """The model's Grafana dashboard, as a ConfigMap the Grafana sidecar discovers."""
+    return dashboard_configmap(model, dashboard(model, dashboard_sli(model)), common_labels(model))
 
 
 def namespace_object(env: ResolvedEnvironment, fleet: str) -> KubeObject:

@@ -37,7 +37,7 @@ def base_files(model: ModelObjects) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     names: list[str] = []
     for obj in model.objects:
-        name = f"{file_stem(obj, model.objects)}.yaml"
+        name = f"{file_stem(obj, model.objects, model.model)}.yaml"
         names.append(name)
         files[f"base/{model.model}/{name}"] = _yaml([obj], source)
     kustomization = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": names}
@@ -52,7 +52,7 @@ def overlay_files(item: Overlay) -> dict[str, bytes]:
     files: dict[str, bytes] = {f"{prefix}/namespace.yaml": _yaml([item.namespace_object], source)}
     resources = ["namespace.yaml", *(f"../../base/{model}" for model in item.models)]
     for model, obj in item.extra:
-        name = f"resources/{model}-{file_stem(obj, [o for _, o in item.extra])}.yaml"
+        name = f"resources/{model}-{file_stem(obj, [o for m, o in item.extra if m == model], model)}.yaml"
         resources.append(name)
         files[f"{prefix}/{name}"] = _yaml([obj], source)
     patches: list[dict[str, Any]] = []
