@@ -63,3 +63,8 @@ clean:
 .PHONY: crds
 crds: $(RUNTIME_STAMP)
 	$(BIN)/python tools/vendor_crds.py
+
+# Refresh schemas/compose/ (the vendored Compose Specification schema) from a pinned npm package; needs npm.
+.PHONY: compose-schema
+compose-schema: $(RUNTIME_STAMP)
+	$(BIN)/python tools/vendor_compose_schema.py

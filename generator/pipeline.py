@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .build.compose import compose_file, validate_compose
 from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
 from .build.gitops import gitops_objects
 from .build.identity import common_labels, image_reference, image_repository
@@ -36,6 +37,7 @@ class EnvironmentOutput:
     overlay: Overlay
     adapter_values: dict[str, Any]  # prometheus-adapter rules serving the HPAs' custom metrics
     gitops: tuple[KubeObject, ...]  # the controller's objects that apply this overlay
+    compose: dict[str, Any]  # a Docker Compose project running this environment's models locally
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def build_environment(
         overlay=overlay(env.spec.name, ns, base, models),
         adapter_values=adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models]),
         gitops=tuple(gitops_objects(resolution, env)),
+        compose=compose_file(env, root, fleet=fleet),
     )
 
 
@@ -115,6 +118,9 @@ def render(root: Path) -> Rendered:
             continue
         findings.extend(check_environment(output.name, output.version, output.objects))
         findings.extend(check_gitops(output.name, output.gitops))
+        problems = validate_compose(output.compose)
+        if problems:  # compose files are built from validated data: a problem is a modelfleet bug
+            raise RuntimeError(f"rendered/compose/{output.name}.yaml breaks the compose-spec schema: {problems[0]}")
         environments.append(output)
     if findings:
         raise ModelfleetError(findings)
@@ -131,6 +137,7 @@ def render(root: Path) -> Rendered:
             bake=bake,
             adapter_values={e.name: e.adapter_values for e in environments},
             gitops={e.name: e.gitops for e in environments},
+            compose={e.name: e.compose for e in environments},
         ),
     )
 

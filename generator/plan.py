@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .build.compose import compose_header
 from .build.image import ImageFiles
 from .layout import ModelObjects, Overlay, file_stem
 from .yamlout import dump_documents
@@ -129,10 +130,14 @@ def plan(
     bake: str,
     adapter_values: Mapping[str, Mapping[str, Any]],
     gitops: Mapping[str, Sequence[Mapping[str, Any]]],
+    compose: Mapping[str, Mapping[str, Any]],
 ) -> Plan:
     files: dict[str, bytes] = platform_files(adapter_values)
     for env, objects in gitops.items():
         files[f"gitops/{env}.yaml"] = _yaml(list(objects), f"models.yaml and environments/{env}.yaml")
+    for env, doc in compose.items():
+        header = f"{compose_header(doc)}\n{_header(f'models.yaml and environments/{env}.yaml')}"
+        files[f"compose/{env}.yaml"] = dump_documents([dict(doc)], header).encode("utf-8")
     for model in base:
         files.update(base_files(model))
     for item in overlays:
