@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("environment")
     explain.add_argument("model")
     explain.add_argument("path", help="field path, for example scaling.maxReplicas or secrets[0].env")
+    diff = sub.add_parser("diff", help="what the working tree changes against a git revision, per environment")
+    diff.add_argument("--base", required=True, metavar="REF", help="git revision to compare with, e.g. origin/main")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     promote = sub.add_parser("promote", help="copy a model's image and artifact from one environment to another")
     promote.add_argument("model")
     promote.add_argument("--from", dest="source", required=True, metavar="ENV", help="environment to copy from")
@@ -148,6 +151,15 @@ def _cmd_schema(root: Path, check: bool) -> int:
     return EXIT_OK
 
 
+def _cmd_diff(root: Path, base: str, fmt: str) -> int:
+    from .diff import diff
+
+    result = diff(root, base)
+    text = {"text": result.format_text, "markdown": result.format_markdown, "json": result.format_json}[fmt]()
+    _emit(sys.stdout, text)
+    return EXIT_OK
+
+
 def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
     from . import report
     from .pipeline import render
@@ -182,6 +194,8 @@ def run(argv: Sequence[str]) -> int:
         return _cmd_render(root, args.check)
     if args.command == "explain":
         return _cmd_explain(root, args.environment, args.model, args.path)
+    if args.command == "diff":
+        return _cmd_diff(root, args.base, args.format)
     if args.command == "promote":
         return _cmd_promote(root, args.model, args.source, args.target)
     return _cmd_schema(root, args.check)
