@@ -16,6 +16,7 @@ from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
 from .build.gitops import gitops_objects
 from .build.identity import common_labels, image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
+from .build.monitoring import RuleProof, environment_rule, monitoring_findings, rule_proof, runbooks
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
 from .check import check_environment, check_gitops
@@ -37,6 +38,7 @@ class EnvironmentOutput:
     overlay: Overlay
     adapter_values: dict[str, Any]  # prometheus-adapter rules serving the HPAs' custom metrics
     gitops: tuple[KubeObject, ...]  # the controller's objects that apply this overlay
+    proofs: tuple[RuleProof, ...]  # each model's alert rules as a rule file, with promtool tests
     compose: dict[str, Any]  # a Docker Compose project running this environment's models locally
 
 
@@ -49,11 +51,16 @@ class Rendered:
 
 
 def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
+    """The objects of one model. Alert rules exist only in an environment (their queries are
+    scoped to its namespace), so the overlay adds them to the base."""
+    objects = [*build_workload(model, root), model_dashboard(model)]
+    if model.environment is not None:
+        objects.append(environment_rule(model))
     return ModelObjects(
         model=model.name,
         image_name=image_repository(model),
         image_ref=image_reference(model),
-        objects=(*build_workload(model, root), model_dashboard(model)),
+        objects=tuple(objects),
     )
 
 
@@ -93,13 +100,14 @@ def build_environment(
         overlay=overlay(env.spec.name, ns, base, models),
         adapter_values=adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models]),
         gitops=tuple(gitops_objects(resolution, env)),
+        proofs=tuple(rule_proof(model) for model in env.models),
         compose=compose_file(env, root, fleet=fleet),
     )
 
 
 def render(root: Path) -> Rendered:
     """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding."""
-    resolution = resolve(parse(load_fleet(root)))
+    resolution = validate(root)
     findings: list[Finding] = []
     base: list[ModelObjects] = []
     for model in resolution.base:
@@ -138,10 +146,17 @@ def render(root: Path) -> Rendered:
             adapter_values={e.name: e.adapter_values for e in environments},
             gitops={e.name: e.gitops for e in environments},
             compose={e.name: e.compose for e in environments},
+            proofs=[proof for e in environments for proof in e.proofs],
+            runbooks=runbooks(resolution),
         ),
     )
 
 
 def validate(root: Path) -> Resolution:
-    """load, parse and resolve: everything `modelfleet validate` checks about the spec."""
-    return resolve(parse(load_fleet(root)))
+    """Everything `modelfleet validate` checks about the spec: load, parse, resolve, and the
+    semantics that need the SLI (reachable objectives, latency buckets, alert PromQL)."""
+    resolution = resolve(parse(load_fleet(root)))
+    findings = monitoring_findings(resolution)
+    if findings:
+        raise ModelfleetError(findings)
+    return resolution

@@ -9,6 +9,7 @@ from typing import Any
 
 from .build.compose import compose_header
 from .build.image import ImageFiles
+from .build.monitoring import RuleProof
 from .layout import ModelObjects, Overlay, file_stem
 from .yamlout import dump_documents
 
@@ -131,10 +132,19 @@ def plan(
     adapter_values: Mapping[str, Mapping[str, Any]],
     gitops: Mapping[str, Sequence[Mapping[str, Any]]],
     compose: Mapping[str, Mapping[str, Any]],
+    proofs: Sequence[RuleProof],
+    runbooks: Mapping[str, str],
 ) -> Plan:
     files: dict[str, bytes] = platform_files(adapter_values)
     for env, objects in gitops.items():
         files[f"gitops/{env}.yaml"] = _yaml(list(objects), f"models.yaml and environments/{env}.yaml")
+    for proof in proofs:
+        source = f"models.yaml and environments/{proof.environment}.yaml"
+        prefix = f"tests/{proof.environment}/{proof.model}"
+        files[f"{prefix}.rules.yaml"] = _yaml([proof.rules], f"{source}: the PrometheusRule's groups, for promtool")
+        files[f"{prefix}.rules-test.yaml"] = _yaml([proof.tests], f"{source}: run with `promtool test rules`")
+    for name, text in runbooks.items():
+        files[f"runbooks/{name}.md"] = text.encode("utf-8")
     for env, doc in compose.items():
         header = f"{compose_header(doc)}\n{_header(f'models.yaml and environments/{env}.yaml')}"
         files[f"compose/{env}.yaml"] = dump_documents([dict(doc)], header).encode("utf-8")

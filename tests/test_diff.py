@@ -73,6 +73,7 @@ def test_image_bump_and_max_replicas(fleet: Path) -> None:
         "\n"
         "- **fraud-detector**\n"
         "  - replicas: min 3, max 60 → 80\n"
+        "  - alert labels or annotations changed: ModelReplicasAtMax\n"
         "\n"
         "### staging\n"
         "\n"
@@ -84,6 +85,7 @@ def test_image_bump_and_max_replicas(fleet: Path) -> None:
         "prod:\n"
         "  fraud-detector:\n"
         "    replicas: min 3, max 60 → 80\n"
+        "    alert labels or annotations changed: ModelReplicasAtMax\n"
         "staging:\n"
         "  fraud-detector:\n"
         "    image: registry.acme.example/ml/fraud-detector 2.4.0-rc1 → 2.4.0\n"
@@ -105,7 +107,12 @@ def test_image_bump_and_max_replicas(fleet: Path) -> None:
                                 "kind": "HorizontalPodAutoscaler",
                                 "object": "fraud-detector",
                                 "summary": "replicas: min 3, max 60 → 80",
-                            }
+                            },
+                            {
+                                "kind": "PrometheusRule",
+                                "object": "fraud-detector",
+                                "summary": "alert labels or annotations changed: ModelReplicasAtMax",
+                            },
                         ],
                     }
                 ],
@@ -147,8 +154,15 @@ def test_replica_change_in_a_fleet_below_the_repository_root(tmp_path: Path) -> 
 
     markdown = diff(root, "HEAD~1").format_markdown()
 
-    assert model_lines(markdown, "staging", "churn-model") == ["- **churn-model**", "replicas: min 0 → 1, max 5"]
-    assert model_lines(markdown, "staging", "support-llm") == ["- **support-llm**", "replicas: min 2, max 2 → 3"]
+    lines = model_lines(markdown, "staging", "churn-model")
+    assert lines[0] == "- **churn-model**"
+    assert "replicas: min 0 → 1, max 5" in lines  # plus the alert that now expects a running pod
+    # min == max had no room to be pinned at max; with max 3 the alert appears
+    assert model_lines(markdown, "staging", "support-llm") == [
+        "- **support-llm**",
+        "replicas: min 2, max 2 → 3",
+        "alerts added: ModelReplicasAtMax",
+    ]
     assert "### dev" not in markdown and "### prod" not in markdown
 
 

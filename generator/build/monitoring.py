@@ -1,0 +1,71 @@
+"""Monitoring per model: the PrometheusRule an environment receives, its promtool proof,
+the runbook, and the semantic checks of ``monitoring`` (reachable objectives, latency
+thresholds on bucket boundaries, parseable model-metric alerts)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Finding, ModelfleetError
+from ..resolve import Resolution, ResolvedModel
+from ..sli import sli_for
+from .alerts import alert_docs, prometheus_rule, rule_groups, validate_monitoring
+from .alerttests import rules_test
+from .identity import common_labels
+from .runbook import runbook
+
+
+@dataclass(frozen=True)
+class RuleProof:
+    """The rules of one model in one environment as a plain rule file, and its unit tests."""
+
+    environment: str
+    model: str
+    rules: dict[str, Any]
+    tests: dict[str, Any]
+
+
+def monitoring_findings(resolution: Resolution) -> list[Finding]:
+    findings: list[Finding] = []
+    for env in resolution.environments:
+        for model in env.models:
+            try:
+                findings.extend(validate_monitoring(model, sli_for(model, env.spec.namespace)))
+            except ModelfleetError as exc:
+                findings.extend(exc.findings)
+    return findings
+
+
+def environment_rule(model: ResolvedModel) -> dict[str, Any]:
+    """The PrometheusRule of a model in its environment (rules are scoped to the namespace)."""
+    env = model.environment
+    assert env is not None, "rules belong to an environment"
+    return prometheus_rule(model, sli_for(model, env.namespace), env.name, common_labels(model))
+
+
+def rule_proof(model: ResolvedModel) -> RuleProof:
+    env = model.environment
+    assert env is not None, "rules belong to an environment"
+    sli = sli_for(model, env.namespace)
+    rule_file = f"{model.name}.rules.yaml"
+    return RuleProof(
+        environment=env.name,
+        model=model.name,
+        rules={"groups": rule_groups(model, sli, env.name)},
+        tests=rules_test(model, sli, env.name, rule_file),
+    )
+
+
+def runbooks(resolution: Resolution) -> dict[str, str]:
+    """Model name -> its runbook, listing the environments (and namespaces) that run it."""
+    where: dict[str, list[tuple[str, str]]] = {}
+    for env in resolution.environments:
+        for model in env.models:
+            where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
+    out: dict[str, str] = {}
+    for model in resolution.base:
+        places: Sequence[tuple[str, str]] = where.get(model.name, [])
+        out[model.name] = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
+    return out
