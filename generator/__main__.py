@@ -1,5 +1,11 @@
 """`python -m generator` runs the modelfleet CLI."""
 
-from .cli import main_entry
+import sys
+
+try:
+    from .cli import main_entry
+except KeyboardInterrupt:  # Ctrl-C while importing: no traceback, the usual exit code
+    sys.stderr.write("modelfleet: interrupted\n")
+    sys.exit(130)
 
 main_entry()

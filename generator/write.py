@@ -130,12 +130,29 @@ def _diff(files: Mapping[str, Path], planned: Mapping[str, bytes]) -> TreeDiff:
     )
 
 
+@contextlib.contextmanager
+def _shared(target: Path) -> Iterator[None]:
+    """Hold a shared lock while reading, so a concurrent render's swap is seen whole: the
+    reader sees the old tree or the new one, never half of each. Creates nothing."""
+    try:
+        fd = os.open(target.parent / _helper_name(target, "lock"), os.O_RDONLY)
+    except OSError:  # never written here yet (or unreadable): nothing to wait for
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
 def diff_tree(target: Path, planned: Mapping[str, bytes]) -> TreeDiff:
     """Compare the files under ``target`` with ``planned`` (path -> bytes)."""
     _validate_plan(planned)
     try:
-        files, _ = _scan(target)
-        return _diff(files, planned)
+        with _shared(target):
+            files, _ = _scan(target)
+            return _diff(files, planned)
     except OSError as exc:
         raise _io_error("read rendered/", exc) from None
 
@@ -291,11 +308,12 @@ def _swap(new: Path, target: Path) -> Path | None:
     if _exchange(new, target):
         return new  # the old tree now sits at the temporary name
     old = target.with_name(new.name.replace(".tmp-", ".old-", 1))
-    target.rename(old)
     try:
+        target.rename(old)
         new.rename(target)
-    except OSError:
-        old.rename(target)
+    except BaseException:  # an OSError, or Ctrl-C between the two renames: put the old tree back
+        if not target.exists() and old.exists():
+            old.rename(target)
         raise
     return old
 
