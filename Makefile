@@ -48,7 +48,15 @@ promtool:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@promtool --version | head -n 1
 
-test: $(TEST_STAMP) promtool lint
+# checkov (an offline Kubernetes linter) pins ~85 packages and an old `packaging`: it gets a venv of its own.
+CHECKOV_VENV := $(VENV)/tools/checkov
+$(CHECKOV_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
+	ln -sf ../tools/checkov/bin/checkov $(BIN)/checkov
+	touch $@
+
+test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q

@@ -6,13 +6,14 @@ the CLI) touches rendered/.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .build.compose import compose_file, validate_compose
 from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
+from .build.fetch import FETCHER_IMAGES
 from .build.gitops import gitops_objects
 from .build.identity import common_labels, image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
@@ -25,7 +26,9 @@ from .layout import ModelObjects, Overlay, namespaced, overlay
 from .load import load_fleet
 from .parse import parse
 from .plan import Plan, plan
+from .policy import image_allowlist, policy_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel, resolve
+from .secretcheck import secret_findings
 from .sli import sli_for
 from .templating import render_documents
 
@@ -125,6 +128,7 @@ def render(root: Path) -> Rendered:
             _collect(findings, exc)
             continue
         findings.extend(check_environment(output.name, output.version, output.objects))
+        findings.extend(policy_findings(output.name, output.objects, allowed_images(resolution)))
         findings.extend(check_gitops(output.name, output.gitops))
         problems = validate_compose(output.compose)
         if problems:  # compose files are built from validated data: a problem is a modelfleet bug
@@ -152,11 +156,16 @@ def render(root: Path) -> Rendered:
     )
 
 
+def allowed_images(resolution: Resolution) -> Callable[[str], bool]:
+    """Images a pod may run: the fleet's registry and the pinned artifact fetchers."""
+    return image_allowlist(resolution.fleet.registry, list(FETCHER_IMAGES.values()))
+
+
 def validate(root: Path) -> Resolution:
     """Everything `modelfleet validate` checks about the spec: load, parse, resolve, and the
     semantics that need the SLI (reachable objectives, latency buckets, alert PromQL)."""
     resolution = resolve(parse(load_fleet(root)))
-    findings = monitoring_findings(resolution)
+    findings = monitoring_findings(resolution) + secret_findings(resolution)
     if findings:
         raise ModelfleetError(findings)
     return resolution

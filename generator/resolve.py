@@ -163,8 +163,23 @@ def _validate(merge: _Merge, fleet: Fleet, env: EnvironmentFile | None, root: Pa
     return ResolvedModel(spec, fleet, env, origins, dict(merge.sources))
 
 
+def _registry(model: ResolvedModel) -> list[Finding]:
+    repository = model.spec.image.repository
+    registry = model.fleet.registry
+    if repository is None or repository.startswith(registry + "/"):
+        return []
+    document, path = model.locate(("image", "repository"))
+    return [
+        document.finding(
+            path,
+            f"image repository '{repository}' is outside the fleet's registry {registry}",
+            f"push the image to {registry}/... (images run only from fleet.registry)",
+        )
+    ]
+
+
 def _policy(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
-    findings: list[Finding] = []
+    findings: list[Finding] = _registry(model)
     spec = model.spec
     if env.policy.requireDigests and spec.image.digest is None:
         document, path = model.locate(("image",))
@@ -253,6 +268,7 @@ def resolve(parsed: Parsed) -> Resolution:
         try:
             resolved_base = _validate(_merge_layers(layers, entry), fleet_file.fleet, None, parsed.root)
             base.append(resolved_base)
+            findings.extend(_registry(resolved_base))
         except ModelfleetError as exc:
             findings.extend(exc.findings)
             broken.add(raw["name"])

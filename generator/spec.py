@@ -110,6 +110,11 @@ class Fleet(Spec):
         description="Base image per runtime for the Dockerfiles; 'python' contains '{version}'. Unset runtimes use the pinned built-in defaults.",
     )
 
+    allowSecrets: list[Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]] = Field(
+        default_factory=list,
+        description="Fingerprints of values the plaintext-secret check flagged but that are not secrets (the finding's hint prints the fingerprint).",
+    )
+
     def base_image(self, runtime: str) -> str:
         return self.baseImages.get(runtime, DEFAULT_BASE_IMAGES[runtime])
 
