@@ -453,7 +453,7 @@ def bake_fleet(root: Path) -> dict[str, ResolvedModel]:
         [
             runtime_model("zeta-llm", artifact={"uri": "hf://org/model"}),
             python_model("fraud-detector", description=HOSTILE),
-            python_model("churn-model", image={"digest": DIGEST, "repository": "ghcr.io/acme/churn"}),
+            python_model("churn-model", image={"digest": DIGEST, "repository": "registry.acme.example/ml/legacy"}),
             runtime_model("baked", "triton", artifact={"uri": "image://models/baked"}),
         ],
     )
@@ -489,7 +489,7 @@ def test_bake_tags(tmp_path: Path) -> None:
     models = bake_fleet(tmp_path)
     targets = parse_bake(build_bake(list(models.values())))
     assert targets["fraud-detector"]["tags"] == ["registry.acme.example/ml/fraud-detector:2.3.1"]
-    assert image_repository(models["churn-model"]) == "ghcr.io/acme/churn"
+    assert image_repository(models["churn-model"]) == "registry.acme.example/ml/legacy"
     assert targets["churn-model"]["tags"] == []
     assert "# pinned by digest: there is no tag to push;" in targets["churn-model"]["body"]
 

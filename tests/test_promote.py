@@ -280,15 +280,15 @@ def test_keeps_an_explicit_repository_and_quotes_ambiguous_tags(example_fleet: P
         example_fleet,
         "environments/staging.yaml",
         'image: {tag: "2.4.0-rc1"}',
-        'image: {repository: mirror.acme.example/ml/fraud, tag: "1.10"}',
+        'image: {repository: registry.acme.example/ml/mirror/fraud, tag: "1.10"}',
     )
     result = promote(example_fleet, "fraud-detector", "staging", "dev")
-    assert result.new_image == "mirror.acme.example/ml/fraud:1.10"
+    assert result.new_image == "registry.acme.example/ml/mirror/fraud:1.10"
     text = (example_fleet / "environments" / "dev.yaml").read_text(encoding="utf-8")
-    assert '    image: {repository: mirror.acme.example/ml/fraud, tag: "1.10"}\n' in text
+    assert '    image: {repository: registry.acme.example/ml/mirror/fraud, tag: "1.10"}\n' in text
     target = resolved(example_fleet, "dev", "fraud-detector")
     assert target.spec.image.tag == "1.10"
-    assert image_reference(target) == "mirror.acme.example/ml/fraud:1.10"
+    assert image_reference(target) == "registry.acme.example/ml/mirror/fraud:1.10"
 
 
 def test_replacing_the_image_drops_a_repository_the_source_does_not_set(example_fleet: Path) -> None:
@@ -298,7 +298,7 @@ def test_replacing_the_image_drops_a_repository_the_source_does_not_set(example_
         example_fleet,
         "environments/prod.yaml",
         f'image: {{digest: "{old_digest}"}}',
-        f'image: {{repository: mirror.acme.example/ml/fraud, digest: "{old_digest}"}}',
+        f'image: {{repository: registry.acme.example/ml/mirror/fraud, digest: "{old_digest}"}}',
     )
     promote(example_fleet, "fraud-detector", "staging", "prod")
     target = resolved(example_fleet, "prod", "fraud-detector")
