@@ -7,6 +7,7 @@ its generated tests pass ``promtool test rules``."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import shutil
 import subprocess
@@ -630,3 +631,27 @@ def test_promtool_with_full_long_windows(fleet: Path, tmp_path: Path) -> None:
     process = promtool("test", "rules", test_file)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
+
+
+# ---------------------------------------------------------------- golden rules, one model per runtime
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "rules"
+
+
+@pytest.mark.parametrize("runtime", list(BY_RUNTIME))
+def test_golden_rules_per_runtime(fleet: Path, runtime: str, update_golden: bool) -> None:
+    """The whole PrometheusRule of one model per runtime, as rendered for prod, against its
+    snapshot in tests/golden/rules/ (refresh: `make golden`, then review the diff)."""
+    from generator.build.alerts import prometheus_rule
+    from generator.yamlout import dump_documents
+
+    model, sli = prod(fleet, runtime)
+    text = dump_documents([prometheus_rule(model, sli, "prod")], f"golden: the {runtime} model's rules in prod")
+    path = GOLDEN / f"{runtime}.yaml"
+    if update_golden:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    if text != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(path), "rendered"))
+        pytest.fail(f"{path.name} differs (run `make golden` if the change is intended):\n{diff[:6000]}")
