@@ -137,6 +137,9 @@ def _expected(error_type: str) -> str:
 def translate_error(error: Any, model: type[BaseModel], locate: Locator, prefix: FieldPath = ()) -> Finding:
     """One pydantic error dict -> one Finding located in its source document."""
     loc: FieldPath = tuple(error["loc"])
+    on_key = bool(loc) and loc[-1] == "[key]"  # a bad mapping key: point at the key itself
+    if on_key:
+        loc = loc[:-1]
     kind: str = error["type"]
     ctx: dict[str, Any] = error.get("ctx") or {}
     value = error.get("input")
@@ -175,7 +178,7 @@ def translate_error(error: Any, model: type[BaseModel], locate: Locator, prefix:
         hint = f'quote it: "{plain}"'
     elif plain is not None and kind in {"int_type", "float_type"} and isinstance(value, bool):
         message = f"{plain} was read by YAML as {_describe(value)}"
-    at_key = kind == "extra_forbidden"
+    at_key = kind == "extra_forbidden" or on_key
     return document.finding(doc_path, message, hint, key=at_key)
 
 

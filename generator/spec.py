@@ -8,6 +8,7 @@ is optional and cross-field rules wait for the merged result.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args, get_origin
 
 from pydantic import (
@@ -461,6 +462,14 @@ class ModelSpec(Spec):
                         "hint": f"remove env.{name}",
                         "field": f"secrets.{index}.env",
                     },
+                )
+        base_names = [PurePosixPath(f).name for f in self.config.files]
+        for index, name in enumerate(base_names):
+            if name in base_names[:index]:
+                raise field_error(
+                    f"two config files are both named '{name}': they would share one key in the ConfigMap",
+                    "rename one of them",
+                    f"config.files.{index}",
                 )
         self._check_scale_to_zero()
         self._check_update_feasible()

@@ -38,6 +38,9 @@ def _apply(case: Path, target: Path) -> None:
             path.write_text(content, encoding="utf-8")
     for name in spec.get("remove", []):
         (target / name).unlink()
+    for name, points_to in (spec.get("symlinks") or {}).items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).symlink_to(points_to)
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
