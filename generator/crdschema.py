@@ -28,8 +28,8 @@ from jsonschema import Draft7Validator
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
-from .errors import Finding, Location
-from .kubeschema import KubeError, _canonical_key, _convert, _error, _natural_key, _object_label, _short, _type_name
+from .errors import Finding
+from .kubeschema import KubeError, _convert, _error, _natural_key, _short, _type_name, findings_of
 
 __all__ = [
     "BrokenSchema",
@@ -162,25 +162,4 @@ def validate_custom_objects(objects: Iterable[tuple[str, Mapping[str, Any]]]) ->
     :class:`~generator.errors.Finding` per problem, located at the display file, with
     ``path`` ``"Kind/name: field.path"``. Identical objects are validated once.
     """
-    seen: dict[str, list[KubeError]] = {}
-    findings: list[Finding] = []
-    for display_file, obj in objects:
-        if _custom_identity(obj) is None:
-            continue
-        key = _canonical_key(obj)
-        errors = seen.get(key) if key is not None else None
-        if errors is None:
-            errors = crd_errors(obj)
-            if key is not None:
-                seen[key] = errors
-        label = _object_label(obj)
-        for error in errors:
-            findings.append(
-                Finding(
-                    message=error.message,
-                    location=Location(display_file),
-                    path=f"{label}: {error.path}" if error.path else label,
-                    hint=error.hint,
-                )
-            )
-    return findings
+    return findings_of(((f, o) for f, o in objects if _custom_identity(o) is not None), crd_errors)

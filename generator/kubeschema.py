@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 import reprlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.abc import Traversable
 from importlib.resources import files
@@ -443,24 +443,24 @@ def validate_objects(objects: Iterable[tuple[str, Mapping[str, Any]]], version: 
     check the environment's ``kubernetesVersion`` with :func:`schema_version_for`
     earlier to report it at its line.
     """
-    validator = KubeValidator(version)
+    return findings_of(objects, KubeValidator(version).errors)
+
+
+def findings_of(
+    objects: Iterable[tuple[str, Mapping[str, Any]]], check: Callable[[Mapping[str, Any]], list[KubeError]]
+) -> list[Finding]:
+    """Findings of ``check`` over (display_file, object) pairs; identical objects are checked once."""
     seen: dict[str, list[KubeError]] = {}
     findings: list[Finding] = []
     for display_file, obj in objects:
         key = _canonical_key(obj)
         errors = seen.get(key) if key is not None else None
         if errors is None:
-            errors = validator.errors(obj)
+            errors = check(obj)
             if key is not None:
                 seen[key] = errors
         label = _object_label(obj)
         for error in errors:
-            findings.append(
-                Finding(
-                    message=error.message,
-                    location=Location(display_file),
-                    path=f"{label}: {error.path}" if error.path else label,
-                    hint=error.hint,
-                )
-            )
+            path = f"{label}: {error.path}" if error.path else label
+            findings.append(Finding(error.message, Location(display_file), path, error.hint))
     return findings
