@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP    := $(VENV)/.installed-test
 
-.PHONY: render validate schema lint test golden clean help promtool
+.PHONY: render validate schema lint test golden clean help promtool fuzz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
@@ -60,6 +60,10 @@ test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q
+
+# Hypothesis at full strength: 10,000 valid and mutated fleets (make test runs a bounded number).
+fuzz: $(TEST_STAMP)
+	MODELFLEET_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 golden: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests --update-golden

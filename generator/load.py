@@ -173,6 +173,7 @@ class _Converter:
         self.key_marks: dict[FieldPath, tuple[int, int]] = {}
         self.plain_text: dict[FieldPath, str] = {}
         self.seen: set[int] = set()
+        self.active: set[int] = set()  # collections being converted: an alias to one of them loops
         self.alias_nodes = 0
 
     def fail(self, mark: Any, message: str, hint: str = "") -> ModelfleetError:
@@ -191,10 +192,20 @@ class _Converter:
                     "write the values out instead of nesting aliases",
                 )
         self.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path, via_alias)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, (*path, index), via_alias) for index, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self.active:
+                raise self.fail(
+                    node.start_mark,
+                    "an alias refers to a node that contains it (an endless loop)",
+                    "remove the alias or point it at a node outside itself",
+                )
+            self.active.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self.mapping(node, path, via_alias)
+                return [self.convert(item, (*path, index), via_alias) for index, item in enumerate(node.value)]
+            finally:
+                self.active.discard(id(node))
         assert isinstance(node, yaml.ScalarNode)
         return self.scalar(node, path)
 

@@ -35,6 +35,7 @@ from .spectypes import (
     IntOrPercent,
     KubeVersion,
     LabelValue,
+    ModelName,
     Percent,
     Port,
     PythonVersion,
@@ -261,6 +262,18 @@ class Scaling(Spec):
                     "field": "minReplicas",
                 },
             )
+        if self.engine == "keda" and not any(
+            v is not None for v in self.targets.model_dump().values()
+        ):
+            raise PydanticCustomError(
+                "modelfleet",
+                "{message}",
+                {
+                    "message": "scaling.engine keda needs at least one target to scale on",
+                    "hint": "set scaling.targets.requestsPerSecond, latencyP95Ms, cpuUtilization or memoryUtilization",
+                    "field": "targets",
+                },
+            )
         if self.minReplicas == 0 and self.engine == "hpa":
             raise PydanticCustomError(
                 "modelfleet",
@@ -402,7 +415,7 @@ class Logging(Spec):
 class ModelSpec(Spec):
     """One model service, fully resolved."""
 
-    name: DNSLabel = Field(description="DNS-1123 label; names files, objects and labels.")
+    name: ModelName = Field(description="DNS-1035 label (a letter first); names files, objects, Services and labels.")
     description: str = Field(
         "", max_length=1000, description="What the model does; shown in labels' annotations and runbooks."
     )
@@ -471,6 +484,14 @@ class ModelSpec(Spec):
                     "rename one of them",
                     f"config.files.{index}",
                 )
+        suffix = {"canary": "-canary", "blueGreen": "-preview"}.get(self.rollout.strategy, "")
+        if len(self.name) + len(suffix) > 63:
+            raise field_error(
+                f"model name '{self.name}' is too long for strategy {self.rollout.strategy}: its Service "
+                f"'{self.name}{suffix}' would pass the 63-character limit",
+                f"shorten the name to {63 - len(suffix)} characters",
+                "name",
+            )
         self._check_scale_to_zero()
         self._check_update_feasible()
         return self

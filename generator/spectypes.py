@@ -25,7 +25,7 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-REPOSITORY_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]|__|-+)?[a-z0-9]*)*$")
+REPOSITORY_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
 IMAGE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]*$")
 ARTIFACT_SCHEMES = ("s3://", "gs://", "pvc://", "oci://", "hf://", "image://")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
@@ -212,6 +212,21 @@ DNSLabel = Annotated[
     str,
     AfterValidator(_check_dns_label),
     WithJsonSchema({"type": "string", "pattern": DNS_LABEL_RE.pattern, "maxLength": 63}),
+]
+def _check_model_name(value: str) -> str:
+    value = _check_dns_label(value)
+    if not value[0].isalpha():
+        raise spec_error(
+            f"'{value}' starts with a digit; a model name names its Services, which must start with a letter",
+            f"for example 'm-{value}'",
+        )
+    return value
+
+
+ModelName = Annotated[
+    str,
+    AfterValidator(_check_model_name),
+    WithJsonSchema({"type": "string", "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}),
 ]
 DNSSubdomain = Annotated[
     str, AfterValidator(_check_dns_subdomain), WithJsonSchema({"type": "string", "pattern": DNS_SUBDOMAIN_RE.pattern})

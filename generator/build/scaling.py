@@ -110,7 +110,7 @@ def behavior(model: ResolvedModel) -> dict[str, Any]:
             ],
         },
         "scaleDown": {
-            "stabilizationWindowSeconds": max(900 if gpu else 300, warmup),
+            "stabilizationWindowSeconds": min(3600, max(900 if gpu else 300, warmup)),  # the API allows 1 h at most
             "selectPolicy": "Min",
             "policies": [{"type": "Percent", "value": 25 if gpu else 50, "periodSeconds": 120}],
         },

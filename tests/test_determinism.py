@@ -1,0 +1,211 @@
+"""Determinism (issue 7, point 5): `render` writes byte-identical trees whatever the hash
+seed, locale, time zone and working directory, and a second render with nothing changed
+touches no file.
+
+The variants run as concurrent subprocesses (``python -m generator render``), each on its own
+copy of the example fleet, and each tree is compared with the committed rendered/. Locales
+that are not installed are skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SECONDS = 300
+# The variables a variant controls; everything else is inherited.
+CONTROLLED = ("PYTHONHASHSEED", "TZ", "LANG", "LANGUAGE", "PYTHONUTF8", "PYTHONCOERCECLOCALE", "PYTHONIOENCODING")
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    env: dict[str, str]
+    cwd: str  # "root": run inside the fleet; "outside": a sibling directory, with --root
+    root_arg: str = ""  # "absolute" or "relative" (with cwd "outside")
+    locale: str = ""  # the locale the variant needs installed
+
+
+VARIANTS = (
+    Variant("seed0-C-UTC-in-root", {"PYTHONHASHSEED": "0", "LC_ALL": "C", "TZ": "UTC"}, "root"),
+    Variant(
+        "seed1-C.UTF-8-Chatham-abs-root",
+        {"PYTHONHASHSEED": "1", "LC_ALL": "C.UTF-8", "TZ": "Pacific/Chatham"},
+        "outside",
+        "absolute",
+        locale="C.UTF-8",
+    ),
+    Variant(
+        "seed4242-en_US-Chatham-in-root",
+        {"PYTHONHASHSEED": "4242", "LC_ALL": "en_US.UTF-8", "TZ": "Pacific/Chatham"},
+        "root",
+        locale="en_US.UTF-8",
+    ),
+    Variant(
+        "random-tr_TR-UTC-relative-root",
+        {"PYTHONHASHSEED": "random", "LC_ALL": "tr_TR.UTF-8", "TZ": "UTC"},
+        "outside",
+        "relative",
+        locale="tr_TR.UTF-8",
+    ),
+    Variant(
+        "seed123-LANG-tr_TR-Chatham-abs-root",
+        {"PYTHONHASHSEED": "123", "LANG": "tr_TR.UTF-8", "LC_COLLATE": "tr_TR.UTF-8", "TZ": "Pacific/Chatham"},
+        "outside",
+        "absolute",
+        locale="tr_TR.UTF-8",
+    ),
+    Variant(  # no UTF-8 anywhere: ASCII locale encoding, no C-locale coercion, no UTF-8 mode
+        "seed7-ascii-locale-UTC-relative-root",
+        {"PYTHONHASHSEED": "7", "LC_ALL": "C", "TZ": "UTC", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"},
+        "outside",
+        "relative",
+    ),
+)
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("-", "")
+
+
+@functools.cache
+def installed_locales() -> frozenset[str]:
+    try:
+        listing = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return frozenset({"c", "posix"})
+    return frozenset(_normal(line.strip()) for line in listing.splitlines() if line.strip())
+
+
+def locale_missing(variant: Variant) -> bool:
+    return bool(variant.locale) and _normal(variant.locale) not in installed_locales()
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+    files: dict[str, bytes]
+
+
+def _copy_fleet(target: Path) -> None:
+    target.mkdir(parents=True)
+    shutil.copy2(REPO / "models.yaml", target / "models.yaml")
+    for name in ("environments", "services"):
+        shutil.copytree(REPO / name, target / name, ignore=shutil.ignore_patterns("__pycache__", ".mypy_cache"))
+
+
+@pytest.fixture(scope="module")
+def results() -> Iterator[dict[str, Result]]:
+    """Every runnable variant, rendered concurrently, each in its own copy of the fleet."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        running: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+        for variant in VARIANTS:
+            if locale_missing(variant):
+                continue
+            fleet = base / variant.id / "fleet"
+            _copy_fleet(fleet)
+            outside = base / variant.id / "elsewhere" / "deeper"
+            outside.mkdir(parents=True)
+            args = [sys.executable, "-m", "generator"]
+            if variant.cwd == "outside":
+                root = str(fleet) if variant.root_arg == "absolute" else os.path.relpath(fleet, outside)
+                args += ["--root", root]
+            env = {k: v for k, v in os.environ.items() if k not in CONTROLLED and not k.startswith("LC_")}
+            env.update(variant.env)
+            process = subprocess.Popen(
+                [*args, "render"],
+                cwd=fleet if variant.cwd == "root" else outside,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            running[variant.id] = (process, fleet)
+        out: dict[str, Result] = {}
+        try:
+            for name, (process, fleet) in running.items():
+                stdout, stderr = process.communicate(timeout=SECONDS)
+                out[name] = Result(process.returncode, stdout, stderr, tree(fleet / "rendered"))
+        finally:
+            for process, _ in running.values():
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+        yield out
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict[str, bytes]:
+    return tree(REPO / "rendered")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(v, id=v.id, marks=pytest.mark.skipif(locale_missing(v), reason=f"locale {v.locale} missing"))
+        for v in VARIANTS
+    ],
+)
+def test_render_is_byte_identical_to_committed_tree(
+    variant: Variant, results: dict[str, Result], committed: dict[str, bytes]
+) -> None:
+    result = results[variant.id]
+    assert result.code == 0, f"render failed under {variant.env}:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    missing = sorted(set(committed) - set(result.files))
+    extra = sorted(set(result.files) - set(committed))
+    differ = sorted(p for p in set(committed) & set(result.files) if committed[p] != result.files[p])
+    assert not (missing or extra or differ), (
+        f"{variant.id}: rendered/ differs from the committed tree "
+        f"(missing {missing[:5]}, extra {extra[:5]}, different {differ[:5]}); if every variant differs the "
+        "same way, rendered/ is stale (test_golden), otherwise the output depends on the environment"
+    )
+
+
+def test_variants_agree_with_each_other(results: dict[str, Result]) -> None:
+    """Independent of the committed tree: every variant wrote the same bytes."""
+    trees = {name: r.files for name, r in results.items() if r.code == 0}
+    assert len(trees) >= 2, "fewer than two variants could run"
+    first_name, first = next(iter(trees.items()))
+    for name, files in trees.items():
+        assert files == first, f"{name} and {first_name} rendered different trees"
+
+
+def _stat_tree(root: Path) -> dict[str, tuple[int, int]]:
+    paths = [root, *sorted(root.rglob("*"))]
+    return {p.relative_to(root.parent).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in paths}
+
+
+def test_rerender_without_change_touches_nothing(example_fleet: Path) -> None:
+    """After a render, a second one rewrites no file or directory: every inode and mtime stays."""
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    rendered = example_fleet / "rendered"
+    old = 1_000_000_000  # 2001: any write from now on moves an mtime away from it
+    for path in [rendered, *rendered.rglob("*")]:
+        os.utime(path, (old, old), follow_symlinks=False)
+    before = _stat_tree(rendered)
+    siblings = sorted(p.name for p in example_fleet.iterdir())
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    after = _stat_tree(rendered)
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    assert not changed, f"a render without change touched: {changed[:10]}"
+    assert sorted(p.name for p in example_fleet.iterdir()) == siblings, "a render without change left files behind"
