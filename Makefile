@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP    := $(VENV)/.installed-test
 
-.PHONY: render validate schema lint test golden clean help promtool fuzz
+.PHONY: render validate schema lint test golden clean help promtool fuzz bench
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
@@ -64,6 +64,10 @@ test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint
 # Hypothesis at full strength: 10,000 valid and mutated fleets (make test runs a bounded number).
 fuzz: $(TEST_STAMP)
 	MODELFLEET_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+
+# Benchmark (issue 8): synthetic fleets of 10-1,000 models; prints ratios to the floors and writes bench/RESULTS.md.
+bench: $(TEST_STAMP)
+	$(BIN)/python bench/run.py
 
 golden: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests --update-golden
