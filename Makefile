@@ -15,6 +15,9 @@ help:
 	@echo "make lint      ruff and mypy --strict"
 	@echo "make schema    regenerate schemas/*.json from the spec models"
 	@echo "make golden    refresh the snapshots under tests/ (review the diff before committing)"
+	@echo "make fuzz      property tests at 10,000 examples each (about 1.5 h)"
+	@echo "make bench     benchmark on synthetic fleets; writes bench/RESULTS.md"
+	@echo "make crds      refresh the vendored CRD schemas"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +66,7 @@ test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint
 
 # Hypothesis at full strength: 10,000 valid and mutated fleets (make test runs a bounded number).
 fuzz: $(TEST_STAMP)
-	MODELFLEET_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+	MODELFLEET_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py tests/test_injection.py
 
 # Benchmark (issue 8): synthetic fleets of 10-1,000 models; prints ratios to the floors and writes bench/RESULTS.md.
 bench: $(TEST_STAMP)

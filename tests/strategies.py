@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -112,8 +111,8 @@ def _regex(pattern: str) -> st.SearchStrategy[str]:
     return st.from_regex(pattern, fullmatch=True)
 
 
-# Model names start with a letter and stay short: a Service name is a DNS-1035 label and
-# `<model>-preview` must fit 63 characters (tests/test_fuzz.py checks the edges on their own).
+# Model names are DNS-1035 labels short enough for `<model>-preview` (the spec's rule; the
+# edges are tests/test_fuzz.py::test_model_name_is_a_valid_service_name).
 MODEL_NAMES = _regex(r"[a-z][a-z0-9]{0,7}(-[a-z0-9]{1,6}){0,2}")
 ENV_NAMES = st.one_of(st.sampled_from(["dev", "staging", "prod", "prod-eu", "qa"]), _regex(r"[a-z][a-z0-9]{0,9}"))
 DNS_LABELS = _regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?")
@@ -184,9 +183,7 @@ def _min_objective(window_days: int) -> float:
     return 95.0 if factor <= 1 else max(95.0, float(100 * (1 - 1 / factor)) + 0.02)
 
 
-# startup.maxSeconds is valid up to 7200, but above 3600 the HPA's scale-down window
-# overflows (tests/test_fuzz.py::test_known_bug_long_startup_renders): stay below until fixed.
-STARTUP_MAX_SECONDS = 3600
+STARTUP_MAX_SECONDS = 7200  # the spec's limit (tests/test_fuzz.py::test_long_startup_renders)
 
 # ---------------------------------------------------------------------------------------
 # The fleet
@@ -342,8 +339,7 @@ def _repair_scaling(m: Data, fix: Fix) -> None:
     has_bucket_override = _get(m, "monitoring", "sli", "latencyBucket") is not None
     if targets.get("latencyP95Ms") is not None and not _latency_boundaries(m["runtime"]) and not has_bucket_override:
         fix(("scaling", "targets", "latencyP95Ms"), None)
-    # KEDA without any target gets a ScaledObject without triggers (known bug:
-    # tests/test_fuzz.py::test_known_bug_keda_without_targets); the HPA falls back to CPU
+    # KEDA needs a target to make a trigger of (tests/test_fuzz.py::test_keda_without_targets_is_rejected)
     if not any(v is not None for v in _get(m, "scaling", "targets", default={}).values()):
         fix(("scaling", "targets", "cpuUtilization"), 70)
 
@@ -404,13 +400,11 @@ def _layer_fixer(merged: Data, layer: Data) -> Fix:
 
 @st.composite
 def images(draw: st.DrawFn, model: str, registry: str) -> Data:
-    """An image; a repository of its own ends in a token of the model's name, so no two models
-    share one (known bug: tests/test_fuzz.py::test_known_bug_models_share_an_image_repository).
-    The token has no '-': the spec rejects two separators in one path component (known bug:
-    test_known_bug_repository_component_with_two_separators)."""
+    """An image; a repository of its own, under fleet.registry, ends in the model's name, so no
+    two models share one (known bug: tests/test_fuzz.py::test_known_bug_models_share_an_image_repository)."""
     image: Data = draw(st.one_of(TAGS.map(lambda t: {"tag": t}), DIGESTS.map(lambda d: {"digest": d})))
     if draw(st.booleans()):  # images run only from fleet.registry
-        path = "/".join([*draw(st.lists(_regex(r"[a-z0-9]{1,8}"), max_size=2)), f"m{zlib.crc32(model.encode()):08x}"])
+        path = "/".join([*draw(st.lists(_regex(r"[a-z0-9]{1,8}"), max_size=2)), model])
         image = {"repository": f"{registry}/{path}", **image}
     return image
 
@@ -784,8 +778,7 @@ ANY_VALUE: st.SearchStrategy[Any] = st.recursive(
 )
 TEXT_TRAPS = (
     *YAML_TYPE_TRAPS,
-    # "&a [*a]", a list that contains itself, crashes validate (RecursionError, exit 3): known bug,
-    # tests/test_fuzz.py::test_known_bug_recursive_alias; add it back once fixed
+    "&a [*a]",  # a list that contains itself (tests/test_fuzz.py::test_recursive_alias_is_a_located_error)
     "!!binary aGVsbG8=",
     "!!set {a, b}",
     "!!python/object/apply:os.system ['true']",
