@@ -216,12 +216,31 @@ def _check_base_images(parsed: Parsed, runtimes: set[str]) -> list[Finding]:
         if "@sha256:" in image:
             continue
         message = f"environment {demanding[0].spec.name} requires base image digests, but {runtime} uses '{image}'"
-        hint = f"pin it: fleet.baseImages.{runtime}: \"{image.split('@')[0]}@sha256:<digest>\""
+        hint = f'pin it: fleet.baseImages.{runtime}: "{image.split("@")[0]}@sha256:<digest>"'
         if runtime in fleet.baseImages:
             findings.append(parsed.document.finding(("fleet", "baseImages", runtime), message, hint))
         else:
             path = ("policy", "requireBaseImageDigests")
             findings.append(demanding[0].document.finding(path, message + " (the built-in default)", hint))
+    return findings
+
+
+def _shared_repositories(base: list[ResolvedModel]) -> list[Finding]:
+    """Each model needs its own image repository: an overlay sets images by repository name."""
+    owners: dict[str, str] = {}
+    findings: list[Finding] = []
+    for model in base:
+        repository = model.spec.image.repository or f"{model.fleet.registry}/{model.name}"
+        other = owners.setdefault(repository, model.name)
+        if other != model.name:
+            document, path = model.locate(("image", "repository"))
+            findings.append(
+                document.finding(
+                    path,
+                    f"models {other} and {model.name} share the image repository {repository}",
+                    "give each model its own repository (an overlay pins images by repository name)",
+                )
+            )
     return findings
 
 
@@ -246,6 +265,38 @@ def _check_version(env: ParsedEnvironment) -> list[Finding]:
     except UnknownVersion as exc:
         return [env.document.finding(("kubernetesVersion",), str(exc), "pick a supported version")]
     return []
+
+
+def _resolve_environment(
+    env: ParsedEnvironment,
+    model_layers: dict[str, list[Layer]],
+    entries: dict[str, Layer],
+    fleet: Fleet,
+    root: Path,
+) -> tuple[ResolvedEnvironment, list[Finding]]:
+    """Every model of one environment (models that failed in the base are left out: their
+    problem is reported once, there)."""
+    findings: list[Finding] = []
+    env_raw = env.document.data
+    env_defaults = Layer(env_raw.get("defaults") or {}, env.document, ("defaults",), f"{env.spec.name} defaults")
+    resolved: list[ResolvedModel] = []
+    for name, base_layers in model_layers.items():
+        layers = [*base_layers, env_defaults]
+        override = (env_raw.get("models") or {}).get(name)
+        if override is not None:
+            layers.append(Layer(override, env.document, ("models", name), f"{env.spec.name} override"))
+        merged = _merge_layers(layers, entries[name])
+        if merged.data.get("enabled", True) is False:
+            continue  # not deployed here: nothing of it is rendered or checked
+        try:
+            model = _validate(merged, fleet, env.spec, root)
+        except ModelfleetError as exc:
+            findings.extend(exc.findings)
+            continue
+        findings.extend(_policy(model, env.spec))
+        resolved.append(model)
+    ordered = tuple(sorted(resolved, key=lambda m: m.name))
+    return ResolvedEnvironment(env.spec, env.document, ordered), findings
 
 
 def resolve(parsed: Parsed) -> Resolution:
@@ -276,30 +327,12 @@ def resolve(parsed: Parsed) -> Resolution:
     for env in parsed.environments:
         findings.extend(_check_overrides(env, names))
         findings.extend(_check_version(env))
-        env_raw = env.document.data
-        env_defaults = Layer(env_raw.get("defaults") or {}, env.document, ("defaults",), f"{env.spec.name} defaults")
-        resolved: list[ResolvedModel] = []
-        for name in names:
-            if name in broken:  # already reported once; per-environment copies add nothing
-                continue
-            layers = [*model_layers[name], env_defaults]
-            override = (env_raw.get("models") or {}).get(name)
-            if override is not None:
-                layers.append(Layer(override, env.document, ("models", name), f"{env.spec.name} override"))
-            merged = _merge_layers(layers, entries[name])
-            if merged.data.get("enabled", True) is False:
-                continue  # not deployed here: nothing of it is rendered or checked
-            try:
-                model = _validate(merged, fleet_file.fleet, env.spec, parsed.root)
-            except ModelfleetError as exc:
-                findings.extend(exc.findings)
-                continue
-            if not model.spec.enabled:
-                continue
-            findings.extend(_policy(model, env.spec))
-            resolved.append(model)
-        environments.append(ResolvedEnvironment(env.spec, env.document, tuple(sorted(resolved, key=lambda m: m.name))))
+        layers_of = {name: model_layers[name] for name in names if name not in broken}
+        resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed.root)
+        environments.append(resolved_env)
+        findings.extend(env_findings)
     findings.extend(_check_base_images(parsed, {m.spec.runtime for m in base}))
+    findings.extend(_shared_repositories(base))
     if findings:
         raise ModelfleetError(findings)
     return Resolution(

@@ -40,7 +40,8 @@ from .spectypes import (
     Port,
     PythonVersion,
     Quantity,
-    RelPath,
+    RelDir,
+    RelFile,
     Repository,
     Runtime,
     SecretKey,
@@ -145,7 +146,7 @@ class Image(Spec):
 
 
 class Build(Spec):
-    context: RelPath = Field(description="Directory with the service's source, relative to the fleet root.")
+    context: RelDir = Field(description="Directory with the service's source, relative to the fleet root.")
     pythonVersion: PythonVersion = Field(
         "3.11", description='Python minor version of the slim base image, quoted: "3.11".'
     )
@@ -222,7 +223,7 @@ class SecretEnv(Spec):
 
 
 class Config(Spec):
-    files: list[RelPath] = Field(
+    files: list[RelFile] = Field(
         default_factory=list, description="Files mounted read-only into the container from a content-hashed ConfigMap."
     )
 
@@ -262,9 +263,7 @@ class Scaling(Spec):
                     "field": "minReplicas",
                 },
             )
-        if self.engine == "keda" and not any(
-            v is not None for v in self.targets.model_dump().values()
-        ):
+        if self.engine == "keda" and not any(v is not None for v in self.targets.model_dump().values()):
             raise PydanticCustomError(
                 "modelfleet",
                 "{message}",

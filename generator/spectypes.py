@@ -129,6 +129,26 @@ def _check_relative_path(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _check_relative_file(value: str, info: ValidationInfo) -> str:
+    """A relative path inside the fleet root that is a regular file."""
+    value = _check_relative_path(value, info)
+    context = info.context if isinstance(info.context, dict) else {}
+    root = context.get("root")
+    if isinstance(root, Path) and not (root / value).is_file():
+        raise spec_error(f"'{value}' is not a file", "list files here, not directories")
+    return value
+
+
+def _check_directory(value: str, info: ValidationInfo) -> str:
+    """A relative path inside the fleet root that is a directory."""
+    value = _check_relative_path(value, info)
+    context = info.context if isinstance(info.context, dict) else {}
+    root = context.get("root")
+    if isinstance(root, Path) and not (root / value).is_dir():
+        raise spec_error(f"'{value}' is not a directory", "point build.context at the service's source directory")
+    return value
+
+
 def _check_tag(value: str) -> str:
     if value == "latest":
         raise spec_error(
@@ -213,6 +233,8 @@ DNSLabel = Annotated[
     AfterValidator(_check_dns_label),
     WithJsonSchema({"type": "string", "pattern": DNS_LABEL_RE.pattern, "maxLength": 63}),
 ]
+
+
 def _check_model_name(value: str) -> str:
     value = _check_dns_label(value)
     if not value[0].isalpha():
@@ -245,6 +267,16 @@ EnvName = Annotated[
 ]
 Url = Annotated[
     str, AfterValidator(_check_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})
+]
+RelFile = Annotated[
+    str,
+    AfterValidator(_check_relative_file),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"^(?!/)(?!.*\.\.)"}),
+]
+RelDir = Annotated[
+    str,
+    AfterValidator(_check_directory),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"^(?!/)(?!.*\.\.)"}),
 ]
 RelPath = Annotated[
     str, AfterValidator(_check_relative_path), WithJsonSchema({"type": "string", "pattern": r"^(?!/)(?!.*\.\.)"})

@@ -430,12 +430,7 @@ def test_known_bug_config_and_secret_keys(tmp_path: Path, case: str) -> None:
     assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a model without a description renders `metadata.annotations: {}` on its Deployment or "
-    "Rollout; kustomize drops the empty map, so the overlay does not build to exactly render()'s objects",
-)
-def test_known_bug_empty_annotations_survive_kustomize(tmp_path: Path) -> None:
+def test_empty_annotations_are_not_rendered(tmp_path: Path) -> None:
     root = _edited_base(tmp_path, lambda root, models, envs: models["models"][0].pop("description"))
     rendered = render(root)
     write_plan(rendered.plan.files, root / "rendered")
@@ -460,13 +455,8 @@ def test_known_bug_kustomize_unsafe_characters(tmp_path: Path, char: str) -> Non
     assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a config.files entry that is a directory (or '', the fleet root) passes the path check; "
-    "modelfleet then reads it and crashes with IsADirectoryError (exit 3, internal error)",
-)
 @pytest.mark.parametrize("path", ["services/scorer/config", ""], ids=["directory", "empty"])
-def test_known_bug_config_file_is_a_directory(tmp_path: Path, path: str) -> None:
+def test_config_file_that_is_a_directory_is_rejected(tmp_path: Path, path: str) -> None:
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         models["models"][0]["config"]["files"] = [path]
 
@@ -489,12 +479,7 @@ def test_known_bug_tag_is_not_a_label_value(tmp_path: Path, tag: str) -> None:
     assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: two models with the same image.repository get two `images:` entries of the same name in "
-    "an overlay; kustomize applies one of them to both, so a model runs the other model's tag",
-)
-def test_known_bug_models_share_an_image_repository(tmp_path: Path) -> None:
+def test_models_sharing_an_image_repository_are_rejected(tmp_path: Path) -> None:
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         for model in models["models"]:
             model["image"] = {"repository": "registry.example.com/ml/shared", "tag": "1.0.0"}
