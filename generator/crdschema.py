@@ -29,7 +29,7 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 from .errors import Finding
-from .kubeschema import KubeError, _convert, _error, _natural_key, _short, _type_name, findings_of
+from .kubeschema import KubeError, _error, findings_of, object_errors
 
 __all__ = [
     "BrokenSchema",
@@ -120,29 +120,7 @@ def crd_errors(obj: Mapping[str, Any]) -> list[KubeError]:
     Never raises for a malformed object: a non-mapping, a missing or non-string
     ``apiVersion``/``kind`` and a kind without a vendored schema are reported as errors.
     """
-    if not isinstance(obj, Mapping):
-        return [_error([], f"expected a Kubernetes object (a mapping), got {_type_name(obj)}")]
-    problems: list[KubeError] = []
-    identity: list[str] = []
-    for key in ("apiVersion", "kind"):
-        value = obj.get(key)
-        if value is None:
-            problems.append(_error([], f"missing required field {key!r}"))
-        elif not isinstance(value, str):
-            problems.append(_error([key], f"{_short.repr(value)} is not of type 'string'"))
-        else:
-            identity.append(value)
-    if problems:
-        return problems
-    api_version, kind = identity
-    validator = _validator(api_version, kind)
-    if validator is None:
-        return [_no_schema(api_version, kind)]
-    unique: dict[tuple[str, str], KubeError] = {}
-    for error in validator.iter_errors(obj):
-        for converted in _convert(error):
-            unique.setdefault((converted.path, converted.message), converted)
-    return sorted(unique.values(), key=_natural_key)
+    return object_errors(obj, _validator, _no_schema)
 
 
 def _custom_identity(obj: object) -> tuple[str, str] | None:

@@ -29,6 +29,7 @@ from importlib.resources import files
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 
 from .errors import Finding, Location
@@ -358,21 +359,6 @@ class KubeValidator:
             return f"Kubernetes {self.version}"
         return f"Kubernetes {self.version} (schemas of {self.schema_version})"
 
-    def _identity(self, obj: Mapping[str, Any]) -> tuple[str, str] | list[KubeError]:
-        problems: list[KubeError] = []
-        values: list[str] = []
-        for key in ("apiVersion", "kind"):
-            value = obj.get(key)
-            if value is None:
-                problems.append(_error([], f"missing required field {key!r}"))
-            elif not isinstance(value, str):
-                problems.append(_error([key], f"{_short.repr(value)} is not of type 'string'"))
-            else:
-                values.append(value)
-        if problems:
-            return problems
-        return values[0], values[1]
-
     def _no_schema(self, api_version: str, kind: str) -> KubeError:
         message = f"no schema for {api_version} {kind} in {self._describe_version()}"
         hint = ""
@@ -394,20 +380,42 @@ class KubeValidator:
         Never raises for a malformed object: a non-mapping, a missing or non-string
         ``apiVersion``/``kind`` and a kind without a schema are reported as errors.
         """
-        if not isinstance(obj, Mapping):
-            return [_error([], f"expected a Kubernetes object (a mapping), got {_type_name(obj)}")]
-        identity = self._identity(obj)
-        if isinstance(identity, list):
-            return identity
-        api_version, kind = identity
-        validator = self.validator_for(api_version, kind)
-        if validator is None:
-            return [self._no_schema(api_version, kind)]
-        unique: dict[tuple[str, str], KubeError] = {}
-        for error in validator.iter_errors(obj):
-            for converted in _convert(error):
-                unique.setdefault((converted.path, converted.message), converted)
-        return sorted(unique.values(), key=_natural_key)
+        return object_errors(obj, self.validator_for, self._no_schema)
+
+
+def object_errors(
+    obj: object,
+    validator_for: Callable[[str, str], Validator | None],
+    no_schema: Callable[[str, str], KubeError],
+) -> list[KubeError]:
+    """Every schema violation in ``obj`` (core kinds and CRDs alike), sorted by path.
+
+    Never raises for a malformed object: a non-mapping, a missing or non-string
+    ``apiVersion``/``kind`` and a kind without a schema (``no_schema``) are reported as errors.
+    """
+    if not isinstance(obj, Mapping):
+        return [_error([], f"expected a Kubernetes object (a mapping), got {_type_name(obj)}")]
+    problems: list[KubeError] = []
+    identity: list[str] = []
+    for key in ("apiVersion", "kind"):
+        value = obj.get(key)
+        if value is None:
+            problems.append(_error([], f"missing required field {key!r}"))
+        elif not isinstance(value, str):
+            problems.append(_error([key], f"{_short.repr(value)} is not of type 'string'"))
+        else:
+            identity.append(value)
+    if problems:
+        return problems
+    api_version, kind = identity
+    validator = validator_for(api_version, kind)
+    if validator is None:
+        return [no_schema(api_version, kind)]
+    unique: dict[tuple[str, str], KubeError] = {}
+    for error in validator.iter_errors(obj):
+        for converted in _convert(error):
+            unique.setdefault((converted.path, converted.message), converted)
+    return sorted(unique.values(), key=_natural_key)
 
 
 # -------------------------------------------------------------------------- pipeline
