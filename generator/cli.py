@@ -72,11 +72,11 @@ def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
 def _cmd_validate(root: Path, fmt: str) -> int:
     from . import report
     from .load import load_fleet
-    from .pipeline import validate
+    from .pipeline import validate_sources
     from .schema import jsonschema_findings
 
-    resolution = validate(root)
     sources = load_fleet(root)
+    resolution = validate_sources(sources)
     findings = jsonschema_findings(sources.models, "models.schema.json")
     for document in sources.environments:
         findings += jsonschema_findings(document, "environment.schema.json")

@@ -23,7 +23,7 @@ from .build.workload import KubeObject, build_workload
 from .check import check_environment, check_gitops
 from .errors import Finding, ModelfleetError
 from .layout import ModelObjects, Overlay, namespaced, overlay
-from .load import load_fleet
+from .load import Sources, load_fleet
 from .parse import parse
 from .plan import Plan, plan
 from .policy import image_allowlist, policy_findings
@@ -164,7 +164,12 @@ def allowed_images(resolution: Resolution) -> Callable[[str], bool]:
 def validate(root: Path) -> Resolution:
     """Everything `modelfleet validate` checks about the spec: load, parse, resolve, and the
     semantics that need the SLI (reachable objectives, latency buckets, alert PromQL)."""
-    resolution = resolve(parse(load_fleet(root)))
+    return validate_sources(load_fleet(root))
+
+
+def validate_sources(sources: Sources) -> Resolution:
+    """`validate` on files already loaded."""
+    resolution = resolve(parse(sources))
     findings = monitoring_findings(resolution) + secret_findings(resolution)
     if findings:
         raise ModelfleetError(findings)
