@@ -9,6 +9,7 @@ parse stage can say "quote it" when they reach a string field.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import Finding, Location, ModelfleetError, path_str
+from .spectypes import UNSAFE_CHARACTERS, UNSAFE_HINT
 
 try:  # the C parser is several times faster; the pure one behaves the same
     from yaml import CSafeLoader as _Loader
@@ -105,6 +107,40 @@ def _decode(raw: bytes, display: str) -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n")
+
+
+
+
+def unsafe_character_message(char: str) -> str:
+    return (
+        f"the value holds the control character U+{ord(char):04X}, which kubectl kustomize cannot carry "
+        "(DEL, U+0080 to U+009F, U+FFFE and U+FFFF are refused)"
+    )
+
+
+def first_unsafe_character(text: str) -> str | None:
+    """The first character of ``text`` that kustomize refuses, if any."""
+    found = UNSAFE_CHARACTERS.search(text)
+    return found.group() if found else None
+
+
+def _check_line_breaks(text: str, display: str, lines: tuple[str, ...]) -> None:
+    """NEL (U+0085) is a line break to PyYAML but not to kustomize's YAML parser."""
+    offset = text.find("\x85")
+    if offset < 0:
+        return
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    raise ModelfleetError(
+        [
+            Finding(
+                "the file holds NEL (U+0085), a line break to some YAML parsers and not to others",
+                Location(display, line, column),
+                hint="replace it with a plain line break or a space",
+                source_line=lines[line - 1] if line <= len(lines) else None,
+            )
+        ]
+    )
 
 
 def _check_tabs(text: str, display: str, lines: tuple[str, ...]) -> None:
@@ -216,6 +252,7 @@ class _Converter:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self.fail(key_node.start_mark, "a mapping key must be a plain string")
             key = str(key_node.value)
+            self.check_characters(key_node, key, (*path, key))
             if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
                 raise self.fail(
                     key_node.start_mark,
@@ -235,6 +272,12 @@ class _Converter:
             out[key] = self.convert(value_node, child, via_alias)
         return out
 
+    def check_characters(self, node: yaml.Node, text: str, path: FieldPath) -> None:
+        char = first_unsafe_character(text)
+        if char is not None:
+            finding = _located(self.display, self.lines, node.start_mark, unsafe_character_message(char), UNSAFE_HINT)
+            raise ModelfleetError([dataclasses.replace(finding, path=path_str(path))])
+
     def scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
         tag = node.tag
         if tag not in _SCALAR_TAGS:
@@ -244,6 +287,7 @@ class _Converter:
                 "remove the tag; modelfleet reads plain YAML values only",
             )
         if tag in {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"}:
+            self.check_characters(node, str(node.value), path)
             return str(node.value)
         value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
         if not node.style:  # plain: None from the pure loader, '' from the C loader
@@ -255,6 +299,7 @@ def parse_text(text: str, display: str) -> Document:
     """Parse YAML text into a Document (no file access)."""
     lines = tuple(text.split("\n"))
     _check_tabs(text, display, lines)
+    _check_line_breaks(text, display, lines)
     try:
         _prescan(text, display, lines)
         root = yaml.compose(text, Loader=_Loader)

@@ -13,7 +13,6 @@ from typing import Any
 
 from .build.compose import compose_file, validate_compose
 from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
-from .build.fetch import FETCHER_IMAGES
 from .build.gitops import gitops_objects
 from .build.identity import common_labels, image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
@@ -128,7 +127,14 @@ def render(root: Path) -> Rendered:
             _collect(findings, exc)
             continue
         findings.extend(check_environment(output.name, output.version, output.objects))
-        findings.extend(policy_findings(output.name, output.objects, allowed_images(resolution)))
+        findings.extend(
+            policy_findings(
+                output.name,
+                output.objects,
+                allowed_images(resolution),
+                require_digests=env.spec.policy.requireDigests,
+            )
+        )
         findings.extend(check_gitops(output.name, output.gitops))
         problems = validate_compose(output.compose)
         if problems:  # compose files are built from validated data: a problem is a modelfleet bug
@@ -158,7 +164,7 @@ def render(root: Path) -> Rendered:
 
 def allowed_images(resolution: Resolution) -> Callable[[str], bool]:
     """Images a pod may run: the fleet's registry and the pinned artifact fetchers."""
-    return image_allowlist(resolution.fleet.registry, list(FETCHER_IMAGES.values()))
+    return image_allowlist(resolution.fleet.registry, resolution.fleet.fetcher_images())
 
 
 def validate(root: Path) -> Resolution:

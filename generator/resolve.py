@@ -9,7 +9,7 @@ it, and the files before it that it overrides.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from .errors import Finding, Location, ModelfleetError
 from .kubeschema import UnknownVersion, schema_version_for
 from .load import Document, FieldPath
 from .parse import Parsed, ParsedEnvironment, did_you_mean, translate
-from .spec import ATOMIC_FIELDS, EnvironmentFile, Fleet, ModelSpec
+from .spec import ATOMIC_FIELDS, FETCHER_OF_SCHEME, EnvironmentFile, Fleet, ModelSpec, service_names
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,18 @@ def _policy(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
             )
         )
     artifact = spec.artifact
+    fetcher = FETCHER_OF_SCHEME.get(artifact.uri.split("://", 1)[0]) if artifact is not None else None
+    if env.policy.requireDigests and fetcher is not None and "@sha256:" not in model.fleet.fetcher_image(fetcher):
+        document, path = model.locate(("artifact", "uri"))
+        findings.append(
+            document.finding(
+                path,
+                f"environment {env.name} requires image digests, but {spec.name}'s artifact is fetched by "
+                f"{model.fleet.fetcher_image(fetcher)}, which is pinned by tag only",
+                f"mirror that image into {model.fleet.registry} and set fleet.fetcherImages.{fetcher} to "
+                "the mirror with its digest (<repository>:<tag>@sha256:...)",
+            )
+        )
     external = artifact is not None and not artifact.uri.startswith("image://")
     if env.policy.requirePinnedArtifacts and external and artifact is not None and artifact.sha256 is None:
         document, path = model.locate(("artifact",))
@@ -242,6 +254,39 @@ def _shared_repositories(base: list[ResolvedModel]) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _service_collisions(models: Sequence[ResolvedModel]) -> list[Finding]:
+    """A strategy's second Service (<model>-canary, <model>-preview) must not take another
+    model's name: the two Services would be one object."""
+    by_name = {model.name: model for model in models}
+    findings: list[Finding] = []
+    for model in models:
+        strategy = model.spec.rollout.strategy
+        for service in service_names(model.name, strategy)[1:]:
+            other = by_name.get(service)
+            if other is not None:
+                document, path = other.locate(("name",))
+                findings.append(
+                    document.finding(
+                        path,
+                        f"model '{service}' has the name of the {strategy} Service of model '{model.name}'",
+                        f"rename model '{service}' (or '{model.name}'): both would render a Service '{service}'",
+                    )
+                )
+    return findings
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """Findings in order, each (location, message) once."""
+    seen: set[tuple[Location | None, str]] = set()
+    unique: list[Finding] = []
+    for finding in findings:
+        key = (finding.location, finding.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(finding)
+    return unique
 
 
 def _check_overrides(env: ParsedEnvironment, names: list[str]) -> list[Finding]:
@@ -333,6 +378,8 @@ def resolve(parsed: Parsed) -> Resolution:
         findings.extend(env_findings)
     findings.extend(_check_base_images(parsed, {m.spec.runtime for m in base}))
     findings.extend(_shared_repositories(base))
+    collisions = _service_collisions(base) + [f for e in environments for f in _service_collisions(e.models)]
+    findings.extend(_unique(collisions))
     if findings:
         raise ModelfleetError(findings)
     return Resolution(

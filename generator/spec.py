@@ -24,7 +24,9 @@ from pydantic_core import PydanticCustomError
 from .spectypes import (
     MODEL_CONFIG,
     RUNTIMES,
+    AnalysisQuery,
     ArtifactUri,
+    ConfigFile,
     DebianPackage,
     Digest,
     DNSLabel,
@@ -41,8 +43,8 @@ from .spectypes import (
     PythonVersion,
     Quantity,
     RelDir,
-    RelFile,
     Repository,
+    RunbookUrl,
     Runtime,
     SecretKey,
     Sha256,
@@ -74,10 +76,18 @@ class GitOps(Spec):
 
 
 class Alerting(Spec):
-    runbookBaseURL: Url = Field(
+    runbookBaseURL: RunbookUrl = Field(
         description="Base URL under which rendered/runbooks/<model>.md is published; alerts link to it."
     )
 
+
+# The artifact fetchers' upstream images, pinned by tag (fleet.fetcherImages overrides them).
+DEFAULT_FETCHER_IMAGES: dict[Literal["rclone", "oras"], str] = {
+    "rclone": "docker.io/rclone/rclone:1.68.2",
+    "oras": "ghcr.io/oras-project/oras:v1.2.0",
+}
+# Which fetcher an artifact scheme needs (image://, pvc:// and hf:// need none of these).
+FETCHER_OF_SCHEME: dict[str, Literal["rclone", "oras"]] = {"s3": "rclone", "gs": "rclone", "oci": "oras"}
 
 DEFAULT_BASE_IMAGES: dict[str, str] = {
     "python": "python:{version}-slim-bookworm",
@@ -113,6 +123,10 @@ class Fleet(Spec):
         description="Base image per runtime for the Dockerfiles; 'python' contains '{version}'. Unset runtimes use the pinned built-in defaults.",
     )
 
+    fetcherImages: dict[Literal["rclone", "oras"], ImageRef] = Field(
+        default_factory=dict,
+        description="Images of the init containers that fetch artifacts: rclone for s3:// and gs://, oras for oci://. Unset ones use the pinned upstream tags; an environment with policy.requireDigests needs them pinned by @sha256 digest (mirror them into fleet.registry).",
+    )
     allowSecrets: list[Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]] = Field(
         default_factory=list,
         description="Fingerprints of values the plaintext-secret check flagged but that are not secrets (the finding's hint prints the fingerprint).",
@@ -120,6 +134,13 @@ class Fleet(Spec):
 
     def base_image(self, runtime: str) -> str:
         return self.baseImages.get(runtime, DEFAULT_BASE_IMAGES[runtime])
+
+    def fetcher_image(self, fetcher: Literal["rclone", "oras"]) -> str:
+        return self.fetcherImages.get(fetcher, DEFAULT_FETCHER_IMAGES[fetcher])
+
+    def fetcher_images(self) -> list[str]:
+        """Every fetcher image a pod of this fleet may run."""
+        return [self.fetcher_image(name) for name in sorted(DEFAULT_FETCHER_IMAGES)]
 
 
 # ---------------------------------------------------------------------------
@@ -223,7 +244,7 @@ class SecretEnv(Spec):
 
 
 class Config(Spec):
-    files: list[RelFile] = Field(
+    files: list[ConfigFile] = Field(
         default_factory=list, description="Files mounted read-only into the container from a content-hashed ConfigMap."
     )
 
@@ -365,14 +386,12 @@ class Alerts(Spec):
 
 
 class Sli(Spec):
-    requestRate: str | None = Field(
+    requestRate: AnalysisQuery | None = Field(
         None,
-        min_length=1,
         description="PromQL for requests per second, overriding the runtime's. Write $window for the range (required) and $selector for the model's namespace/service matchers.",
     )
-    errorRatio: str | None = Field(
+    errorRatio: AnalysisQuery | None = Field(
         None,
-        min_length=1,
         description="PromQL for the share of failed requests (0..1), overriding the runtime's; $window required, $selector optional.",
     )
     latencyBucket: str | None = Field(
@@ -409,6 +428,16 @@ class Logging(Spec):
         "info", description="Log level, passed as LOG_LEVEL (and the runtime's own variable where it has one)."
     )
     format: Literal["json", "text"] = Field("json", description="Log format, passed as LOG_FORMAT: json lines or text.")
+
+
+# The second Service a strategy adds: <model>-canary, <model>-preview.
+SERVICE_SUFFIXES = {"canary": "-canary", "blueGreen": "-preview"}
+
+
+def service_names(name: str, strategy: str) -> list[str]:
+    """The Services of a model under ``strategy``: the stable/active one first."""
+    suffix = SERVICE_SUFFIXES.get(strategy)
+    return [name] if suffix is None else [name, name + suffix]
 
 
 class ModelSpec(Spec):
@@ -483,7 +512,7 @@ class ModelSpec(Spec):
                     "rename one of them",
                     f"config.files.{index}",
                 )
-        suffix = {"canary": "-canary", "blueGreen": "-preview"}.get(self.rollout.strategy, "")
+        suffix = SERVICE_SUFFIXES.get(self.rollout.strategy, "")
         if len(self.name) + len(suffix) > 63:
             raise field_error(
                 f"model name '{self.name}' is too long for strategy {self.rollout.strategy}: its Service "

@@ -30,8 +30,18 @@ IMAGE_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]*$")
 ARTIFACT_SCHEMES = ("s3://", "gs://", "pvc://", "oci://", "hf://", "image://")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 DEBIAN_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$")
-SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
+# A ConfigMap or Secret key (the API server's IsConfigMapKey): not '.', not starting with '..'.
+SECRET_KEY_RE = re.compile(r"^(?!\.$)(?!\.\.)[-._a-zA-Z0-9]{1,253}$")
+# The tag is also the workload's app.kubernetes.io/version label, so it must be a label value too.
+LABEL_TAG_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+# No path segment that is '..' (a name that merely starts with '..' is a file name).
+REL_PATH_PATTERN = r"^(?!/)(?!(.*/)?\.\.(/|$))"
 KUBE_VERSION_RE = re.compile(r"^1\.[0-9]{1,2}$")
+MAX_CONFIG_BYTES = 1024 * 1024  # the API server's limit on a ConfigMap
+# Characters `kubectl kustomize` cannot carry in a value: it fails on DEL, the C1 controls and
+# U+FFFE/U+FFFF ("control characters are not allowed").
+UNSAFE_CHARACTERS = re.compile("[\x7f-\x9f\ufffe\uffff]")
+UNSAFE_HINT = "remove it; write what it stands for in words if it is meant as text"
 
 MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
 
@@ -103,6 +113,26 @@ def _check_url(value: str) -> str:
     return value
 
 
+def _check_runbook_url(value: str) -> str:
+    value = _check_url(value)
+    if "{{" in value:
+        raise spec_error(
+            f"'{value}' holds '{{{{', which Prometheus would expand as a template in every alert's runbook_url",
+            "percent-encode the braces as %7B%7B",
+        )
+    return value
+
+
+def _check_analysis_query(value: str) -> str:
+    if "{{" in value:
+        raise spec_error(
+            "the query holds '{{', which Argo Rollouts would read as one of its own {{...}} arguments "
+            "in the canary analysis",
+            "inside a PromQL string write '{' as \\x7b",
+        )
+    return value
+
+
 def _check_relative_path(value: str, info: ValidationInfo) -> str:
     """A relative path that stays inside the fleet root and exists there."""
     pure = PurePosixPath(value)
@@ -139,6 +169,42 @@ def _check_relative_file(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _check_config_file(value: str, info: ValidationInfo) -> str:
+    """A config file: a regular UTF-8 text file, small enough for a ConfigMap, whose name
+    becomes a ConfigMap key."""
+    value = _check_relative_file(value, info)
+    _check_key(PurePosixPath(value).name, "ConfigMap")
+    context = info.context if isinstance(info.context, dict) else {}
+    root = context.get("root")
+    if isinstance(root, Path):
+        _check_config_content(value, (root / value).read_bytes())
+    return value
+
+
+def _check_config_content(value: str, raw: bytes) -> None:
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise spec_error(
+            f"'{value}' is {len(raw)} bytes; a ConfigMap holds at most 1 MiB ({MAX_CONFIG_BYTES} bytes)",
+            "ship large files in the image or as the model artifact",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise spec_error(
+            f"'{value}' is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})",
+            "config files must be UTF-8 text; ship binary files in the image or as the model artifact",
+        ) from None
+    found = UNSAFE_CHARACTERS.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        raise spec_error(
+            f"'{value}' holds the control character U+{ord(found.group()):04X} on line {line}, which kubectl "
+            "kustomize cannot carry in a ConfigMap (DEL, U+0080 to U+009F, U+FFFE and U+FFFF are refused)",
+            UNSAFE_HINT,
+        )
+
+
 def _check_directory(value: str, info: ValidationInfo) -> str:
     """A relative path inside the fleet root that is a directory."""
     value = _check_relative_path(value, info)
@@ -157,6 +223,12 @@ def _check_tag(value: str) -> str:
         )
     if not TAG_RE.match(value):
         raise spec_error(f"'{value}' is not a valid image tag")
+    if not LABEL_TAG_RE.match(value):
+        raise spec_error(
+            f"the tag '{value}' cannot label the workload: app.kubernetes.io/version takes at most 63 characters "
+            "and must start and end with a letter or digit",
+            "retag the image (for example without the leading or trailing symbol), or pin it by digest",
+        )
     return value
 
 
@@ -216,10 +288,22 @@ def _check_kube_version(value: str) -> str:
     return value
 
 
-def _check_secret_key(value: str) -> str:
-    if not SECRET_KEY_RE.match(value) or len(value) > 253:
-        raise spec_error(f"'{value}' is not a valid Secret key")
+def _check_key(value: str, what: str) -> str:
+    if value in {".", ".."} or value.startswith(".."):
+        raise spec_error(
+            f"'{value}' cannot be a {what} key: the API server rejects '.', '..' and keys starting with '..'",
+            "rename it",
+        )
+    if not SECRET_KEY_RE.match(value):
+        raise spec_error(
+            f"'{value}' cannot be a {what} key: at most 253 ASCII letters, digits, '-', '_' or '.'",
+            "rename it without spaces or other characters",
+        )
     return value
+
+
+def _check_secret_key(value: str) -> str:
+    return _check_key(value, "Secret")
 
 
 def _check_duration(value: str) -> str:
@@ -268,23 +352,41 @@ EnvName = Annotated[
 Url = Annotated[
     str, AfterValidator(_check_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})
 ]
+RunbookUrl = Annotated[
+    str,
+    AfterValidator(_check_runbook_url),
+    WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://", "not": {"pattern": r"\{\{"}}),
+]
+AnalysisQuery = Annotated[
+    str,
+    Field(min_length=1),
+    AfterValidator(_check_analysis_query),
+    WithJsonSchema({"type": "string", "minLength": 1, "not": {"pattern": r"\{\{"}}),
+]
 RelFile = Annotated[
     str,
     AfterValidator(_check_relative_file),
-    WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"^(?!/)(?!.*\.\.)"}),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": REL_PATH_PATTERN}),
+]
+ConfigFile = Annotated[
+    str,
+    AfterValidator(_check_config_file),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "pattern": REL_PATH_PATTERN + r"(.*/)?(?!\.$)(?!\.\.)[-._a-zA-Z0-9]{1,253}$"}
+    ),
 ]
 RelDir = Annotated[
     str,
     AfterValidator(_check_directory),
-    WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"^(?!/)(?!.*\.\.)"}),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": REL_PATH_PATTERN}),
 ]
 RelPath = Annotated[
-    str, AfterValidator(_check_relative_path), WithJsonSchema({"type": "string", "pattern": r"^(?!/)(?!.*\.\.)"})
+    str, AfterValidator(_check_relative_path), WithJsonSchema({"type": "string", "pattern": REL_PATH_PATTERN})
 ]
 Tag = Annotated[
     str,
     AfterValidator(_check_tag),
-    WithJsonSchema({"type": "string", "pattern": TAG_RE.pattern, "not": {"const": "latest"}}),
+    WithJsonSchema({"type": "string", "pattern": LABEL_TAG_RE.pattern, "not": {"const": "latest"}}),
 ]
 Digest = Annotated[str, AfterValidator(_check_digest), WithJsonSchema({"type": "string", "pattern": DIGEST_RE.pattern})]
 Sha256 = Annotated[str, AfterValidator(_check_sha256), WithJsonSchema({"type": "string", "pattern": SHA256_RE.pattern})]
@@ -336,6 +438,8 @@ def quantity_value(text: str) -> Decimal:
 def _check_surge(value: int | str) -> int | str:
     if isinstance(value, str) and not re.match(r"^(100|[1-9]?[0-9])%$", value):
         raise spec_error(f"'{value}' is not a pod count or a percentage", "write a whole number such as 1, or '25%'")
+    if isinstance(value, int) and value < 0:
+        raise spec_error(f"{value} is negative; a pod count is 0 or more", "write 0 or a positive number such as 1")
     return value
 
 

@@ -81,9 +81,9 @@ def long_text(size: int = 10_000) -> str:
 
 
 # Characters `kubectl kustomize` cannot carry: DEL, the C1 controls and U+FFFE/U+FFFF make it
-# fail ("yaml: control characters are not allowed"), NEL comes out as a space. modelfleet
-# accepts them in free text (tests/test_fuzz.py::test_known_bug_kustomize_unsafe_characters);
-# the valid-fleet strategy stays clear of them until that is fixed.
+# fail ("yaml: control characters are not allowed"), NEL comes out as a space. The spec refuses
+# them (tests/test_fuzz.py::test_characters_kustomize_refuses_are_rejected), so valid fleets
+# leave them out and the text mutations put them in.
 KUSTOMIZE_UNSAFE = frozenset({*map(chr, range(0x7F, 0xA0)), "\ufffe", "\uffff"})
 # Every character except surrogates (which no UTF-8 file can hold) and the above.
 ANY_CHAR = st.characters(exclude_categories=["Cs"], exclude_characters="".join(sorted(KUSTOMIZE_UNSAFE)))
@@ -119,9 +119,8 @@ DNS_LABELS = _regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?")
 LABEL_VALUES = _regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,30}[A-Za-z0-9])?")
 HEX64 = _regex(r"[0-9a-f]{64}")
 DIGESTS = HEX64.map(lambda h: f"sha256:{h}")
-# A tag becomes the workload's app.kubernetes.io/version label, so tags here start and end with
-# a letter or digit and fit 63 characters; the spec allows more (known bug:
-# tests/test_fuzz.py::test_known_bug_tag_is_not_a_label_value).
+# A tag becomes the workload's app.kubernetes.io/version label, so the spec wants it to start and
+# end with a letter or digit and fit 63 characters (tests/test_fuzz.py::test_tag_must_be_a_label_value).
 TAGS = st.one_of(
     st.sampled_from(["1.0.0", "2.3.1", "3.10", "0755", "1e3", "yes", "null", "2024-01-01", "v1", "1_000"]),
     _regex(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,40}[A-Za-z0-9])?"),
@@ -134,8 +133,8 @@ DEBIAN_PACKAGES = _regex(r"[a-z0-9][a-z0-9+.-]{1,12}(=[A-Za-z0-9.+:~-]{1,8})?")
 ENV_VAR_NAMES = _regex(r"E_[A-Za-z0-9_]{0,12}")  # plain env: E_*, secrets: S_* (never both)
 SECRET_VAR_NAMES = _regex(r"S_[A-Za-z0-9_]{0,12}")
 SECRET_NAMES = _regex(r"[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?(\.[a-z0-9]{1,8}){0,2}")
-# '.', '..' and '..x' pass the spec but not the API server (known bug:
-# tests/test_fuzz.py::test_known_bug_config_and_secret_keys): left out until fixed.
+# The API server refuses '.', '..' and '..x' as keys, and so does the spec
+# (tests/test_fuzz.py::test_config_and_secret_keys_the_api_server_rejects).
 SECRET_KEYS = _regex(r"[-._a-zA-Z0-9]{1,20}").filter(lambda k: k != "." and not k.startswith(".."))
 METRIC_NAMES = _regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,20}")
 DURATIONS = st.one_of(st.sampled_from(["5m", "1h", "30s", "1h30m", "2d", "500ms"]), _regex(r"[1-9][0-9]{0,2}(s|m|h)"))
@@ -400,8 +399,8 @@ def _layer_fixer(merged: Data, layer: Data) -> Fix:
 
 @st.composite
 def images(draw: st.DrawFn, model: str, registry: str) -> Data:
-    """An image; a repository of its own, under fleet.registry, ends in the model's name, so no
-    two models share one (known bug: tests/test_fuzz.py::test_known_bug_models_share_an_image_repository)."""
+    """An image; a repository of its own, under fleet.registry, ends in the model's name, so no two
+    models share one (the spec refuses that: test_fuzz.py::test_models_sharing_an_image_repository_are_rejected)."""
     image: Data = draw(st.one_of(TAGS.map(lambda t: {"tag": t}), DIGESTS.map(lambda d: {"digest": d})))
     if draw(st.booleans()):  # images run only from fleet.registry
         path = "/".join([*draw(st.lists(_regex(r"[a-z0-9]{1,8}"), max_size=2)), model])
@@ -692,7 +691,13 @@ def fleets(draw: st.DrawFn, *, max_models: int = 3, max_environments: int = 3) -
     """A valid fleet: 1..max_models models and 1..max_environments environments."""
     files: dict[str, bytes] = {}
     registry = draw(REPOSITORIES)
-    names = draw(st.lists(MODEL_NAMES, min_size=1, max_size=max_models, unique=True))
+    # no model takes the name of another's canary or preview Service
+    # (tests/test_fuzz.py::test_derived_service_name_taken_by_another_model_is_rejected)
+    names = draw(
+        st.lists(MODEL_NAMES, min_size=1, max_size=max_models, unique=True).filter(
+            lambda ns: not any(f"{n}{suffix}" in ns for n in ns for suffix in ("-canary", "-preview"))
+        )
+    )
     model_list = [draw(models(name, files, registry)) for name in names]
     by_name = {m["name"]: m for m in model_list}
     fleet: Data = {
@@ -738,6 +743,13 @@ def fleets(draw: st.DrawFn, *, max_models: int = 3, max_environments: int = 3) -
         }
     elif draw(st.booleans()):
         fleet["baseImages"] = {"python": "python:{version}-slim"}
+    # an environment that requires digests needs the artifact fetchers pinned too
+    pin_fetchers = any(_get(env, "policy", "requireDigests") for env in environments.values())
+    if pin_fetchers or draw(st.booleans()):
+        fleet["fetcherImages"] = {
+            fetcher: f"{registry}/mirror/{fetcher}:1.0" + (f"@sha256:{'34' * 32}" if pin_fetchers else "")
+            for fetcher in draw(st.sets(st.sampled_from(["rclone", "oras"]), min_size=2 if pin_fetchers else 0))
+        }
     return Fleet(doc, environments, files, draw(DUMP_STYLES))
 
 
@@ -794,6 +806,11 @@ TEXT_TRAPS = (
     "2001-12-14t21:59:43.10-05:00",
     "0b101",
     "? complex key\n: value",
+    '"DEL\\x7f"',  # characters kustomize refuses (test_characters_kustomize_refuses_are_rejected)
+    '"C1\\x9e"',
+    '"NEL\\x85"',
+    '"\\uffff"',
+    "raw\x85NEL",
 )
 DATA_MUTATIONS = ("delete", "retype", "unknown_key", "trap", "trap_key", "deepen", "alias", "duplicate_list_item")
 TEXT_MUTATIONS = (
@@ -964,8 +981,6 @@ def mutations(draw: st.DrawFn, fleet: Fleet) -> Mutation:
         return Mutation(kind, f"delete {target}", delete=(target,))
     victim = draw(st.sampled_from(referenced))
     how = draw(st.sampled_from(["delete", "directory", "symlink_out", "binary"]))
-    if how == "directory" and "/config/" in victim:  # known bug: test_known_bug_config_file_is_a_directory
-        how = "delete"
     if how == "delete":
         return Mutation(kind, f"delete {victim}", delete=(victim,))
     if how == "directory":

@@ -203,15 +203,6 @@ def apiserver_problems(obj: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _known_empty_annotations(obj: dict[str, Any]) -> dict[str, Any]:
-    """KNOWN BUG (test_known_bug_empty_annotations_survive_kustomize): a model without a
-    description gets `metadata.annotations: {}`, which kustomize drops. Tolerated here
-    only, so the fuzzer keeps looking for other differences; remove once fixed."""
-    if obj["kind"] in {"Deployment", "Rollout"} and obj["metadata"].get("annotations") == {}:
-        del obj["metadata"]["annotations"]
-    return obj
-
-
 def assert_renders_soundly(root: Path) -> None:
     """render() succeeds, every overlay builds with kustomize to exactly render()'s objects,
     and no object breaks an API-server rule the schemas leave out."""
@@ -225,7 +216,7 @@ def assert_renders_soundly(root: Path) -> None:
     built = kustomize_all(list(overlays.values()))
     for env in rendered.environments:
         got = _by_identity(built[overlays[env.name]])
-        expected = _by_identity([_known_empty_annotations(json.loads(json.dumps(o))) for o in env.objects])
+        expected = _by_identity([json.loads(json.dumps(o)) for o in env.objects])
         assert sorted(got) == sorted(expected), f"overlays/{env.name}: kustomize built other objects"
         for key, obj in expected.items():
             assert json_patch(got[key], obj) == [], f"overlays/{env.name}: {key} differs after kustomize"
@@ -323,8 +314,7 @@ def test_mutation_strategy_reaches_every_kind() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Known bugs the fuzzer found. The strategies stay clear of these regions (see the notes in
-# tests/strategies.py); each test fails until the bug is fixed, then its xfail must go.
+# Bugs the fuzzer found, each kept as the minimal case that showed it.
 
 
 def _edited_base(tmp_path: Path, edit: Any) -> Path:
@@ -374,12 +364,7 @@ def test_model_name_is_a_valid_service_name(tmp_path: Path, name: str, strategy:
     assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: model 'ranker' (canary) and model 'ranker-canary' both render a Service 'ranker-canary'; "
-    "validate and render accept it and `kubectl kustomize` fails on the duplicate id",
-)
-def test_known_bug_derived_names_collide(tmp_path: Path) -> None:
+def test_derived_service_name_taken_by_another_model_is_rejected(tmp_path: Path) -> None:
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         models["models"][1]["rollout"] = {"strategy": "canary"}
         models["models"].append({"name": "ranker-canary", "owner": "t", "runtime": "triton", "image": {"tag": "1"}})
@@ -387,14 +372,8 @@ def test_known_bug_derived_names_collide(tmp_path: Path) -> None:
     assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `render` skips the JSON Schema checks `validate` runs, and the pydantic models miss them: "
-    "rollout.rolling.maxUnavailable -3 and a config file named '..settings' are rejected by validate and "
-    "rendered by render",
-)
 @pytest.mark.parametrize("case", ["negative-max-unavailable", "dotdot-config-file"])
-def test_known_bug_render_accepts_what_validate_rejects(tmp_path: Path, case: str) -> None:
+def test_render_rejects_what_validate_rejects(tmp_path: Path, case: str) -> None:
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         if case == "negative-max-unavailable":
             models["models"][1]["rollout"] = {"rolling": {"maxUnavailable": -3}}
@@ -411,13 +390,8 @@ def test_known_bug_render_accepts_what_validate_rejects(tmp_path: Path, case: st
     assert code == 1, "render wrote what validate rejects"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config.files and secretRef.key accept names the API server rejects as ConfigMap/Secret "
-    "keys (a space, non-ASCII, '.', '..')",
-)
 @pytest.mark.parametrize("case", ["space", "non-ascii", "dotdot-secret-key", "dot-secret-key"])
-def test_known_bug_config_and_secret_keys(tmp_path: Path, case: str) -> None:
+def test_config_and_secret_keys_the_api_server_rejects(tmp_path: Path, case: str) -> None:
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         scorer = models["models"][0]
         if case.endswith("secret-key"):
@@ -442,13 +416,8 @@ def test_empty_annotations_are_not_rendered(tmp_path: Path) -> None:
             assert json_patch(got[identity(obj)], json.loads(json.dumps(obj))) == [], identity(obj)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: free text with DEL, a C1 control or U+FFFE/U+FFFF renders fine, but `kubectl kustomize` "
-    "of the overlay fails ('yaml: control characters are not allowed'), and NEL (U+0085) comes out as a space",
-)
 @pytest.mark.parametrize("char", ["\x7f", "\x9e", "\ufffe", "\x85"], ids=["DEL", "C1", "U+FFFE", "NEL"])
-def test_known_bug_kustomize_unsafe_characters(tmp_path: Path, char: str) -> None:
+def test_characters_kustomize_refuses_are_rejected(tmp_path: Path, char: str) -> None:
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         models["models"][0]["env"]["MODEL_MODE"] = f"fast{char}"
 
@@ -466,13 +435,8 @@ def test_config_file_that_is_a_directory_is_rejected(tmp_path: Path, path: str) 
         assert_clean_failure(code, err, command)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: image.tag allows a leading '_' or '.', a trailing '.', '_' or '-' and 128 characters, but "
-    "the tag is also the app.kubernetes.io/version label, which must be a label value (63, alphanumeric ends)",
-)
 @pytest.mark.parametrize("tag", ["_x", "1.0-", "v" + "1" * 70])
-def test_known_bug_tag_is_not_a_label_value(tmp_path: Path, tag: str) -> None:
+def test_tag_must_be_a_label_value(tmp_path: Path, tag: str) -> None:
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         models["models"][1]["image"] = {"tag": tag}
 

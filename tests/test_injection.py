@@ -69,8 +69,9 @@ PAYLOADS: tuple[str, ...] = (
     "{{ .Values.x }} {% if x %}{% endif %} ${x} %{x}",
     "{{x}}${x}%{x}",  # the same without white space, for URL-like fields
     "{{ .Values.x }}",  # and without '$', which PromQL overrides reject
-    "a\u2028b\u2029c\u0085d\re\x0bf\x0cg",
-    "ctl\x01\x02\x1b[31m\x1f\x7f\x9e\ufffe",
+    "a\u2028b\u2029c\re\x0bf\x0cg",
+    "ctl\x01\x02\x1b[31m\x1f",
+    "nel\u0085del\x7fc1\x9enon\ufffe",  # characters kustomize refuses: every field rejects them
     "yes",
     "0755",
     "3.10",
@@ -188,12 +189,12 @@ class Field:
     rejects: Callable[[str], bool] = lambda payload: False  # payloads the spec rejects by design
     controller: str = "argocd"
     skips: Callable[[str], bool] = lambda payload: False  # payloads that mean "unset", not text
-    # payloads that hit a known bug, tested on their own by an xfail test named in the field
-    known_bug: Callable[[str], bool] = lambda payload: False
     renames: bool = False  # a constrained value that names files or objects (structure follows it)
 
     def expected_rejection(self, payload: str) -> bool:
         if self.kind == "nospace" and any(c.isspace() for c in payload):
+            return True
+        if not strategies.KUSTOMIZE_UNSAFE.isdisjoint(payload):
             return True
         return self.rejects(payload)
 
@@ -267,8 +268,7 @@ FREE_FIELDS: tuple[Field, ...] = (
         _set_path(*M, "monitoring", "sli", "requestRate"),
         carrier=lambda p: f'sum(rate(app_requests_total{{$selector,route="{promql_string(p)}"}}[$window]))',
         encode=promql_string,
-        rejects=lambda p: "$" in p,
-        known_bug=lambda p: "{{" in p,  # test_known_bug_sli_override_is_an_argo_template
+        rejects=lambda p: "$" in p or "{{" in p,  # '{{' is Argo Rollouts' argument syntax
     ),
     Field(
         "sli.errorRatio",
@@ -279,8 +279,7 @@ FREE_FIELDS: tuple[Field, ...] = (
             "/ sum(rate(app_requests_total{$selector}[$window]))"
         ),
         encode=promql_string,
-        rejects=lambda p: "$" in p,
-        known_bug=lambda p: "{{" in p,  # test_known_bug_sli_override_is_an_argo_template
+        rejects=lambda p: "$" in p or "{{" in p,  # '{{' is Argo Rollouts' argument syntax
     ),
     Field(
         "sli.latencyBucket",
@@ -296,7 +295,7 @@ NOSPACE_FIELDS: tuple[Field, ...] = (
           carrier=lambda p: f"https://git.example.com/a{p}z"),
     Field("alerting.runbookBaseURL", "nospace", _set_path("fleet", "alerting", "runbookBaseURL"),
           carrier=lambda p: f"https://runbooks.example.com/a{p}z",
-          known_bug=lambda p: "{{" in p),  # test_known_bug_runbook_url_is_a_prometheus_template
+          rejects=lambda p: "{{" in p),  # '{{' would be expanded by Prometheus' templating
     Field("cluster.server", "nospace", _set_path("env", "cluster", "server"),
           carrier=lambda p: f"https://dev-1.example.com/a{p}z"),
     Field("prometheus.url", "nospace", _set_path("env", "prometheus", "url"),
@@ -315,9 +314,8 @@ def _constrained(
     carrier: Callable[[str], Any] = lambda p: p,
     *,
     renames: bool = False,
-    known_bug: Callable[[str], bool] = lambda p: False,
 ) -> Field:
-    return Field(name, "constrained", put, carrier=carrier, renames=renames, known_bug=known_bug)
+    return Field(name, "constrained", put, carrier=carrier, renames=renames)
 
 
 CONSTRAINED_FIELDS: tuple[Field, ...] = (
@@ -339,8 +337,7 @@ CONSTRAINED_FIELDS: tuple[Field, ...] = (
     _constrained("secretRef.key", _set_path(*M, "secrets", 0, "secretRef", "key")),
     _constrained("secrets.env", _set_path(*M, "secrets", 0, "env"), renames=True),
     _constrained("env variable name", _put_env_name, renames=True),
-    _constrained("config.files path", _set_path(*M, "config", "files"), lambda p: [p], renames=True,
-                 known_bug=lambda p: p == ""),  # test_fuzz.py::test_known_bug_config_file_is_a_directory
+    _constrained("config.files path", _set_path(*M, "config", "files"), lambda p: [p], renames=True),
     _constrained("modelMetrics.metric", _set_path(*M, "monitoring", "modelMetrics", 0, "metric"), renames=True),
     _constrained("modelMetrics.alert.for", _set_path(*M, "monitoring", "modelMetrics", 0, "alert", "for")),
     _constrained("resources quantity", _set_path(*M, "resources"), lambda p: {"requests": {"cpu": p}}),
@@ -658,10 +655,10 @@ def _check_fields(fields: Mapping[int, Field], payload: str, controller: str) ->
     accepted = {
         i: f
         for i, f in fields.items()
-        if not f.expected_rejection(payload) and not f.skips(payload) and not f.known_bug(payload)
+        if not f.expected_rejection(payload) and not f.skips(payload)
     }
     for index, spec in fields.items():
-        if spec.expected_rejection(payload) and not spec.known_bug(payload):
+        if spec.expected_rejection(payload):
             values = {i: marker(i) for i in fields} | {index: payload}
             with fleet_dir(build(fields, values, controller)) as root:
                 assert_rejected_cleanly(root, f"{spec.name} = {payload[:40]!r}")
@@ -696,8 +693,6 @@ def test_constrained_field_rejects_hostile_text_cleanly(spec: Field) -> None:
     parse, with the structure of the benign render unless the value names things."""
     benign = None if spec.renames else _constrained_benign(spec)
     for payload in ALL_PAYLOADS:
-        if spec.known_bug(payload):
-            continue
         with fleet_dir(build({0: spec}, {0: payload}, "argocd")) as root:
             code, err = run_cli("--root", str(root), "validate")
             what = f"{spec.name} = {payload[:40]!r}"
@@ -730,30 +725,26 @@ def _constrained_benign(spec: Field) -> Tree:
         return render_tree(root)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runbookBaseURL may hold '{{' (no white space), and it is copied into every PrometheusRule "
-    "runbook_url annotation, which Prometheus expands as a Go template",
-)
-def test_known_bug_runbook_url_is_a_prometheus_template() -> None:
+def test_runbook_url_cannot_hold_a_prometheus_template() -> None:
+    """runbookBaseURL is copied into every alert's runbook_url annotation, which Prometheus
+    expands as a Go template: '{{' there is refused, with the fix in the hint."""
     fields = {0: next(f for f in NOSPACE_FIELDS if f.name == "alerting.runbookBaseURL")}
     with fleet_dir(build(fields, {0: "{{x}}"}, "argocd")) as root:
-        hostile = render_tree(root)
-    compare(_benign(fields, "argocd"), hostile, {marker(0): "{{x}}"}, "runbookBaseURL with {{x}}")
+        code, err = run_cli("--root", str(root), "validate")
+    assert code == 1, err
+    assert "runbookBaseURL: 'https://runbooks.example.com/a{{x}}z' holds '{{'" in err
+    assert "%7B%7B" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: monitoring.sli.requestRate/errorRatio may hold '{{' (in a PromQL string), and they are "
-    "copied into AnalysisTemplate queries, where Argo Rollouts resolves {{...}} as its own template",
-)
 @pytest.mark.parametrize("name", ["sli.requestRate", "sli.errorRatio"])
-def test_known_bug_sli_override_is_an_argo_template(name: str) -> None:
+def test_sli_override_cannot_hold_an_argo_template(name: str) -> None:
+    """SLI overrides are copied into AnalysisTemplate queries, where Argo Rollouts resolves
+    {{...}} as its own arguments: '{{' there is refused."""
     fields = {0: next(f for f in FREE_FIELDS if f.name == name)}
-    payload = "{{ .Values.x }}"
-    with fleet_dir(build(fields, {0: payload}, "argocd")) as root:
-        hostile = render_tree(root)
-    compare(_benign(fields, "argocd"), hostile, {marker(0): fields[0].encode(payload)}, f"{name} with {payload}")
+    with fleet_dir(build(fields, {0: "{{ .Values.x }}"}, "argocd")) as root:
+        code, err = run_cli("--root", str(root), "validate")
+    assert code == 1, err
+    assert f"monitoring.{name}: the query holds '{{{{'" in err
 
 
 def test_every_string_field_of_the_spec_is_classified() -> None:

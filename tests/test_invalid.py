@@ -34,6 +34,8 @@ def _apply(case: Path, target: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, dict) and "hex" in content:
             path.write_bytes(bytes.fromhex(content["hex"]))
+        elif isinstance(content, dict) and "fill" in content:  # a large file: `fill` repeated to `bytes`
+            path.write_bytes((content["fill"].encode("utf-8") * content["bytes"])[: content["bytes"]])
         else:
             path.write_text(content, encoding="utf-8")
     for name in spec.get("remove", []):

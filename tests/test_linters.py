@@ -21,8 +21,6 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.build.fetch import FETCHER_IMAGES
-
 REPO = Path(__file__).resolve().parent.parent
 RENDERED = REPO / "rendered"
 DOCS = REPO / "docs" / "linters.md"
@@ -165,14 +163,7 @@ def test_checkov(env: str, tmp_path: Path) -> None:
     }
     assert workloads and workloads <= scanned
     failed = [f"{f['check_id']} {f['check_name']}: {f['resource']}" for f in report["results"]["failed_checks"]]
-    pending = [line for line in failed if line.startswith(DIGEST_CHECKS)]
-    fetchers_unpinned = any("@sha256:" not in image for image in FETCHER_IMAGES.values())
-    assert [line for line in failed if line not in pending or not fetchers_unpinned] == [], "\n".join(failed)
-    if pending:
-        pytest.xfail(
-            "fetcher images (generator/build/fetch.py FETCHER_IMAGES) are pinned by tag only, and this "
-            "environment requires digests:\n" + "\n".join(pending)
-        )
+    assert failed == [], "\n".join(failed)
 
 
 def test_checkov_skips_are_justified() -> None:

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.build.fetch import FETCHER_IMAGES
 from generator.errors import Location
 from generator.pipeline import render
 from generator.policy import image_allowlist, policy_findings
@@ -455,18 +454,17 @@ def test_image_allowlist(image: str, ok: bool) -> None:
 
 
 def test_example_fleet_policy() -> None:
-    """The committed example fleet, as the check stage would see it. prod requires digests,
-    and the fetcher images (rclone, oras) are pinned by tag only: those are the only findings."""
+    """The committed example fleet, as the check stage sees it: no finding in any environment,
+    prod (which requires digests) included, so its fetcher images are pinned too."""
     rendered = render(REPO)
-    check = image_allowlist(rendered.resolution.fleet.registry, list(FETCHER_IMAGES.values()))
+    check = image_allowlist(rendered.resolution.fleet.registry, rendered.resolution.fleet.fetcher_images())
     for output in rendered.environments:
         env = next(e for e in rendered.resolution.environments if e.spec.name == output.name)
         found = policy_findings(output.name, output.objects, check, require_digests=env.spec.policy.requireDigests)
-        unpinned = {f.message.split("'")[1] for f in found}
-        assert unpinned <= set(FETCHER_IMAGES.values()), [(f.path, f.message) for f in found]
-        assert all("not pinned by digest" in f.message for f in found)
-        if all("@sha256:" in image for image in FETCHER_IMAGES.values()):
-            assert found == []
+        assert found == [], [(f.path, f.message) for f in found]
+    prod = next(e for e in rendered.resolution.environments if e.spec.name == "prod")
+    assert prod.spec.policy.requireDigests
+    assert all("@sha256:" in image for image in rendered.resolution.fleet.fetcher_images())
 
 
 json_values = st.recursive(

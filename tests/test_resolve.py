@@ -252,20 +252,44 @@ def test_merged_error_points_at_the_environment_file(fleet: Path) -> None:
 
 def test_require_digests(fleet: Path) -> None:
     write_prod(fleet, f"policy: {{requireDigests: true}}\nmodels:\n  ranker:\n    image: {{digest: '{DIGEST}'}}\n")
-    finding = one(fleet)
-    assert finding.message == "environment prod requires image digests, but scorer uses tag '1.0.0'"
-    assert finding.hint == "in environments/prod.yaml set models.scorer.image.digest: sha256:..."
-    assert finding.path == "models[0].image"
-    assert finding.location == where(fleet, "models.yaml", 'tag: "1.0.0"', "tag")
+    image, fetcher = findings(fleet)
+    assert image.message == "environment prod requires image digests, but scorer uses tag '1.0.0'"
+    assert image.hint == "in environments/prod.yaml set models.scorer.image.digest: sha256:..."
+    assert image.path == "models[0].image"
+    assert image.location == where(fleet, "models.yaml", 'tag: "1.0.0"', "tag")
+    # scorer's s3:// artifact is fetched by rclone, whose default image is pinned by tag only
+    assert fetcher.message == (
+        "environment prod requires image digests, but scorer's artifact is fetched by "
+        "docker.io/rclone/rclone:1.68.2, which is pinned by tag only"
+    )
+    assert fetcher.path == "models[0].artifact.uri"
+    assert "fleet.fetcherImages.rclone" in fetcher.hint
+
+
+PINNED_RCLONE = f"registry.example.com/ml/mirror/rclone:1.68.2@{DIGEST}"
+
+
+def pin_fetchers(root: Path) -> None:
+    edit(root, "models.yaml", "  alerting:\n", f"  fetcherImages: {{rclone: '{PINNED_RCLONE}'}}\n  alerting:\n")
 
 
 def test_require_digests_is_met_by_overrides(fleet: Path) -> None:
+    pin_fetchers(fleet)
     write_prod(
         fleet,
         "policy: {requireDigests: true}\nmodels:\n"
         f"  ranker:\n    image: {{digest: '{DIGEST}'}}\n  scorer:\n    image: {{digest: '{DIGEST}'}}\n",
     )
-    assert model(validate(fleet), "prod", "scorer").spec.image.digest == DIGEST
+    scorer = model(validate(fleet), "prod", "scorer")
+    assert scorer.spec.image.digest == DIGEST
+    assert scorer.fleet.fetcher_image("rclone") == PINNED_RCLONE
+
+
+def test_fetcher_needs_no_digest_without_the_policy(fleet: Path) -> None:
+    validate(fleet)  # rclone by tag, and no environment requires digests
+    pin_fetchers(fleet)
+    resolution = validate(fleet)
+    assert resolution.fleet.fetcher_images() == ["ghcr.io/oras-project/oras:v1.2.0", PINNED_RCLONE]
 
 
 def test_require_pinned_artifacts(fleet: Path) -> None:

@@ -23,10 +23,6 @@ from ..resolve import ResolvedModel
 from ..runtimes import MODEL_DIR
 from .identity import image_reference
 
-FETCHER_IMAGES = {
-    "rclone": "docker.io/rclone/rclone:1.68.2",
-    "oras": "ghcr.io/oras-project/oras:v1.2.0",
-}
 VOLUME = "models"
 HF_TOKEN_VARS = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
 
@@ -63,10 +59,10 @@ def _fetch_container(model: ResolvedModel, scheme: str, rest: str, image: str) -
     if scheme in {"s3", "gs"}:
         backend = "s3" if scheme == "s3" else "gcs"
         command = ["rclone", "copy", "--config=/tmp/rclone.conf", f":{backend},env_auth=true:{rest}", MODEL_DIR]
-        image = FETCHER_IMAGES["rclone"]
+        image = model.fleet.fetcher_image("rclone")
     elif scheme == "oci":
         command = ["oras", "pull", rest, "--output", MODEL_DIR]
-        image = FETCHER_IMAGES["oras"]
+        image = model.fleet.fetcher_image("oras")
     else:  # hf
         repo, _, revision = rest.partition("@")
         command = ["huggingface-cli", "download", repo, "--local-dir", MODEL_DIR]

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..resolve import ResolvedModel
 from ..sli import Sli, sli_for
+from ..spec import service_names
 from ..updates import budget
 from .scaling import plain
 
@@ -31,12 +32,7 @@ def analysis_sli(model: ResolvedModel) -> Sli:
 
 def services(model: ResolvedModel) -> list[str]:
     """The Services of a model: the stable/active one first."""
-    strategy = model.spec.rollout.strategy
-    if strategy == "canary":
-        return [model.name, f"{model.name}-canary"]
-    if strategy == "blueGreen":
-        return [model.name, f"{model.name}-preview"]
-    return [model.name]
+    return service_names(model.name, model.spec.rollout.strategy)
 
 
 def _analysis_args(service: str) -> list[dict[str, Any]]:

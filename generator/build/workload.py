@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import ModelfleetError
 from ..resolve import ResolvedModel
 from ..runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
 from ..sli import sli_for
@@ -28,7 +27,6 @@ CONFIG_DIR = "/etc/modelfleet/config"
 # Runtimes that read their log level from a variable of their own (vLLM: VLLM_LOGGING_LEVEL).
 RUNTIME_LOG_LEVEL = {"vllm": "VLLM_LOGGING_LEVEL"}
 CONTAINER = "model"
-MAX_CONFIG_BYTES = 1024 * 1024
 
 KubeObject = dict[str, Any]
 
@@ -41,36 +39,12 @@ class ConfigFile:
 
 
 def read_config_files(model: ResolvedModel, root: Path) -> list[ConfigFile]:
-    """Read config.files; keys are base names, which must be unique and small enough."""
-    files: list[ConfigFile] = []
-    seen: dict[str, int] = {}
-    for index, relative in enumerate(model.spec.config.files):
-        key = PurePosixPath(relative).name
-        document, path = model.locate(("config", "files", index))
-        if key in seen:
-            raise ModelfleetError(
-                [document.finding(path, f"two config files are both named '{key}'", "rename one of them")]
-            )
-        seen[key] = index
-        raw = (root / relative).read_bytes()
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise ModelfleetError(
-                [
-                    document.finding(
-                        path,
-                        f"'{relative}' is {len(raw)} bytes; a ConfigMap holds at most 1 MiB",
-                        "ship large files in the image or as the model artifact",
-                    )
-                ]
-            )
-        try:
-            content = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ModelfleetError(
-                [document.finding(path, f"'{relative}' is not UTF-8 text", "config files must be text")]
-            ) from None
-        files.append(ConfigFile(key, relative, content))
-    return files
+    """Read config.files, keyed by base name. The spec checked the rest when it was validated:
+    unique base names that are valid keys, UTF-8 text, at most 1 MiB, no character kustomize refuses."""
+    return [
+        ConfigFile(PurePosixPath(relative).name, relative, (root / relative).read_bytes().decode("utf-8"))
+        for relative in model.spec.config.files
+    ]
 
 
 def config_map_name(model: ResolvedModel, files: list[ConfigFile]) -> str:
