@@ -423,6 +423,8 @@ def test_docker_compose_accepts_every_file(resolution: Resolution, tmp_path: Pat
 
 
 def _tool() -> ModuleType:
+    if str(REPO / "tools") not in sys.path:  # the tool imports its sibling _pinned.py, as a script does
+        sys.path.insert(0, str(REPO / "tools"))
     spec = importlib.util.spec_from_file_location("vendor_compose_schema", REPO / "tools" / "vendor_compose_schema.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -23,18 +23,16 @@ gives the same bytes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _pinned import VendorError, npm_member, npm_pack, sha256_of  # tools/ is the script's directory
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
@@ -83,55 +81,15 @@ DCLINT = Pin(
 )
 
 
-class VendorError(Exception):
-    """Something about the download or the package is not what this tool expects."""
+TOOL = "tools/vendor_compose_schema.py"
 
 
 # ------------------------------------------------------------------------- download
 
 
-def _run(command: list[str], cwd: Path) -> str:
-    try:
-        done = subprocess.run(command, cwd=cwd, check=False, capture_output=True, text=True)
-    except FileNotFoundError as exc:
-        raise VendorError(f"cannot run {command[0]} (install Node.js and npm: apt-get install npm)") from exc
-    if done.returncode != 0:
-        raise VendorError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr.strip()}")
-    return done.stdout
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def download(pin: Pin, dest: Path) -> Path:
     """``npm pack`` the pinned package (the registry's own tarball) and check its hash."""
-    dest.mkdir(parents=True, exist_ok=True)
-    out = _run(["npm", "pack", "--json", "--silent", "--pack-destination", str(dest), pin.spec], cwd=dest)
-    try:
-        filename = json.loads(out)[0]["filename"]
-    except (ValueError, LookupError, TypeError) as exc:
-        raise VendorError(f"{pin.label}: unexpected npm pack output: {out[:200]!r}") from exc
-    tarball = dest / Path(filename).name
-    actual = _sha256(tarball.read_bytes())
-    if actual != pin.sha256:
-        raise VendorError(
-            f"{pin.label}: sha256 {actual} of {tarball.name} differs from the pinned {pin.sha256}; "
-            "if a new version is intended, update the pin in tools/vendor_compose_schema.py"
-        )
-    return tarball
-
-
-def _member(tarball: Path, inner: str) -> bytes:
-    with tarfile.open(tarball, "r:gz") as archive:
-        try:
-            info = archive.getmember(f"package/{inner}")
-        except KeyError:
-            raise VendorError(f"{tarball.name}: no file package/{inner}") from None
-        member = archive.extractfile(info) if info.isfile() else None
-        if member is None:
-            raise VendorError(f"{tarball.name}: package/{inner} is not a regular file")
-        return member.read()
+    return npm_pack(pin.spec, pin.label, pin.sha256, dest, TOOL)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -144,13 +102,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def read_schema(pin: Pin, tarball: Path) -> dict[str, Any]:
     """The upstream schema from the package, after checking the package and the file are the pinned ones."""
-    meta = json.loads(_member(tarball, "package.json"))
+    meta = json.loads(npm_member(tarball, "package.json"))
     if meta.get("name") != pin.name or meta.get("version") != pin.version:
         raise VendorError(f"{tarball.name}: package.json names {meta.get('name')}@{meta.get('version')}")
     if meta.get("license") != pin.license:
         raise VendorError(f"{pin.label}: license {meta.get('license')!r}, pinned {pin.license!r}")
-    raw = _member(tarball, pin.member)
-    actual = _sha256(raw)
+    raw = npm_member(tarball, pin.member)
+    actual = sha256_of(raw)
     if actual != pin.member_sha256:
         raise VendorError(
             f"{pin.label}: {pin.member} has sha256 {actual}, not {pin.member_sha256} (the upstream "

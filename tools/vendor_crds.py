@@ -41,21 +41,19 @@ Output is deterministic: sorted keys, two-space indent, trailing newline.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _pinned import VendorError, check_hash, npm_member, npm_pack, run  # tools/ is the script's directory
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "schemas" / "crds"
@@ -181,37 +179,10 @@ KINDS: tuple[KindSource, ...] = (
 )
 
 
-class VendorError(Exception):
-    """Something about a download or a package is not what this tool expects."""
+TOOL = "tools/vendor_crds.py"
 
 
 # ------------------------------------------------------------------------- downloads
-
-
-def _run(command: list[str], cwd: Path | None = None) -> str:
-    # No PYTHONPATH: the exporter must see only the paths it is given.
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    try:
-        done = subprocess.run(command, cwd=cwd, env=env, check=False, capture_output=True, text=True)
-    except FileNotFoundError as exc:
-        hint = " (install Node.js and npm: apt-get install npm)" if command[0] == "npm" else ""
-        raise VendorError(f"cannot run {command[0]}{hint}") from exc
-    if done.returncode != 0:
-        raise VendorError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr.strip()}")
-    return done.stdout
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _check_hash(package: Package, path: Path) -> None:
-    actual = _sha256(path)
-    if actual != package.sha256:
-        raise VendorError(
-            f"{package.label}: sha256 {actual} of {path.name} differs from the pinned {package.sha256}; "
-            "if the new version is intended, update the pin in tools/vendor_crds.py"
-        )
 
 
 def _pip(*args: str) -> list[str]:
@@ -224,46 +195,33 @@ def download_wheels(packages: list[Package], dest: Path) -> dict[Package, Path]:
     # The cloudcoil model wheels declare Requires-Python >= 3.14; they are pure Python and
     # are only read and imported by the exporter below, never installed.
     options = ["--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.14", "--dest", str(dest)]
-    _run(_pip("download", *options, *(p.spec for p in packages)))
+    run(_pip("download", *options, *(p.spec for p in packages)))
     found: dict[Package, Path] = {}
     for package in packages:
         prefix = re.sub(r"[-_.]+", "_", package.name).lower() + f"-{package.version}-"
         wheels = [w for w in dest.glob("*.whl") if w.name.lower().startswith(prefix)]
         if len(wheels) != 1:
             raise VendorError(f"{package.label}: expected one wheel in {dest}, found {[w.name for w in wheels]}")
-        _check_hash(package, wheels[0])
+        check_hash(package.label, wheels[0], package.sha256, TOOL)
         found[package] = wheels[0]
     return found
 
 
 def download_npm(package: Package, dest: Path) -> Path:
     """``npm pack`` the pinned package (the registry's own tarball) and check its hash."""
-    dest.mkdir(parents=True, exist_ok=True)
-    out = _run(["npm", "pack", "--json", "--silent", "--pack-destination", str(dest), package.spec], cwd=dest)
-    try:
-        filename = json.loads(out)[0]["filename"]
-    except (ValueError, LookupError, TypeError) as exc:
-        raise VendorError(f"{package.label}: unexpected npm pack output: {out[:200]!r}") from exc
-    # npm names the file after the package: @scope/name@v -> scope-name-v.tgz
-    tarball = dest / Path(filename).name
-    _check_hash(package, tarball)
-    return tarball
+    return npm_pack(package.spec, package.label, package.sha256, dest, TOOL)
 
 
 def install_pydantic(dest: Path) -> None:
     options = ["--quiet", "--no-compile", "--only-binary=:all:", "--target", str(dest)]
-    _run(_pip("install", *options, f"pydantic=={PYDANTIC}"))
+    run(_pip("install", *options, f"pydantic=={PYDANTIC}"))
 
 
 # ----------------------------------------------------------------------- npm schemas
 
 
 def _npm_member(tarball: Path, inner: str) -> str:
-    with tarfile.open(tarball, "r:gz") as archive:
-        member = archive.extractfile(f"package/{inner}")
-        if member is None:
-            raise VendorError(f"{tarball.name}: no file package/{inner}")
-        return member.read().decode("utf-8")
+    return npm_member(tarball, inner).decode("utf-8")
 
 
 def npm_metadata(package: Package, tarball: Path) -> str:
@@ -413,7 +371,7 @@ def export_pydantic(wheels: list[Path], targets: list[str], work: Path) -> dict[
     pydantic_dir = work / "pydantic"
     install_pydantic(pydantic_dir)
     # -S: no site-packages, so the venv's own pydantic cannot be picked up by mistake.
-    out = _run([sys.executable, "-S", "-c", _EXPORTER, json.dumps([str(pydantic_dir), str(site)]), json.dumps(targets)])
+    out = run([sys.executable, "-S", "-c", _EXPORTER, json.dumps([str(pydantic_dir), str(site)]), json.dumps(targets)])
     result = json.loads(out)
     if result["pydantic"] != PYDANTIC:
         raise VendorError(f"exported with pydantic {result['pydantic']}, expected {PYDANTIC}")
