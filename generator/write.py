@@ -146,6 +146,11 @@ def _shared(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def shared_lock(target: Path) -> contextlib.AbstractContextManager[None]:
+    """The shared lock readers of ``target`` hold (see ``_shared``)."""
+    return _shared(target)
+
+
 def diff_tree(target: Path, planned: Mapping[str, bytes]) -> TreeDiff:
     """Compare the files under ``target`` with ``planned`` (path -> bytes)."""
     _validate_plan(planned)
@@ -269,6 +274,32 @@ def _build(root: Path, planned: Mapping[str, bytes]) -> None:
         _fsync_dir(directory)
 
 
+def _link_unchanged(root: Path, unchanged: Mapping[str, Path], planned: Mapping[str, bytes]) -> None:
+    """Put the files whose bytes did not change into the new tree ``root`` as hard links to
+    the old tree's files: nothing is rewritten or fsynced again and their mtimes stay. The
+    old tree is never modified, so the swap still shows the old tree or the new one. Where
+    the file system refuses a link, the file is written like a changed one."""
+    dirs: set[Path] = set()
+    for rel in sorted(unchanged):
+        path = root.joinpath(*PurePosixPath(rel).parts)
+        for parent in reversed(path.parents):
+            if parent.is_relative_to(root) and parent != root and parent not in dirs:
+                if not parent.is_dir():
+                    parent.mkdir()
+                    parent.chmod(_DIR_MODE)
+                dirs.add(parent)
+        try:
+            os.link(unchanged[rel], path, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP, errno.EACCES}:
+                raise
+            _write_file(path, planned[rel])
+    for directory in sorted(dirs, reverse=True):
+        _fsync_dir(directory)
+    if unchanged:
+        _fsync_dir(root)
+
+
 RenameAt2 = Callable[[int, bytes, int, bytes, int], int]
 
 
@@ -331,7 +362,9 @@ def _replace(target: Path, planned: Mapping[str, bytes]) -> TreeDiff:
         return diff
     new = _new_temp_dir(target)
     try:
-        _build(new, planned)
+        changed = set(diff.stale) | set(diff.missing)
+        _build(new, {rel: content for rel, content in planned.items() if rel in changed})
+        _link_unchanged(new, {rel: files[rel] for rel in planned if rel not in changed}, planned)
         old = _swap(new, target)
     except BaseException:
         # Best effort: a copy left behind is removed by the next run.
