@@ -10,7 +10,6 @@ is a miss; a cache that cannot be written is ignored.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -57,37 +56,44 @@ class UnitCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / key
 
-    def get(self, key: str, valid: Callable[[Any], bool]) -> Any:
-        """The payload stored under ``key`` when ``valid`` accepts its shape, or None."""
+    def get(self, key: str, valid: Callable[[Any], bool], *, count: bool = True) -> Any:
+        """The payload stored under ``key`` when ``valid`` accepts its shape, or None.
+        ``count=False``: reading back what this run stored, not a hit or a miss."""
+        value = self._load(key, valid)
+        if count:
+            if value is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return value
+
+    def _load(self, key: str, valid: Callable[[Any], bool]) -> Any:
         if not self.enabled:
             return None
         try:
             raw = self._path(key).read_bytes()
         except OSError:
-            self.misses += 1
             return None
         header = MAGIC + key.encode("ascii")
         body = raw[len(header) + _DIGEST :]
         if not raw.startswith(header) or raw[len(header) : len(header) + _DIGEST] != _hash(body):
-            self.misses += 1
             return None
         try:
             value = _PlainUnpickler(io.BytesIO(body)).load()
         except Exception:  # a corrupt entry with a matching digest is still only a miss
-            self.misses += 1
             return None
-        if not valid(value):
-            self.misses += 1
-            return None
-        self.hits += 1
-        return value
+        return value if valid(value) else None
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any) -> bool:
+        """Store ``value``; False when it was not stored (disabled, read-only, or the disk refused)."""
         if not (self.enabled and self.writable):
-            return
-        with contextlib.suppress(OSError, pickle.PicklingError, TypeError, ValueError):
+            return False
+        try:
             body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             write_atomic(self._path(key), MAGIC + key.encode("ascii") + _hash(body) + body)
+        except (OSError, pickle.PicklingError, TypeError, ValueError):
+            return False
+        return True
 
 
 def _hash(body: bytes) -> bytes:

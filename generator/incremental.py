@@ -16,9 +16,10 @@ be its own unit's). Any finding, build error or check failure abandons the cache
 runs ``pipeline.render`` from scratch, which reports exactly what it always reported (and
 renders the fleet when the finding was only a NetworkPolicy of another model covering a pod).
 
-Environment-wide files (kustomization.yaml, namespace, gitops, compose, prometheus-adapter
-values) and fleet-wide ones (runbooks, Dockerfiles, bake file) are rebuilt every time: they
-are cheap, and they read every model.
+Environment-wide files (kustomization.yaml, namespace, gitops, prometheus-adapter values)
+and fleet-wide ones (Dockerfiles, bake file) are rebuilt every time: they
+are cheap, and they read every model; the compose file (per environment) and the runbooks
+(per model) are cached too, keyed on the keys of the units they read.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .build.alerts import alert_docs
 from .build.compose import compose_file, validate_compose
 from .build.gitops import gitops_objects
 from .build.image import build_bake, build_image
-from .build.monitoring import rule_proof, runbooks
+from .build.monitoring import rule_proof
+from .build.runbook import runbook
 from .build.scaling import adapter_rules
 from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
@@ -164,8 +167,28 @@ class _Units:
             objects += self._environment(env, files)
         images = [build_image(model) for model in resolution.base]
         files.update(image_files(images, build_bake(resolution.base)))
-        files.update(runbook_files(runbooks(resolution)))
+        files.update(self._runbooks())
         return dict(sorted(files.items())), objects
+
+    def _runbooks(self) -> dict[str, bytes]:
+        """``runbook_files(runbooks(resolution))``, one cached runbook per model: a runbook
+        reads the base model and the (environment, namespace) pairs that run it."""
+        where: dict[str, list[tuple[str, str]]] = {}
+        for env in self.resolution.environments:
+            for model in env.models:
+                where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
+        files: dict[str, bytes] = {}
+        for model in self.resolution.base:
+            places = where.get(model.name, [])
+            key = digest("runbook", self.base_keys[model.name], places)
+            entry = self.cache.get(key, _is_files)
+            if entry is None:
+                text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
+                entry = runbook_files({model.name: text})
+                if self._settled(model):
+                    self.cache.put(key, entry)
+            files.update(entry)
+        return files
 
     def _base(self, model: ResolvedModel) -> dict[str, bytes]:
         key = digest("base", self.fleet_key, self._model_key(model))
@@ -173,17 +196,16 @@ class _Units:
         entry = self.cache.get(key, _valid_base)
         if entry is None:
             computed = model_objects(model, self.root)
-            self.base_computed[model.name] = computed
             entry = {"files": base_files(computed), "objects": _plain_objects(computed)}
-            if self._settled(model):
-                self.cache.put(key, entry)
+            if not (self._settled(model) and self.cache.put(key, entry)):
+                self.base_computed[model.name] = computed  # else read back when an environment needs it
         files: dict[str, bytes] = entry["files"]
         return files
 
     def _base_objects(self, name: str) -> ModelObjects:
         if name in self.base_computed:
             return self.base_computed[name]
-        entry = self.cache.get(self.base_keys[name], _valid_base)
+        entry = self.cache.get(self.base_keys[name], _valid_base, count=False)
         if entry is None:
             raise _Uncacheable(name)  # vanished since it was read: start over without the cache
         return _model_objects(entry["objects"])
@@ -197,8 +219,12 @@ class _Units:
         env_key = digest("env", self.fleet_key, env.spec.model_dump(mode="json", exclude={"models"}), ns_object)
         parts: list[OverlayPart] = []
         objects = 1
+        keys: list[str] = []
+        settled = True
         for model in env.models:
             key = digest("unit", env_key, self._model_key(model), self.base_keys[model.name])
+            keys.append(key)
+            settled = self._settled(model) and settled
             entry = self.cache.get(key, _valid_unit)
             if entry is None:
                 entry = self._unit(env, model, ns_object)
@@ -212,14 +238,25 @@ class _Units:
         gitops = tuple(gitops_objects(resolution, env))
         if check_gitops(name, gitops):
             raise _Uncacheable(name)
-        compose = compose_file(env, self.root, fleet=resolution.fleet.name)
-        if validate_compose(compose):
-            raise _Uncacheable(name)
         adapter = adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models])
         files.update(platform_files({name: adapter}))
         files.update(gitops_file(name, gitops))
-        files.update(compose_files(name, compose))
+        files.update(self._compose(env, digest("compose", env_key, keys), settled))
         return objects
+
+    def _compose(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, bytes]:
+        """The environment's compose file: it reads the environment's settings and its models
+        (their specs and config files), which ``key`` covers through the units' keys."""
+        entry = self.cache.get(key, _is_files)
+        if entry is None:
+            compose = compose_file(env, self.root, fleet=self.resolution.fleet.name)
+            if validate_compose(compose):
+                raise _Uncacheable(env.spec.name)
+            entry = compose_files(env.spec.name, compose)
+            if settled:
+                self.cache.put(key, entry)
+        files: dict[str, bytes] = entry
+        return files
 
     def _unit(self, env: ResolvedEnvironment, model: ResolvedModel, ns_object: dict[str, Any]) -> dict[str, Any]:
         name = env.spec.name

@@ -22,9 +22,10 @@ from .build.image import ImageFiles, build_bake, build_image
 from .build.monitoring import RuleProof, environment_rule, monitoring_findings, rule_proof, runbooks
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
-from .cache import UnitCache
+from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
 from .errors import Finding, ModelfleetError
+from .fingerprint import generator_fingerprint
 from .layout import ModelObjects, Overlay, namespaced, overlay
 from .load import Sources, load_fleet
 from .parse import parse
@@ -211,10 +212,29 @@ def validate_recorded(sources: Sources) -> tuple[Resolution, set[str]]:
     files, and the paths (config files, build contexts) the spec points at."""
     with recording_paths() as referenced:
         resolution = validate_sources(sources)
-    findings = sources_findings(sources)
+    findings = _schema_findings(sources)
     if findings:
         raise ModelfleetError(findings)
     return resolution, referenced
+
+
+def _schema_findings(sources: Sources) -> list[Finding]:
+    """``sources_findings``; inside ``unit_cache``, skipped for data that already passed."""
+    cache = _UNIT_CACHE.get()
+    if cache is None or not cache.enabled:
+        return sources_findings(sources)
+    import hashlib
+    import pickle
+
+    documents = [sources.models, *sources.environments]
+    data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
+    key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
+    if cache.get(key, lambda value: value is True):
+        return []
+    findings = sources_findings(sources)
+    if not findings:
+        cache.put(key, True)
+    return findings
 
 
 def validate_sources(sources: Sources) -> Resolution:

@@ -279,23 +279,28 @@ def _link_unchanged(root: Path, unchanged: Mapping[str, Path], planned: Mapping[
     the old tree's files: nothing is rewritten or fsynced again and their mtimes stay. The
     old tree is never modified, so the swap still shows the old tree or the new one. Where
     the file system refuses a link, the file is written like a changed one."""
-    dirs: set[Path] = set()
+    made: set[str] = set()
     for rel in sorted(unchanged):
-        path = root.joinpath(*PurePosixPath(rel).parts)
-        for parent in reversed(path.parents):
-            if parent.is_relative_to(root) and parent != root and parent not in dirs:
-                if not parent.is_dir():
-                    parent.mkdir()
-                    parent.chmod(_DIR_MODE)
-                dirs.add(parent)
+        parent = rel.rpartition("/")[0]
+        if parent and parent not in made:
+            parts = parent.split("/")
+            for depth in range(1, len(parts) + 1):
+                directory = "/".join(parts[:depth])
+                if directory not in made:
+                    made.add(directory)
+                    path = root / directory
+                    if not path.is_dir():
+                        path.mkdir()
+                        path.chmod(_DIR_MODE)
+        path = root / rel
         try:
             os.link(unchanged[rel], path, follow_symlinks=False)
         except OSError as exc:
             if exc.errno not in {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP, errno.EACCES}:
                 raise
             _write_file(path, planned[rel])
-    for directory in sorted(dirs, reverse=True):
-        _fsync_dir(directory)
+    for directory in sorted(made, reverse=True):
+        _fsync_dir(root / directory)
     if unchanged:
         _fsync_dir(root)
 
