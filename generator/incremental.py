@@ -233,8 +233,14 @@ class _Units:
             files.update(entry["files"])
             parts.append(OverlayPart(entry["files"], entry["resources"], entry["patches"], entry["images"]))
             objects += entry["objects"]
-        namespace = str(ns_object["metadata"]["name"])
-        files.update(overlay_frame(name, namespace, ns_object, [m.name for m in env.models], parts))
+        frame_key = digest("frame", env_key, keys)
+        frame = self.cache.get(frame_key, _is_files)
+        if frame is None:
+            namespace = str(ns_object["metadata"]["name"])
+            frame = overlay_frame(name, namespace, ns_object, [m.name for m in env.models], parts)
+            if settled:
+                self.cache.put(frame_key, frame)
+        files.update(frame)
         gitops = tuple(gitops_objects(resolution, env))
         if check_gitops(name, gitops):
             raise _Uncacheable(name)

@@ -299,10 +299,39 @@ def _link_unchanged(root: Path, unchanged: Mapping[str, Path], planned: Mapping[
             if exc.errno not in {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP, errno.EACCES}:
                 raise
             _write_file(path, planned[rel])
+    if not unchanged:
+        return
+    if _syncfs(root):  # one call makes every new directory entry durable
+        return
     for directory in sorted(made, reverse=True):
         _fsync_dir(root / directory)
-    if unchanged:
-        _fsync_dir(root)
+    _fsync_dir(root)
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    syncfs: Callable[[int], int] = func
+    return syncfs
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the whole file system holding ``path`` (Linux ``syncfs``); False where unavailable."""
+    func = _libc_syncfs()
+    if func is None:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return func(fd) == 0
+    finally:
+        os.close(fd)
 
 
 RenameAt2 = Callable[[int, bytes, int, bytes, int], int]
