@@ -278,7 +278,8 @@ def _link_unchanged(root: Path, unchanged: Mapping[str, Path], planned: Mapping[
     """Put the files whose bytes did not change into the new tree ``root`` as hard links to
     the old tree's files: nothing is rewritten or fsynced again and their mtimes stay. The
     old tree is never modified, so the swap still shows the old tree or the new one. Where
-    the file system refuses a link, the file is written like a changed one."""
+    the file system refuses a link, or the old file's mode is not the one a written file gets,
+    the file is written like a changed one."""
     made: set[str] = set()
     for rel in sorted(unchanged):
         parent = rel.rpartition("/")[0]
@@ -294,6 +295,8 @@ def _link_unchanged(root: Path, unchanged: Mapping[str, Path], planned: Mapping[
                         path.chmod(_DIR_MODE)
         path = root / rel
         try:
+            if os.lstat(unchanged[rel]).st_mode & 0o7777 != _FILE_MODE:  # a fresh file would get _FILE_MODE
+                raise OSError(errno.EPERM, "mode differs")
             os.link(unchanged[rel], path, follow_symlinks=False)
         except OSError as exc:
             if exc.errno not in {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP, errno.EACCES}:

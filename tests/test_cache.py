@@ -259,3 +259,13 @@ def test_unchanged_files_keep_their_inode_and_mtime(example_fleet: Path) -> None
     assert _fresh(example_fleet) == {
         p.relative_to(rendered).as_posix(): p.read_bytes() for p in rendered.rglob("*") if p.is_file()
     }
+
+
+def test_an_unchanged_file_with_another_mode_is_rewritten(example_fleet: Path) -> None:
+    _age(example_fleet)
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    kept = example_fleet / "rendered/images/docker-bake.hcl"
+    kept.chmod(0o600)
+    EDITS["model"](example_fleet)
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    assert kept.stat().st_mode & 0o777 == 0o644
