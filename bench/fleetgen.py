@@ -29,15 +29,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-try:
-    from yaml import CSafeDumper as _Dumper
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
 REPO = Path(__file__).resolve().parent.parent
 
 # The model and field `change_one_model` edits: present in every generated fleet.
@@ -45,12 +36,22 @@ CHANGED_ENV = "prod"
 CHANGED_FIELD = ("scaling", "maxReplicas")
 
 
+# PyYAML is imported where it is used: bench/run.py imports this module, and its `--help`
+# child must not count PyYAML as an import of `modelfleet --help`.
+
+
 def _read(path: Path) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
 
 
 def _write(path: Path, data: Any, header: str = "") -> None:
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1 << 20)
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text = yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1 << 20)
     path.write_text(header + text, encoding="utf-8")
 
 

@@ -19,6 +19,12 @@ from .errors import Finding, ModelfleetError, UsageError
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+NO_CACHE_HELP = (
+    "neither read nor write .modelfleet-cache/ (the same as setting MODELFLEET_NO_CACHE=1); "
+    "the cache never changes the output, it only skips work whose inputs did not change"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would print and exit
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
@@ -33,9 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     validate = sub.add_parser("validate", help="check models.yaml and environments/*.yaml")
     validate.add_argument("--format", choices=("text", "json", "github"), default="text")
+    validate.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     render = sub.add_parser("render", help="write rendered/ (or --check that it is current)")
     render.add_argument("--check", action="store_true", help="exit 1 if rendered/ is stale; write nothing")
     render.add_argument("--format", choices=("text", "json", "github"), default="text")
+    render.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     explain = sub.add_parser("explain", help="show a resolved value and the file:line that set it")
     explain.add_argument("environment")
     explain.add_argument("model")
@@ -69,21 +77,21 @@ def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
         _emit(stream, report.format_text(findings, color=stream.isatty() and "NO_COLOR" not in os.environ))
 
 
-def _cmd_validate(root: Path, fmt: str) -> int:
+def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
     from . import report
-    from .load import load_fleet
-    from .pipeline import validate_sources
-    from .schema import jsonschema_findings
+    from .inputs import now_ns, recorded_result, save_record
 
-    sources = load_fleet(root)
-    resolution = validate_sources(sources)
-    findings = jsonschema_findings(sources.models, "models.schema.json")
-    for document in sources.environments:
-        findings += jsonschema_findings(document, "environment.schema.json")
-    if findings:
-        raise ModelfleetError(findings)
-    count = len(resolution.base)
-    envs = len(resolution.environments)
+    result = recorded_result(root, "validate") if use_cache else None
+    if result is None or not all(isinstance(result.get(k), int) for k in ("models", "environments")):
+        from .load import load_fleet
+        from .pipeline import validate_recorded
+
+        started = now_ns()
+        resolution, referenced = validate_recorded(load_fleet(root))
+        result = {"models": len(resolution.base), "environments": len(resolution.environments)}
+        if use_cache:
+            save_record(root, "validate", referenced, result, started)
+    count, envs = result["models"], result["environments"]
     if fmt == "json":
         _emit(sys.stdout, report.format_json([]))
     elif fmt == "text":
@@ -91,24 +99,80 @@ def _cmd_validate(root: Path, fmt: str) -> int:
     return EXIT_OK
 
 
-def _cmd_render(root: Path, check: bool) -> int:
+def _render_summary(files: int, objects: int, environments: int, changes: int) -> str:
+    return (
+        f"rendered/ written: {files} files, {objects} objects in "
+        f"{environments} environments ({changes} {'file' if changes == 1 else 'files'} changed)"
+    )
+
+
+_RENDER_KEYS = ("files", "objects", "environments", "models")
+
+
+def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
+    """The recorded render result when the inputs and rendered/ on disk both still match it."""
+    from .inputs import disk_tree_digest, recorded_result
+    from .write import shared_lock
+
+    result = recorded_result(root, "render")
+    if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):
+        return None
+    target = root / "rendered"
+    if not check and (any(root.glob(".rendered.tmp-*")) or any(root.glob(".rendered.old-*"))):
+        return None  # leftovers of an interrupted render: the full path removes them
+    with shared_lock(target):
+        on_disk = disk_tree_digest(target) if target.is_dir() and not target.is_symlink() else None
+    if on_disk is None or [on_disk[0], on_disk[1] if not check else result.get("dirs")] != [
+        result.get("tree"),
+        result.get("dirs"),
+    ]:
+        return None
+    return result
+
+
+def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from . import report
-    from .pipeline import render
+    from .inputs import save_record, tree_digest
     from .write import check_tree, write_tree
 
-    rendered = render(root)
+    current = _current_render(root, check) if use_cache else None
+    if current is not None:
+        if check:
+            _emit(sys.stdout, report.format_ok(f"rendered/ is current ({current['files']} files)"))
+        else:
+            summary = _render_summary(current["files"], current["objects"], current["environments"], 0)
+            _emit(sys.stdout, report.format_ok(summary))
+        return EXIT_OK
+    from .cache import UnitCache
+    from .inputs import now_ns
+    from .pipeline import render, unit_cache
+
+    started = now_ns()
+    with unit_cache(UnitCache(root, enabled=use_cache, writable=not check)):  # --check writes nothing
+        rendered = render(root)
+    files = rendered.plan.files
+    environments = len(rendered.resolution.environments)
+    if use_cache and not check:
+        tree, dirs = tree_digest(files)
+        result = {
+            "files": len(files),
+            "objects": rendered.object_count,
+            "environments": environments,
+            "models": len(rendered.resolution.base),
+            "tree": tree,
+            "dirs": dirs,
+        }
+        save_record(root, "render", rendered.referenced, result, started)
+        validated = {"models": len(rendered.resolution.base), "environments": environments}
+        save_record(root, "validate", rendered.referenced, validated, started)
     target = root / "rendered"
     if check:
-        check_tree(target, rendered.plan.files)
-        _emit(sys.stdout, report.format_ok(f"rendered/ is current ({len(rendered.plan.files)} files)"))
+        check_tree(target, files)
+        _emit(sys.stdout, report.format_ok(f"rendered/ is current ({len(files)} files)"))
         return EXIT_OK
-    diff = write_tree(target, rendered.plan.files)
-    objects = sum(len(e.objects) for e in rendered.environments)
+    diff = write_tree(target, files)
     changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
-    summary = (
-        f"rendered/ written: {len(rendered.plan.files)} files, {objects} objects in "
-        f"{len(rendered.environments)} environments ({changes} {'file' if changes == 1 else 'files'} changed)"
-    )
+    summary = _render_summary(len(files), rendered.object_count, environments, changes)
     _emit(sys.stdout, report.format_ok(summary))
     return EXIT_OK
 
@@ -188,9 +252,9 @@ def run(argv: Sequence[str]) -> int:
     if not root.is_dir():
         raise UsageError(f"--root {args.root} is not a directory")
     if args.command == "validate":
-        return _cmd_validate(root, args.format)
+        return _cmd_validate(root, args.format, not args.no_cache)
     if args.command == "render":
-        return _cmd_render(root, args.check)
+        return _cmd_render(root, args.check, not args.no_cache)
     if args.command == "explain":
         return _cmd_explain(root, args.environment, args.model, args.path)
     if args.command == "diff":

@@ -6,7 +6,9 @@ the CLI) touches rendered/.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,16 +21,20 @@ from .build.image import ImageFiles, build_bake, build_image
 from .build.monitoring import RuleProof, environment_rule, monitoring_findings, rule_proof, runbooks
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
+from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
 from .errors import Finding, ModelfleetError
+from .fingerprint import generator_fingerprint
 from .layout import ModelObjects, Overlay, namespaced, overlay
 from .load import Sources, load_fleet
 from .parse import parse
 from .plan import Plan, plan
 from .policy import image_allowlist, policy_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel, resolve
+from .schema import sources_findings
 from .secretcheck import secret_findings
 from .sli import sli_for
+from .spectypes import recording_paths
 from .templating import render_documents
 
 
@@ -50,6 +56,28 @@ class Rendered:
     base: tuple[ModelObjects, ...]
     environments: tuple[EnvironmentOutput, ...]
     plan: Plan
+    referenced: frozenset[str] = frozenset()  # every file and directory the spec points at
+    cached_objects: int | None = None  # the object count, when the unit cache served the objects
+
+    @property
+    def object_count(self) -> int:
+        """How many objects the environments receive (the CLI's summary)."""
+        if self.cached_objects is not None:
+            return self.cached_objects
+        return sum(len(e.objects) for e in self.environments)
+
+
+_UNIT_CACHE: ContextVar[UnitCache | None] = ContextVar("modelfleet_unit_cache", default=None)
+
+
+@contextlib.contextmanager
+def unit_cache(cache: UnitCache | None) -> Iterator[None]:
+    """Inside the block, ``render`` reuses and fills ``cache`` (``generator.incremental``)."""
+    token = _UNIT_CACHE.set(cache)
+    try:
+        yield
+    finally:
+        _UNIT_CACHE.reset(token)
 
 
 def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
@@ -108,8 +136,19 @@ def build_environment(
 
 
 def render(root: Path) -> Rendered:
-    """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding."""
-    resolution = validate(root)
+    """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding.
+    Inside ``unit_cache(cache)``, units whose inputs did not change come from the cache."""
+    cache = _UNIT_CACHE.get()
+    if cache is not None and cache.enabled:
+        from .incremental import render_cached
+
+        return render_cached(root, cache)
+    return render_fresh(root)
+
+
+def render_fresh(root: Path) -> Rendered:
+    """``render`` without the unit cache: every stage for every unit."""
+    resolution, referenced = validate_recorded(load_fleet(root))
     findings: list[Finding] = []
     base: list[ModelObjects] = []
     for model in resolution.base:
@@ -159,6 +198,7 @@ def render(root: Path) -> Rendered:
             proofs=[proof for e in environments for proof in e.proofs],
             runbooks=runbooks(resolution),
         ),
+        frozenset(referenced),
     )
 
 
@@ -171,6 +211,36 @@ def validate(root: Path) -> Resolution:
     """Everything `modelfleet validate` checks about the spec: load, parse, resolve, and the
     semantics that need the SLI (reachable objectives, latency buckets, alert PromQL)."""
     return validate_sources(load_fleet(root))
+
+
+def validate_recorded(sources: Sources) -> tuple[Resolution, set[str]]:
+    """Everything `validate` checks, including the JSON Schemas the editor applies to the raw
+    files, and the paths (config files, build contexts) the spec points at."""
+    with recording_paths() as referenced:
+        resolution = validate_sources(sources)
+    findings = _schema_findings(sources)
+    if findings:
+        raise ModelfleetError(findings)
+    return resolution, referenced
+
+
+def _schema_findings(sources: Sources) -> list[Finding]:
+    """``sources_findings``; inside ``unit_cache``, skipped for data that already passed."""
+    cache = _UNIT_CACHE.get()
+    if cache is None or not cache.enabled:
+        return sources_findings(sources)
+    import hashlib
+    import pickle
+
+    documents = [sources.models, *sources.environments]
+    data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
+    key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
+    if cache.get(key, lambda value: value is True):
+        return []
+    findings = sources_findings(sources)
+    if not findings:
+        cache.put(key, True)
+    return findings
 
 
 def validate_sources(sources: Sources) -> Resolution:

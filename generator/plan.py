@@ -10,6 +10,7 @@ from typing import Any
 from .build.compose import compose_header
 from .build.image import ImageFiles
 from .build.monitoring import RuleProof
+from .build.workload import KubeObject
 from .layout import ModelObjects, Overlay, file_stem
 from .yamlout import dump_documents
 
@@ -47,18 +48,37 @@ def base_files(model: ModelObjects) -> dict[str, bytes]:
     return files
 
 
-def overlay_files(item: Overlay) -> dict[str, bytes]:
+@dataclass(frozen=True)
+class OverlayPart:
+    """One model's share of an environment's overlay: its files under ``overlays/<env>/``
+    and its entries in the overlay's kustomization.yaml."""
+
+    files: dict[str, bytes]
+    resources: list[str]
+    patches: list[dict[str, Any]]
+    images: list[dict[str, str]]
+
+
+def overlay_source(env: str) -> str:
+    return f"models.yaml and environments/{env}.yaml"
+
+
+def overlay_part(item: Overlay, model: str) -> OverlayPart:
+    """The files and kustomization entries ``model`` contributes to ``item``."""
     env = item.environment
-    source = f"models.yaml and environments/{env}.yaml"
+    source = overlay_source(env)
     prefix = f"overlays/{env}"
-    files: dict[str, bytes] = {f"{prefix}/namespace.yaml": _yaml([item.namespace_object], source)}
-    resources = ["namespace.yaml", *(f"../../base/{model}" for model in item.models)]
-    for model, obj in item.extra:
-        name = f"resources/{model}-{file_stem(obj, [o for m, o in item.extra if m == model], model)}.yaml"
+    files: dict[str, bytes] = {}
+    resources: list[str] = []
+    extra = [o for m, o in item.extra if m == model]
+    for obj in extra:
+        name = f"resources/{model}-{file_stem(obj, extra, model)}.yaml"
         resources.append(name)
         files[f"{prefix}/{name}"] = _yaml([obj], source)
     patches: list[dict[str, Any]] = []
     for patch in item.patches:
+        if patch.model != model:
+            continue
         kind = str(patch.target["kind"])
         name = str(patch.target["metadata"]["name"])
         stem = f"{patch.model}-{kind.lower()}" if name == patch.model else f"{patch.model}-{kind.lower()}-{name}"
@@ -77,7 +97,9 @@ def overlay_files(item: Overlay) -> dict[str, bytes]:
             patches.append({"path": path, "target": {"kind": kind, "name": name}})
         files[f"{prefix}/{path}"] = _yaml([body], source)
     images = []
-    for image in item.images:
+    for index, image in enumerate(item.images):
+        if item.models[index] != model:
+            continue
         entry: dict[str, str] = {"name": image.name}
         if image.new_name is not None:
             entry["newName"] = image.new_name
@@ -86,16 +108,40 @@ def overlay_files(item: Overlay) -> dict[str, bytes]:
         else:
             entry["newTag"] = str(image.tag)
         images.append(entry)
+    return OverlayPart(files, resources, patches, images)
+
+
+def overlay_frame(env: str, namespace: str, namespace_object: KubeObject, models: Sequence[str],
+                  parts: Sequence[OverlayPart]) -> dict[str, bytes]:
+    """The overlay's namespace.yaml and kustomization.yaml around the models' parts (in model order)."""
+    source = overlay_source(env)
+    prefix = f"overlays/{env}"
+    files: dict[str, bytes] = {f"{prefix}/namespace.yaml": _yaml([namespace_object], source)}
+    resources = ["namespace.yaml", *(f"../../base/{model}" for model in models)]
+    patches: list[dict[str, Any]] = []
+    images: list[dict[str, str]] = []
+    for part in parts:
+        resources.extend(part.resources)
+        patches.extend(part.patches)
+        images.extend(part.images)
     kustomization: dict[str, Any] = {
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
-        "namespace": item.namespace,
+        "namespace": namespace,
         "resources": resources,
         "images": images,
     }
     if patches:
         kustomization["patches"] = patches
     files[f"{prefix}/kustomization.yaml"] = _yaml([kustomization], source)
+    return files
+
+
+def overlay_files(item: Overlay) -> dict[str, bytes]:
+    parts = [overlay_part(item, model) for model in item.models]
+    files = overlay_frame(item.environment, item.namespace, item.namespace_object, item.models, parts)
+    for part in parts:
+        files.update(part.files)
     return files
 
 
@@ -123,6 +169,28 @@ def platform_files(adapter_values: Mapping[str, Mapping[str, Any]]) -> dict[str,
     return files
 
 
+def proof_files(proof: RuleProof) -> dict[str, bytes]:
+    source = f"models.yaml and environments/{proof.environment}.yaml"
+    prefix = f"tests/{proof.environment}/{proof.model}"
+    return {
+        f"{prefix}.rules.yaml": _yaml([proof.rules], f"{source}: the PrometheusRule's groups, for promtool"),
+        f"{prefix}.rules-test.yaml": _yaml([proof.tests], f"{source}: run with `promtool test rules`"),
+    }
+
+
+def gitops_file(env: str, objects: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
+    return {f"gitops/{env}.yaml": _yaml(list(objects), f"models.yaml and environments/{env}.yaml")}
+
+
+def compose_files(env: str, doc: Mapping[str, Any]) -> dict[str, bytes]:
+    header = f"{compose_header(doc)}\n{_header(f'models.yaml and environments/{env}.yaml')}"
+    return {f"compose/{env}.yaml": dump_documents([dict(doc)], header).encode("utf-8")}
+
+
+def runbook_files(runbooks: Mapping[str, str]) -> dict[str, bytes]:
+    return {f"runbooks/{name}.md": text.encode("utf-8") for name, text in runbooks.items()}
+
+
 def plan(
     base: Sequence[ModelObjects],
     overlays: Sequence[Overlay],
@@ -137,17 +205,12 @@ def plan(
 ) -> Plan:
     files: dict[str, bytes] = platform_files(adapter_values)
     for env, objects in gitops.items():
-        files[f"gitops/{env}.yaml"] = _yaml(list(objects), f"models.yaml and environments/{env}.yaml")
+        files.update(gitops_file(env, objects))
     for proof in proofs:
-        source = f"models.yaml and environments/{proof.environment}.yaml"
-        prefix = f"tests/{proof.environment}/{proof.model}"
-        files[f"{prefix}.rules.yaml"] = _yaml([proof.rules], f"{source}: the PrometheusRule's groups, for promtool")
-        files[f"{prefix}.rules-test.yaml"] = _yaml([proof.tests], f"{source}: run with `promtool test rules`")
-    for name, text in runbooks.items():
-        files[f"runbooks/{name}.md"] = text.encode("utf-8")
+        files.update(proof_files(proof))
+    files.update(runbook_files(runbooks))
     for env, doc in compose.items():
-        header = f"{compose_header(doc)}\n{_header(f'models.yaml and environments/{env}.yaml')}"
-        files[f"compose/{env}.yaml"] = dump_documents([dict(doc)], header).encode("utf-8")
+        files.update(compose_files(env, doc))
     for model in base:
         files.update(base_files(model))
     for item in overlays:

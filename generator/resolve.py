@@ -76,7 +76,8 @@ class _Merge:
                 self.sources.setdefault(child, (layer.document, layer.prefix + child))
                 self.apply(layer, target[key], value, child)
             else:
-                self.forget_below(child)
+                if isinstance(target.get(key), (dict, list)):  # only a container has entries below it
+                    self.forget_below(child)
                 target[key] = copy.deepcopy(value)
                 self.record(layer, child, value)
 

@@ -6,25 +6,30 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
-from pydantic import BaseModel
 
 from .errors import Finding
-from .load import Document
-from .spec import EnvironmentFile, FleetFile
+from .load import Document, Sources
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_FILES: dict[str, type[BaseModel]] = {
-    "models.schema.json": FleetFile,
-    "environment.schema.json": EnvironmentFile,
-}
+SCHEMA_FILES = ("environment.schema.json", "models.schema.json")
+
+
+def _spec_model(filename: str) -> type[BaseModel]:
+    from .spec import EnvironmentFile, FleetFile
+
+    models: dict[str, type[BaseModel]] = {"models.schema.json": FleetFile, "environment.schema.json": EnvironmentFile}
+    return models[filename]
 
 
 @functools.cache
 def schema_for(filename: str) -> dict[str, Any]:
-    model = SCHEMA_FILES[filename]
+    model = _spec_model(filename)
     schema = model.model_json_schema(by_alias=True)
     return {"$schema": DRAFT, **schema}
 
@@ -78,8 +83,19 @@ def write_schemas(directory: Path) -> list[str]:
 
 
 @functools.cache
+def committed_schema(filename: str) -> dict[str, Any]:
+    """The schema as shipped in ``generator.schemas`` (``schemas/`` in a checkout), which
+    ``modelfleet schema --check`` keeps equal to ``schema_for``: exporting it from pydantic
+    on every run would cost more than the validation itself."""
+    from importlib.resources import files
+
+    schema: dict[str, Any] = json.loads((files("generator.schemas") / filename).read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.cache
 def _validator(filename: str) -> jsonschema.protocols.Validator:
-    schema = schema_for(filename)
+    schema = committed_schema(filename)
     cls = jsonschema.validators.validator_for(schema)
     validator: jsonschema.protocols.Validator = cls(schema)
     return validator
@@ -96,4 +112,12 @@ def jsonschema_findings(document: Document, filename: str) -> list[Finding]:
         findings.append(
             document.finding(path, f"{message} (JSON Schema {filename})", "the editor shows the same error")
         )
+    return findings
+
+
+def sources_findings(sources: Sources) -> list[Finding]:
+    """The JSON Schema checks of ``validate`` (and ``render``) over every loaded file."""
+    findings = jsonschema_findings(sources.models, "models.schema.json")
+    for document in sources.environments:
+        findings += jsonschema_findings(document, "environment.schema.json")
     return findings

@@ -3,7 +3,9 @@ copies made by ``spec.partial`` keep every per-field rule."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -133,8 +135,26 @@ def _check_analysis_query(value: str) -> str:
     return value
 
 
+# Sets that record every fleet-relative path a validation looks at (see ``recording_paths``):
+# the input record of ``generator.inputs`` must name every file and directory the output depends on.
+_PATH_RECORDERS: list[set[str]] = []
+
+
+@contextlib.contextmanager
+def recording_paths() -> Iterator[set[str]]:
+    """Collect the values of every RelFile, RelDir and RelPath validated inside the block."""
+    paths: set[str] = set()
+    _PATH_RECORDERS.append(paths)
+    try:
+        yield paths
+    finally:
+        _PATH_RECORDERS.remove(paths)
+
+
 def _check_relative_path(value: str, info: ValidationInfo) -> str:
     """A relative path that stays inside the fleet root and exists there."""
+    for recorder in _PATH_RECORDERS:
+        recorder.add(value)
     pure = PurePosixPath(value)
     if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
         raise spec_error(f"'{value}' is an absolute path", "give a path relative to the fleet root")

@@ -146,6 +146,11 @@ def _shared(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def shared_lock(target: Path) -> contextlib.AbstractContextManager[None]:
+    """The shared lock readers of ``target`` hold (see ``_shared``)."""
+    return _shared(target)
+
+
 def diff_tree(target: Path, planned: Mapping[str, bytes]) -> TreeDiff:
     """Compare the files under ``target`` with ``planned`` (path -> bytes)."""
     _validate_plan(planned)
@@ -269,6 +274,69 @@ def _build(root: Path, planned: Mapping[str, bytes]) -> None:
         _fsync_dir(directory)
 
 
+def _link_unchanged(root: Path, unchanged: Mapping[str, Path], planned: Mapping[str, bytes]) -> None:
+    """Put the files whose bytes did not change into the new tree ``root`` as hard links to
+    the old tree's files: nothing is rewritten or fsynced again and their mtimes stay. The
+    old tree is never modified, so the swap still shows the old tree or the new one. Where
+    the file system refuses a link, or the old file's mode is not the one a written file gets,
+    the file is written like a changed one."""
+    made: set[str] = set()
+    for rel in sorted(unchanged):
+        parent = rel.rpartition("/")[0]
+        if parent and parent not in made:
+            parts = parent.split("/")
+            for depth in range(1, len(parts) + 1):
+                directory = "/".join(parts[:depth])
+                if directory not in made:
+                    made.add(directory)
+                    path = root / directory
+                    if not path.is_dir():
+                        path.mkdir()
+                        path.chmod(_DIR_MODE)
+        path = root / rel
+        try:
+            if os.lstat(unchanged[rel]).st_mode & 0o7777 != _FILE_MODE:  # a fresh file would get _FILE_MODE
+                raise OSError(errno.EPERM, "mode differs")
+            os.link(unchanged[rel], path, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP, errno.EACCES}:
+                raise
+            _write_file(path, planned[rel])
+    if not unchanged:
+        return
+    if _syncfs(root):  # one call makes every new directory entry durable
+        return
+    for directory in sorted(made, reverse=True):
+        _fsync_dir(root / directory)
+    _fsync_dir(root)
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    syncfs: Callable[[int], int] = func
+    return syncfs
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the whole file system holding ``path`` (Linux ``syncfs``); False where unavailable."""
+    func = _libc_syncfs()
+    if func is None:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return func(fd) == 0
+    finally:
+        os.close(fd)
+
+
 RenameAt2 = Callable[[int, bytes, int, bytes, int], int]
 
 
@@ -331,7 +399,9 @@ def _replace(target: Path, planned: Mapping[str, bytes]) -> TreeDiff:
         return diff
     new = _new_temp_dir(target)
     try:
-        _build(new, planned)
+        changed = set(diff.stale) | set(diff.missing)
+        _build(new, {rel: content for rel, content in planned.items() if rel in changed})
+        _link_unchanged(new, {rel: files[rel] for rel in planned if rel not in changed}, planned)
         old = _swap(new, target)
     except BaseException:
         # Best effort: a copy left behind is removed by the next run.

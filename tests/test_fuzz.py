@@ -373,7 +373,8 @@ def test_derived_service_name_taken_by_another_model_is_rejected(tmp_path: Path)
 
 
 @pytest.mark.parametrize("case", ["negative-max-unavailable", "dotdot-config-file"])
-def test_render_rejects_what_validate_rejects(tmp_path: Path, case: str) -> None:
+def test_render_rejects_what_the_json_schemas_reject(tmp_path: Path, case: str) -> None:
+    """`render` runs the JSON Schema checks `validate` runs (the pydantic models now refuse these two as well)."""
     def edit(root: Path, models: dict[str, Any], envs: dict[str, Any]) -> None:
         if case == "negative-max-unavailable":
             models["models"][1]["rollout"] = {"rolling": {"maxUnavailable": -3}}

@@ -1,0 +1,284 @@
+"""``render`` with the unit cache: build, check and serialise only the units whose inputs
+changed, one unit at a time.
+
+Units: each base model (``base/<model>/``), and each (environment, model) pair (its
+overlay resources and patches, its kustomization entries, its rule tests). A unit's key
+hashes the generator fingerprint, the fleet root, the fleet settings, the environment's own
+settings (not the other models' overrides: no unit reads them), the unit's resolved spec
+and per-model override, the state (real path and content hash) of each config file it
+reads and, for an environment unit, the key of its base unit (the patches diff against
+it). The output of a unit is a function of exactly those, so a hit serves what a fresh
+computation would give.
+
+A unit is cached only when it has no finding when checked on its own: strict schema
+checks and the pod policy (every object is checked by itself; a pod's NetworkPolicy must
+be its own unit's). Any finding, build error or check failure abandons the cached path and
+runs ``pipeline.render`` from scratch, which reports exactly what it always reported (and
+renders the fleet when the finding was only a NetworkPolicy of another model covering a pod).
+
+Environment-wide files (kustomization.yaml, namespace, gitops, prometheus-adapter values)
+and fleet-wide ones (Dockerfiles, bake file) are rebuilt every time: they
+are cheap, and they read every model; the compose file (per environment) and the runbooks
+(per model) are cached too, keyed on the keys of the units they read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .build.alerts import alert_docs
+from .build.compose import compose_file, validate_compose
+from .build.gitops import gitops_objects
+from .build.image import build_bake, build_image
+from .build.monitoring import rule_proof
+from .build.runbook import runbook
+from .build.scaling import adapter_rules
+from .cache import UnitCache, digest
+from .check import check_environment, check_gitops
+from .errors import ModelfleetError
+from .fingerprint import generator_fingerprint
+from .inputs import RACY_NS, now_ns, path_state
+from .layout import ModelObjects, namespaced, overlay
+from .load import load_fleet
+from .pipeline import Rendered, allowed_images, model_objects, namespace_object, render_fresh, validate_recorded
+from .plan import (
+    OverlayPart,
+    Plan,
+    base_files,
+    compose_files,
+    gitops_file,
+    image_files,
+    overlay_frame,
+    overlay_part,
+    platform_files,
+    proof_files,
+    runbook_files,
+)
+from .policy import policy_findings
+from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
+from .sli import sli_for
+
+
+class _Uncacheable(Exception):
+    """A finding or an error on the cached path: render from scratch instead."""
+
+
+def render_cached(root: Path, cache: UnitCache) -> Rendered:
+    """``pipeline.render`` reusing every cached unit; the same files, or the same findings."""
+    started = now_ns()
+    resolution, referenced = validate_recorded(load_fleet(root))
+    try:
+        files, objects = _Units(root, resolution, cache, started).run()
+    except (_Uncacheable, ModelfleetError):
+        return render_fresh(root)
+    return Rendered(resolution, (), (), Plan(files), frozenset(referenced), objects)
+
+
+def _json(value: Any) -> Any:
+    dump: Callable[..., Any] | None = getattr(value, "model_dump", None)
+    return dump(mode="json") if dump is not None else value
+
+
+def _plain_objects(objects: ModelObjects) -> dict[str, Any]:
+    return {
+        "model": objects.model,
+        "image_name": objects.image_name,
+        "image_ref": objects.image_ref,
+        "objects": list(objects.objects),
+    }
+
+
+def _model_objects(plain: Mapping[str, Any]) -> ModelObjects:
+    return ModelObjects(plain["model"], plain["image_name"], plain["image_ref"], tuple(plain["objects"]))
+
+
+def _is_files(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value.items())
+
+
+def _valid_base(entry: Any) -> bool:
+    if not (isinstance(entry, dict) and _is_files(entry.get("files"))):
+        return False
+    objects = entry.get("objects")
+    return (
+        isinstance(objects, dict)
+        and all(isinstance(objects.get(k), str) for k in ("model", "image_name", "image_ref"))
+        and isinstance(objects.get("objects"), list)
+        and all(isinstance(o, dict) for o in objects["objects"])
+    )
+
+
+def _valid_unit(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and _is_files(entry.get("files"))
+        and isinstance(entry.get("resources"), list)
+        and all(isinstance(r, str) for r in entry["resources"])
+        and isinstance(entry.get("patches"), list)
+        and all(isinstance(p, dict) for p in entry["patches"])
+        and isinstance(entry.get("images"), list)
+        and all(isinstance(i, dict) for i in entry["images"])
+        and isinstance(entry.get("objects"), int)
+    )
+
+
+class _Units:
+    def __init__(self, root: Path, resolution: Resolution, cache: UnitCache, started: int) -> None:
+        self.root, self.resolution, self.cache, self.started = root, resolution, cache, started
+        fleet = resolution.fleet
+        self.fleet_key = digest(generator_fingerprint(), str(root.resolve()), _json(fleet))
+        self.allowed = allowed_images(resolution)
+        self.base_keys: dict[str, str] = {}
+        self.base_computed: dict[str, ModelObjects] = {}
+        self.env_keys: dict[int, Any] = {}
+
+    def _settled(self, model: ResolvedModel) -> bool:
+        """No config file of ``model`` changed since the run started (so the key's hashes are
+        of the bytes the build read)."""
+        for relative in model.spec.config.files:
+            try:
+                if (self.root / relative).stat().st_mtime_ns >= self.started - RACY_NS:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def _model_key(self, model: ResolvedModel) -> Any:
+        env = model.environment
+        env_part: Any = None
+        if env is not None:
+            env_part = self.env_keys.get(id(env))
+            if env_part is None:
+                env_part = self.env_keys[id(env)] = env.model_dump(mode="json", exclude={"models"})
+            override = env.models.get(model.name)
+            env_part = [env_part, _json(override)]
+        files = [path_state(self.root, relative)[0] for relative in model.spec.config.files]
+        return [_json(model.spec), env_part, files]
+
+    def run(self) -> tuple[dict[str, bytes], int]:
+        resolution = self.resolution
+        files: dict[str, bytes] = {}
+        for model in resolution.base:
+            files.update(self._base(model))
+        objects = 0
+        for env in resolution.environments:
+            objects += self._environment(env, files)
+        images = [build_image(model) for model in resolution.base]
+        files.update(image_files(images, build_bake(resolution.base)))
+        files.update(self._runbooks())
+        return dict(sorted(files.items())), objects
+
+    def _runbooks(self) -> dict[str, bytes]:
+        """``runbook_files(runbooks(resolution))``, one cached runbook per model: a runbook
+        reads the base model and the (environment, namespace) pairs that run it."""
+        where: dict[str, list[tuple[str, str]]] = {}
+        for env in self.resolution.environments:
+            for model in env.models:
+                where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
+        files: dict[str, bytes] = {}
+        for model in self.resolution.base:
+            places = where.get(model.name, [])
+            key = digest("runbook", self.base_keys[model.name], places)
+            entry = self.cache.get(key, _is_files)
+            if entry is None:
+                text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
+                entry = runbook_files({model.name: text})
+                if self._settled(model):
+                    self.cache.put(key, entry)
+            files.update(entry)
+        return files
+
+    def _base(self, model: ResolvedModel) -> dict[str, bytes]:
+        key = digest("base", self.fleet_key, self._model_key(model))
+        self.base_keys[model.name] = key
+        entry = self.cache.get(key, _valid_base)
+        if entry is None:
+            computed = model_objects(model, self.root)
+            entry = {"files": base_files(computed), "objects": _plain_objects(computed)}
+            if not (self._settled(model) and self.cache.put(key, entry)):
+                self.base_computed[model.name] = computed  # else read back when an environment needs it
+        files: dict[str, bytes] = entry["files"]
+        return files
+
+    def _base_objects(self, name: str) -> ModelObjects:
+        if name in self.base_computed:
+            return self.base_computed[name]
+        entry = self.cache.get(self.base_keys[name], _valid_base, count=False)
+        if entry is None:
+            raise _Uncacheable(name)  # vanished since it was read: start over without the cache
+        return _model_objects(entry["objects"])
+
+    def _environment(self, env: ResolvedEnvironment, files: dict[str, bytes]) -> int:
+        resolution, name = self.resolution, env.spec.name
+        version = env.spec.kubernetesVersion
+        ns_object = namespace_object(env, resolution.fleet.name)
+        if check_environment(name, version, [ns_object]) or policy_findings(name, [ns_object], self.allowed):
+            raise _Uncacheable(name)
+        env_key = digest("env", self.fleet_key, env.spec.model_dump(mode="json", exclude={"models"}), ns_object)
+        parts: list[OverlayPart] = []
+        objects = 1
+        keys: list[str] = []
+        settled = True
+        for model in env.models:
+            key = digest("unit", env_key, self._model_key(model), self.base_keys[model.name])
+            keys.append(key)
+            settled = self._settled(model) and settled
+            entry = self.cache.get(key, _valid_unit)
+            if entry is None:
+                entry = self._unit(env, model, ns_object)
+                if self._settled(model):
+                    self.cache.put(key, entry)
+            files.update(entry["files"])
+            parts.append(OverlayPart(entry["files"], entry["resources"], entry["patches"], entry["images"]))
+            objects += entry["objects"]
+        frame_key = digest("frame", env_key, keys)
+        frame = self.cache.get(frame_key, _is_files)
+        if frame is None:
+            namespace = str(ns_object["metadata"]["name"])
+            frame = overlay_frame(name, namespace, ns_object, [m.name for m in env.models], parts)
+            if settled:
+                self.cache.put(frame_key, frame)
+        files.update(frame)
+        gitops = tuple(gitops_objects(resolution, env))
+        if check_gitops(name, gitops):
+            raise _Uncacheable(name)
+        adapter = adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models])
+        files.update(platform_files({name: adapter}))
+        files.update(gitops_file(name, gitops))
+        files.update(self._compose(env, digest("compose", env_key, keys), settled))
+        return objects
+
+    def _compose(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, bytes]:
+        """The environment's compose file: it reads the environment's settings and its models
+        (their specs and config files), which ``key`` covers through the units' keys."""
+        entry = self.cache.get(key, _is_files)
+        if entry is None:
+            compose = compose_file(env, self.root, fleet=self.resolution.fleet.name)
+            if validate_compose(compose):
+                raise _Uncacheable(env.spec.name)
+            entry = compose_files(env.spec.name, compose)
+            if settled:
+                self.cache.put(key, entry)
+        files: dict[str, bytes] = entry
+        return files
+
+    def _unit(self, env: ResolvedEnvironment, model: ResolvedModel, ns_object: dict[str, Any]) -> dict[str, Any]:
+        name = env.spec.name
+        built = model_objects(model, self.root)
+        received = [namespaced(obj, env.spec.namespace) for obj in built.objects]
+        if check_environment(name, env.spec.kubernetesVersion, received) or policy_findings(
+            name, received, self.allowed
+        ):
+            raise _Uncacheable(f"{name}/{model.name}")
+        item = overlay(name, ns_object, [self._base_objects(model.name)], [built])
+        part = overlay_part(item, model.name)
+        files = {**part.files, **proof_files(rule_proof(model))}
+        return {
+            "files": files,
+            "resources": part.resources,
+            "patches": part.patches,
+            "images": part.images,
+            "objects": len(received),
+        }

@@ -1,0 +1,271 @@
+"""The unit cache and the input records (.modelfleet-cache/): output is byte-identical to a
+render without them after any edit, broken entries are ignored, a cache that cannot be
+written does not fail the render, and the fast paths answer only when nothing changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator import fingerprint, pipeline
+from generator.cache import MAGIC, UnitCache
+from generator.cli import main
+from generator.inputs import CACHE_DIR
+
+HEAVY = ("pydantic", "yaml", "jinja2", "jsonschema", "kubernetes_validate", "generator.pipeline")
+
+
+def _age(root: Path) -> None:
+    """Date every input an hour back: the cache never records inputs changed moments ago."""
+    past = time.time() - 3600
+    for path in root.rglob("*"):
+        if path.is_file() and CACHE_DIR not in path.parts:
+            os.utime(path, (past, past))
+
+
+def _cached_render(root: Path) -> tuple[dict[str, bytes], UnitCache]:
+    cache = UnitCache(root)
+    with pipeline.unit_cache(cache):
+        rendered = pipeline.render(root)
+    return dict(rendered.plan.files), cache
+
+
+def _fresh(root: Path) -> dict[str, bytes]:
+    return dict(pipeline.render_fresh(root).plan.files)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+EDITS: dict[str, Callable[[Path], None]] = {
+    "model": lambda root: _edit(root / "models.yaml", "maxReplicas: 12", "maxReplicas: 13"),
+    "environment-override": lambda root: _edit(root / "environments/prod.yaml", "maxReplicas: 60", "maxReplicas: 61"),
+    "environment-settings": lambda root: _edit(root / "environments/staging.yaml", "namespace: ", "namespace: x"),
+    "config-file": lambda root: (root / "services/fraud-detector/config/thresholds.yaml").write_text(
+        "threshold: 0.93\n", encoding="utf-8"
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_incremental_render_equals_a_fresh_render_after_an_edit(edit: str, example_fleet: Path) -> None:
+    _age(example_fleet)
+    first, cache = _cached_render(example_fleet)
+    assert cache.misses > 0
+    assert first == _fresh(example_fleet)
+    EDITS[edit](example_fleet)
+    _age(example_fleet)
+    again, cache = _cached_render(example_fleet)
+    assert cache.hits > 0, "the unchanged units come from the cache"
+    assert cache.misses > 0, "the changed units are rebuilt"
+    assert again == _fresh(example_fleet)
+    assert again != first
+
+
+def test_unchanged_fleet_is_served_from_the_cache(example_fleet: Path) -> None:
+    _age(example_fleet)
+    first, _ = _cached_render(example_fleet)
+    again, cache = _cached_render(example_fleet)
+    assert cache.misses == 0 and cache.hits > 0
+    assert again == first
+
+
+def test_a_new_generator_fingerprint_misses_everything(example_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _age(example_fleet)
+    first, _ = _cached_render(example_fleet)
+    monkeypatch.setattr(fingerprint, "generator_fingerprint", lambda: "another-generator")
+    monkeypatch.setattr("generator.incremental.generator_fingerprint", lambda: "another-generator")
+    monkeypatch.setattr("generator.pipeline.generator_fingerprint", lambda: "another-generator")
+    again, cache = _cached_render(example_fleet)
+    assert cache.hits == 0
+    assert again == first
+
+
+def test_fingerprint_covers_the_package_and_its_data() -> None:
+    fingerprint.generator_fingerprint.cache_clear()
+    before = fingerprint.generator_fingerprint()
+    files = [str(p) for d in [fingerprint._PACKAGE_DIR, *fingerprint._data_dirs()] for p in fingerprint._files_under(d)]
+    assert any(f.endswith("generator/incremental.py") for f in files)
+    assert any(f.endswith(".j2") for f in files), "templates"
+    assert any(f.endswith("models.schema.json") for f in files), "schemas"
+    assert fingerprint.generator_fingerprint() == before
+
+
+def _entries(root: Path) -> list[Path]:
+    return sorted(p for p in (root / CACHE_DIR / "units").rglob("*") if p.is_file())
+
+
+def _valid_entry(key: str, value: object) -> bytes:
+    import hashlib
+
+    body = pickle.dumps(value)
+    return MAGIC + key.encode() + hashlib.blake2b(body, digest_size=20).digest() + body
+
+
+CORRUPTIONS: dict[str, Callable[[Path], None]] = {
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+    "empty": lambda p: p.write_bytes(b""),
+    "flipped-byte": lambda p: p.write_bytes(p.read_bytes()[:-1] + bytes([p.read_bytes()[-1] ^ 0xFF])),
+    "garbage": lambda p: p.write_bytes(os.urandom(300)),
+    "foreign-class": lambda p: p.write_bytes(_valid_entry(p.name, Path("/etc/passwd"))),
+    "wrong-shape": lambda p: p.write_bytes(_valid_entry(p.name, {"files": {"x": "not bytes"}, "objects": 1})),
+    "other-key": lambda p: p.write_bytes(_valid_entry("0" * 40, {"files": {}})),
+    "directory": lambda p: (p.unlink(), p.mkdir()),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_broken_entries_are_recomputed(corruption: str, example_fleet: Path) -> None:
+    _age(example_fleet)
+    first, _ = _cached_render(example_fleet)
+    entries = _entries(example_fleet)
+    assert entries
+    for entry in entries:
+        CORRUPTIONS[corruption](entry)
+    again, cache = _cached_render(example_fleet)
+    assert cache.hits == 0
+    assert again == first
+
+
+def test_an_unwritable_cache_does_not_fail_the_render(example_fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _age(example_fleet)
+    (example_fleet / CACHE_DIR).write_text("not a directory\n")  # refuses writes even to root
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    assert main(["--root", str(example_fleet), "validate"]) == 0
+    assert main(["--root", str(example_fleet), "render", "--check"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_the_cache_can_be_disabled(how: str, example_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _age(example_fleet)
+    args = ["--root", str(example_fleet), "render"]
+    if how == "flag":
+        args.append("--no-cache")
+    else:
+        monkeypatch.setenv("MODELFLEET_NO_CACHE", "1")
+    assert main(args) == 0
+    assert not (example_fleet / CACHE_DIR).exists()
+
+
+def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child process that reports which heavy modules it imported."""
+    code = (
+        "import sys\nfrom generator.cli import main\ncode = main(sys.argv[1:])\n"
+        f"print('IMPORTED', sorted(m for m in {HEAVY!r} if m in sys.modules))\nsys.exit(code)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, "--root", str(root), *args], capture_output=True, text=True, check=False
+    )
+
+
+def _imported(result: subprocess.CompletedProcess[str]) -> list[str]:
+    line = next(line for line in result.stdout.splitlines() if line.startswith("IMPORTED "))
+    imported: list[str] = json.loads(line.removeprefix("IMPORTED ").replace("'", '"'))
+    return imported
+
+
+def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert _imported(result) == []
+    code = (
+        "import sys\nfrom generator.cli import build_parser\nbuild_parser()\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_noop_check_and_validate_answer_from_the_record(example_fleet: Path) -> None:
+    _age(example_fleet)
+    assert _cli(example_fleet, "render").returncode == 0
+    for args in (("render", "--check"), ("validate",), ("render",)):
+        result = _cli(example_fleet, *args)
+        assert result.returncode == 0, result.stderr
+        assert _imported(result) == [], f"{args}: the pipeline ran although nothing changed"
+    assert "rendered/ is current (148 files)" in _cli(example_fleet, "render", "--check").stdout
+    assert "(0 files changed)" in _cli(example_fleet, "render").stdout
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["edit-rendered", "add-rendered", "remove-rendered", "config-file", "models", "new-environment"],
+)
+def test_the_record_never_hides_a_change(change: str, example_fleet: Path) -> None:
+    _age(example_fleet)
+    assert _cli(example_fleet, "render").returncode == 0
+    rendered = example_fleet / "rendered"
+    victim = next(p for p in sorted(rendered.rglob("*.yaml")) if p.is_file())
+    if change == "edit-rendered":
+        victim.write_bytes(victim.read_bytes() + b"# hand edit\n")
+    elif change == "add-rendered":
+        (rendered / "stray.yaml").write_text("a: 1\n")
+    elif change == "remove-rendered":
+        victim.unlink()
+    elif change == "config-file":
+        (example_fleet / "services/fraud-detector/config/thresholds.yaml").write_text("threshold: 0.5\n")
+    elif change == "models":
+        EDITS["model"](example_fleet)
+    else:
+        env = example_fleet / "environments"
+        (env / "qa.yaml").write_text((env / "staging.yaml").read_text().replace("staging", "qa"))
+    _age(example_fleet)
+    result = _cli(example_fleet, "render", "--check")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "pydantic" in _imported(result)
+
+
+def test_validate_record_does_not_hide_an_invalid_spec(example_fleet: Path) -> None:
+    _age(example_fleet)
+    assert _cli(example_fleet, "validate").returncode == 0
+    _edit(example_fleet / "models.yaml", "maxReplicas: 12", "maxReplicas: -12")
+    _age(example_fleet)
+    assert _cli(example_fleet, "validate").returncode == 1
+
+
+def test_validate_uses_the_committed_schemas(example_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import schema
+
+    def no_export(filename: str) -> dict[str, object]:
+        raise AssertionError("validate exported a schema from the pydantic models")
+
+    monkeypatch.setattr(schema, "schema_for", no_export)
+    assert main(["--root", str(example_fleet), "validate", "--no-cache"]) == 0
+
+
+def test_unchanged_files_keep_their_inode_and_mtime(example_fleet: Path) -> None:
+    _age(example_fleet)
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    rendered = example_fleet / "rendered"
+    kept = rendered / "images/docker-bake.hcl"
+    before = kept.stat()
+    EDITS["model"](example_fleet)
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    after = kept.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert after.st_nlink == 1, "the old tree is gone"
+    assert _fresh(example_fleet) == {
+        p.relative_to(rendered).as_posix(): p.read_bytes() for p in rendered.rglob("*") if p.is_file()
+    }
+
+
+def test_an_unchanged_file_with_another_mode_is_rewritten(example_fleet: Path) -> None:
+    _age(example_fleet)
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    kept = example_fleet / "rendered/images/docker-bake.hcl"
+    kept.chmod(0o600)
+    EDITS["model"](example_fleet)
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    assert kept.stat().st_mode & 0o777 == 0o644
