@@ -3,7 +3,8 @@
 The plan is a mapping of relative POSIX paths to file bytes. ``diff_tree`` compares it
 with the disk, ``check_tree`` turns a difference into a ``StaleOutputError`` for
 ``render --check``, and ``write_tree`` replaces the whole tree at once: the new tree is
-built in a hidden sibling directory, fsynced, then swapped in with one
+built in a hidden sibling directory, made durable (one ``syncfs`` of its filesystem on
+Linux, one ``fsync`` per file and directory elsewhere), then swapped in with one
 ``renameat2(RENAME_EXCHANGE)`` so readers see either the old tree or the new one, never a
 mix. Every helper name starts with ``.<target>.`` (``.rendered.lock``,
 ``.rendered.tmp-*``, ``.rendered.old-*``) which the repository's ``.gitignore`` hides.
@@ -243,30 +244,83 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_file(path: Path, content: bytes) -> None:
+    """Create ``path`` with ``content``; not yet durable (``_sync_tree`` makes it so)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
     try:
         os.fchmod(fd, _FILE_MODE)  # the umask may have removed bits
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _build(root: Path, planned: Mapping[str, bytes]) -> None:
-    """Write every planned file under the empty directory ``root``, durably."""
-    dirs = {root}
-    for rel in sorted(planned):
-        path = root.joinpath(*PurePosixPath(rel).parts)
-        for parent in reversed(path.parents):
-            if parent.is_relative_to(root) and parent not in dirs:
-                parent.mkdir()
-                parent.chmod(_DIR_MODE)
-                dirs.add(parent)
-        _write_file(path, planned[rel])
+Syncfs = Callable[[int], int]
+
+
+@functools.cache
+def _syncfs() -> Syncfs | None:
+    """libc's ``syncfs``, or None where the platform or libc has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    syncfs: Syncfs = func
+    return syncfs
+
+
+def _sync_tree(root_fd: int, files: list[Path], dirs: set[Path]) -> None:
+    """Make every file and directory entry under the new tree durable.
+
+    One ``syncfs`` writes back the whole filesystem holding the tree (data, inodes and
+    directory entries) and, since Linux 5.8, reports a writeback error on any of it that
+    happened after ``root_fd`` was opened; without ``syncfs``, every file and directory is
+    fsynced (28,000 calls for a large fleet, hence the preference).
+    """
+    func = _syncfs()
+    if func is not None:
+        if func(root_fd) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}:
+            raise OSError(err, os.strerror(err), "syncfs")
+    for path in files:
+        _fsync_file(path)
     for directory in sorted(dirs, reverse=True):
         _fsync_dir(directory)
+
+
+def _build(root: Path, planned: Mapping[str, bytes]) -> None:
+    """Write every planned file under the empty directory ``root``, durably."""
+    # Opened first, so that syncfs reports writeback errors of everything written below.
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        dirs = {root}
+        files: list[Path] = []
+        for rel in sorted(planned):
+            path = root.joinpath(*PurePosixPath(rel).parts)
+            for parent in reversed(path.parents):
+                if parent.is_relative_to(root) and parent not in dirs:
+                    parent.mkdir()
+                    parent.chmod(_DIR_MODE)
+                    dirs.add(parent)
+            _write_file(path, planned[rel])
+            files.append(path)
+        _sync_tree(root_fd, files, dirs)
+    finally:
+        os.close(root_fd)
 
 
 RenameAt2 = Callable[[int, bytes, int, bytes, int], int]
