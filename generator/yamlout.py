@@ -99,10 +99,10 @@ _TRAILING_BLANK: Final = re.compile(r"[ \t]\n|[ \t]$")
 # PyYAML's own YAML 1.1 resolver, as a safety net under the rules above.
 _RESOLVER: Final = yaml.resolver.Resolver()
 
-# Strings up to this length have their style and tags memoised (at most _MEMO_ENTRIES
-# of each, so a few MB); longer ones (dashboards, scripts) rarely repeat.
+# Strings up to this length have their style and tag memoised (the most recent
+# _MEMO_ENTRIES of each, a few MB); longer ones (dashboards, scripts) rarely repeat.
 _MEMO_MAX_LEN: Final = 256
-_MEMO_ENTRIES: Final = 1 << 16
+_MEMO_ENTRIES: Final = 1 << 15
 
 
 def needs_quotes(s: str) -> bool:
@@ -145,8 +145,9 @@ def _style(s: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=_MEMO_ENTRIES)
-def _memo_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+def _memo_plain_tag(value: str) -> str:
+    """The tag a reader gives ``value`` written plain (implicit resolution)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     return tag
 
 
@@ -158,9 +159,10 @@ class _Dumper(_BaseDumper):
         return True
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        # The dumper has no path resolvers, so a scalar's tag depends on its text alone.
+        # The dumper has no path resolvers, so a scalar's tag depends on its text alone, and
+        # without implicit resolution (implicit[0] false) it is always the str tag.
         if kind is yaml.ScalarNode and type(value) is str and len(value) <= _MEMO_MAX_LEN:
-            return _memo_scalar_tag(value, implicit)
+            return _memo_plain_tag(value) if implicit[0] else _STR_TAG
         return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 

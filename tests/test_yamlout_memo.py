@@ -21,7 +21,7 @@ def test_memoised_style_and_tags_equal_the_direct_ones() -> None:
     for _ in range(2):  # the second round answers from the memo
         for text in [*SAMPLES, "x" * (yamlout._MEMO_MAX_LEN + 1)]:
             assert yamlout._style(text) == yamlout._scalar_style(text), text
-            for implicit in ((True, False), (False, True)):
+            for implicit in ((True, False), (False, True), (False, False), (True, True)):
                 expected = plain.resolve(yaml.ScalarNode, text, implicit)  # type: ignore[no-untyped-call]
                 assert dumper.resolve(yaml.ScalarNode, text, implicit) == expected, text
     assert yamlout._memo_style.cache_info().hits > 0
@@ -36,7 +36,7 @@ def test_long_strings_are_not_kept() -> None:
 def test_dump_is_identical_with_a_cold_and_a_warm_memo() -> None:
     data = {text or "empty": [text, {text or "e": text}] for text in SAMPLES}
     yamlout._memo_style.cache_clear()
-    yamlout._memo_scalar_tag.cache_clear()
+    yamlout._memo_plain_tag.cache_clear()
     cold = yamlout.dump(data)
     assert yamlout.dump(data) == cold
     assert yaml.safe_load(cold) == data
