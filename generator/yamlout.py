@@ -44,6 +44,8 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 __all__ = ["dump", "dump_documents", "needs_quotes"]
 
 _STR_TAG: Final = "tag:yaml.org,2002:str"
+_MAP_TAG: Final = "tag:yaml.org,2002:map"
+_SEQ_TAG: Final = "tag:yaml.org,2002:seq"
 _NEVER_FOLD: Final = 1 << 30
 
 # Spellings compared after casefold(): YAML 1.1 has y/n/yes/no/on/off/true/false in
@@ -157,6 +159,27 @@ class _Dumper(_BaseDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def represent_data(self, data: Any) -> yaml.Node:
+        """PyYAML's dispatch, cut short for the exact types manifests are made of.
+
+        Builds the very nodes PyYAML's representers would (no aliases, insertion order, the
+        block style ``dump`` asks for); anything else, and any other dumper setting, goes
+        the general way.
+        """
+        kind = type(data)
+        if kind is str:
+            return self.represent_scalar(_STR_TAG, data, style=_style(data))
+        flow_style = self.default_flow_style
+        if flow_style is None or self.sort_keys:
+            return super().represent_data(data)
+        if kind is dict:
+            pairs = [(self.represent_data(key), self.represent_data(value)) for key, value in data.items()]
+            return yaml.MappingNode(_MAP_TAG, pairs, flow_style=flow_style)
+        if kind is list or kind is tuple:
+            items = [self.represent_data(item) for item in data]
+            return yaml.SequenceNode(_SEQ_TAG, items, flow_style=flow_style)
+        return super().represent_data(data)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         # The dumper has no path resolvers, so a scalar's tag depends on its text alone, and
