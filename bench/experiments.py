@@ -17,6 +17,19 @@ a no-op or fails to patch, and that is fine: this file is evidence, not a tool t
 Optional packages (``jsonschema-rs``, ``orjson``) are imported from ``--deps DIR`` (a
 ``pip install --target`` directory) when they are not installed, so trying them does not
 touch the project's virtualenv.
+
+Ported into ``generator/`` since (branch perf-throughput), so ``baseline`` now includes
+them and their patches only stack a second layer on the real thing: ``fsync_once``
+(``write._sync_tree``: one syncfs), ``rs_validate`` and ``no_dedupe`` (``kubeschema`` /
+``crdschema``: jsonschema-rs decides, the canonical key only for rejected objects),
+``yaml_style_cache`` (``yamlout``: style and implicit tags memoised),
+``template_parse_cache`` (``templating.render_documents``), ``namespaced_shallow`` and
+``fast_copy`` (``layout``: copy only what changes), ``dashboard_cache``
+(``dashboard.dashboard_text``). Also ported without an experiment here: PromQL parses
+memoised (``generator/promql.py``) and the NetworkPolicy index of ``policy``. Not ported:
+``fsync_threads``, ``dashboard_orjson`` (a new dependency for one file type),
+``parallel_envs`` (slower, see ``docs/scale.md``). To compare against the generator before
+them, use ``--ref 371b027``.
 """
 
 from __future__ import annotations

@@ -9,9 +9,11 @@ The files are enforced exactly as committed: unknown fields are already forbidde
 (``additionalProperties: false`` wherever the CRD lists its fields and allows no others),
 because the API server would prune such fields silently (argo-cd#17135). Each file declares
 its JSON Schema draft in ``$schema``; Draft 7 is the default, being closest to the OpenAPI v3
-schemas of CRDs. One validator is built per kind, once, and every problem comes back as a
+schemas of CRDs. One validator per engine is built per kind, once (``jsonschema-rs`` decides
+validity, ``jsonschema`` explains an object it does not accept, as in
+:mod:`generator.kubeschema`), and every problem comes back as a
 :class:`~generator.kubeschema.KubeError` value with the same paths and messages as the
-core-object validation in :mod:`generator.kubeschema`.
+core-object validation.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from importlib.abc import Traversable
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft7Validator
+import jsonschema_rs
+from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 from .errors import Finding
-from .kubeschema import KubeError, _error, findings_of, object_errors
+from .kubeschema import KubeError, _error, accepts, findings_of, object_errors
 
 __all__ = [
     "BrokenSchema",
@@ -93,15 +96,41 @@ def _schema(api_version: str, kind: str) -> Mapping[str, Any] | None:
     return schema
 
 
+def _validator_class(schema: Mapping[str, Any]) -> type[Validator]:
+    """The draft a schema declares in ``$schema``; Draft 7 when it declares none (or one unknown)."""
+    cls: type[Validator] = validator_for(schema, default=Draft7Validator)
+    return cls
+
+
 @functools.cache
 def _validator(api_version: str, kind: str) -> Validator | None:
     """The one validator for ``apiVersion``/``kind``, or None if there is no vendored schema."""
     schema = _schema(api_version, kind)
     if schema is None:
         return None
-    cls = validator_for(schema, default=Draft7Validator)
-    validator: Validator = cls(schema)
+    validator: Validator = _validator_class(schema)(schema)
     return validator
+
+
+# The jsonschema-rs validator of the same draft as each jsonschema one.
+_RS_DRAFTS: dict[type[Validator], type[jsonschema_rs.Validator]] = {
+    Draft4Validator: jsonschema_rs.Draft4Validator,
+    Draft6Validator: jsonschema_rs.Draft6Validator,
+    Draft7Validator: jsonschema_rs.Draft7Validator,
+    Draft201909Validator: jsonschema_rs.Draft201909Validator,
+    Draft202012Validator: jsonschema_rs.Draft202012Validator,
+}
+
+
+@functools.cache
+def _fast_validator(api_version: str, kind: str) -> jsonschema_rs.Validator | None:
+    """The ``jsonschema-rs`` twin of :func:`_validator` (same draft, no format checks), or None
+    when there is no vendored schema or no twin for its draft (then ``jsonschema`` decides)."""
+    schema = _schema(api_version, kind)
+    if schema is None:
+        return None
+    cls = _RS_DRAFTS.get(_validator_class(schema))
+    return None if cls is None else cls(dict(schema), validate_formats=False)
 
 
 def _no_schema(api_version: str, kind: str) -> KubeError:
@@ -120,7 +149,12 @@ def crd_errors(obj: Mapping[str, Any]) -> list[KubeError]:
     Never raises for a malformed object: a non-mapping, a missing or non-string
     ``apiVersion``/``kind`` and a kind without a vendored schema are reported as errors.
     """
-    return object_errors(obj, _validator, _no_schema)
+    return object_errors(obj, _validator, _no_schema, _fast_validator)
+
+
+def crd_accepts(obj: Mapping[str, Any]) -> bool:
+    """True when ``obj`` is certainly valid against its vendored schema (the fast engine's verdict)."""
+    return accepts(obj, _fast_validator)
 
 
 def _custom_identity(obj: object) -> tuple[str, str] | None:
@@ -138,6 +172,7 @@ def validate_custom_objects(objects: Iterable[tuple[str, Mapping[str, Any]]]) ->
     Objects whose ``apiVersion``/``kind`` has no vendored schema are skipped: core kinds are
     :func:`generator.kubeschema.validate_objects`' job. Returns one
     :class:`~generator.errors.Finding` per problem, located at the display file, with
-    ``path`` ``"Kind/name: field.path"``. Identical objects are validated once.
+    ``path`` ``"Kind/name: field.path"``. The messages of identical invalid objects are worked
+    out once.
     """
-    return findings_of(((f, o) for f, o in objects if _custom_identity(o) is not None), crd_errors)
+    return findings_of(((f, o) for f, o in objects if _custom_identity(o) is not None), crd_errors, crd_accepts)

@@ -9,9 +9,18 @@ per kind plus one ``_definitions.json`` per Kubernetes version.
 ``kubernetes_validate.validate`` itself is not called: it re-reads the 1.3 MB
 definitions file and builds a new validator for every object, compares versions as
 strings ("1.4" > "1.37") and raises bare ``KeyError`` on malformed objects. Here the
-definitions are loaded once per version, one ``Draft202012Validator`` is built and
-cached per (version, apiVersion, kind), and every problem with an object comes back as
-a :class:`KubeError` value, never as an exception.
+definitions are loaded once per version, validators are built and cached per (version,
+apiVersion, kind), and every problem with an object comes back as a :class:`KubeError`
+value, never as an exception.
+
+Two engines, one verdict: ``jsonschema-rs`` (compiled) decides whether an object is valid;
+only an object it does not accept goes through ``jsonschema``, which has the last word and
+writes the messages. So messages are those of ``jsonschema`` by construction, and where the
+engines could differ the result is still ``jsonschema``'s as long as ``jsonschema-rs`` never
+accepts what ``jsonschema`` rejects (``tests/test_schema_engine_parity.py`` holds them to
+that over every rendered object and broken variants of each). Neither engine checks
+``format``; ``jsonschema-rs`` regexes are stricter where they differ (``$`` does not match
+before a final newline), which only sends an object to the slow path.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from importlib.abc import Traversable
 from importlib.resources import files
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.protocols import Validator
 from referencing import Registry, Resource
@@ -38,6 +48,7 @@ __all__ = [
     "KubeError",
     "KubeValidator",
     "UnknownVersion",
+    "accepts",
     "schema_version_for",
     "supported_versions",
     "validate_objects",
@@ -178,10 +189,23 @@ def _read_json(entry: Traversable) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
+def _definitions(schema_version: str) -> dict[str, Any]:
+    """``_definitions.json`` of one version, read once per version (1.3 MB; never mutated)."""
+    definitions: dict[str, Any] = _read_json(_version_dir(schema_version) / "_definitions.json")
+    return definitions
+
+
+@functools.lru_cache(maxsize=8)
 def _definitions_registry(schema_version: str) -> Registry[Any]:
-    """A registry holding ``_definitions.json`` of one version, read once per version."""
-    definitions = Resource.from_contents(_read_json(_version_dir(schema_version) / "_definitions.json"))
-    return definitions @ Registry()
+    """A ``referencing`` registry holding ``_definitions.json`` of one version."""
+    return Resource.from_contents(_definitions(schema_version)) @ Registry()
+
+
+@functools.lru_cache(maxsize=8)
+def _rs_definitions_registry(schema_version: str) -> jsonschema_rs.Registry:
+    """The same definitions, as a ``jsonschema-rs`` registry."""
+    definitions = _definitions(schema_version)
+    return jsonschema_rs.Registry([(definitions["$id"], definitions)])
 
 
 def _schema_file_name(api_version: str, kind: str) -> str:
@@ -219,6 +243,17 @@ def _kind_validator(schema_version: str, api_version: str, kind: str) -> Draft20
         return None
     registry: Registry[Any] = Resource.from_contents(schema) @ _definitions_registry(schema_version)
     return Draft202012Validator(schema, registry=registry)
+
+
+@functools.lru_cache(maxsize=512)
+def _rs_kind_validator(schema_version: str, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
+    """The ``jsonschema-rs`` twin of :func:`_kind_validator`: same draft, no format checks."""
+    schema = _kind_schema(schema_version, api_version, kind)
+    if schema is None:
+        return None
+    return jsonschema_rs.Draft202012Validator(
+        dict(schema), registry=_rs_definitions_registry(schema_version), validate_formats=False
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -374,25 +409,62 @@ class KubeValidator:
             return None
         return _kind_validator(self.schema_version, api_version, kind)
 
+    def fast_validator_for(self, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
+        """The cached ``jsonschema-rs`` validator for ``apiVersion``/``kind``, or None."""
+        if not (_API_VERSION.fullmatch(api_version) and _KIND.fullmatch(kind)):
+            return None
+        return _rs_kind_validator(self.schema_version, api_version, kind)
+
+    def accepts(self, obj: object) -> bool:
+        """True when ``obj`` is certainly valid (``jsonschema-rs`` accepts it): the fast path."""
+        return accepts(obj, self.fast_validator_for)
+
     def errors(self, obj: Mapping[str, Any]) -> list[KubeError]:
         """Every schema violation in ``obj``, sorted by path; empty when it is valid.
 
         Never raises for a malformed object: a non-mapping, a missing or non-string
         ``apiVersion``/``kind`` and a kind without a schema are reported as errors.
         """
-        return object_errors(obj, self.validator_for, self._no_schema)
+        return object_errors(obj, self.validator_for, self._no_schema, self.fast_validator_for)
+
+
+FastValidatorFor = Callable[[str, str], jsonschema_rs.Validator | None]
+
+
+def accepts(obj: object, fast_validator_for: FastValidatorFor) -> bool:
+    """Whether ``jsonschema-rs`` finds ``obj`` valid against the schema of its apiVersion/kind.
+
+    False means "not known to be valid": the object has no identity or schema, holds a value
+    JSON has no exact counterpart for (a date, an int key, a str subclass), or is invalid.
+    """
+    if not isinstance(obj, Mapping):
+        return False
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return False
+    validator = fast_validator_for(api_version, kind)
+    if validator is None:
+        return False
+    try:
+        return validator.is_valid(obj)
+    except (ValueError, TypeError, OverflowError):  # not convertible to JSON: jsonschema decides
+        return False
 
 
 def object_errors(
     obj: object,
     validator_for: Callable[[str, str], Validator | None],
     no_schema: Callable[[str, str], KubeError],
+    fast_validator_for: FastValidatorFor,
 ) -> list[KubeError]:
     """Every schema violation in ``obj`` (core kinds and CRDs alike), sorted by path.
 
+    An object ``jsonschema-rs`` accepts has none; any other goes through ``jsonschema``.
     Never raises for a malformed object: a non-mapping, a missing or non-string
     ``apiVersion``/``kind`` and a kind without a schema (``no_schema``) are reported as errors.
     """
+    if accepts(obj, fast_validator_for):
+        return []
     if not isinstance(obj, Mapping):
         return [_error([], f"expected a Kubernetes object (a mapping), got {_type_name(obj)}")]
     problems: list[KubeError] = []
@@ -446,21 +518,30 @@ def validate_objects(objects: Iterable[tuple[str, Mapping[str, Any]]], version: 
     """Validate rendered objects, given as ``(display_file, object)`` pairs.
 
     Returns one :class:`~generator.errors.Finding` per problem, located at the display
-    file, with ``path`` ``"Kind/name: field.path"``. Identical objects (same canonical
-    JSON) are validated once. Raises :class:`UnknownVersion` for a bad ``version``;
-    check the environment's ``kubernetesVersion`` with :func:`schema_version_for`
-    earlier to report it at its line.
+    file, with ``path`` ``"Kind/name: field.path"``. The messages of identical invalid
+    objects (same canonical JSON) are worked out once. Raises :class:`UnknownVersion` for a
+    bad ``version``; check the environment's ``kubernetesVersion`` with
+    :func:`schema_version_for` earlier to report it at its line.
     """
-    return findings_of(objects, KubeValidator(version).errors)
+    validator = KubeValidator(version)
+    return findings_of(objects, validator.errors, validator.accepts)
 
 
 def findings_of(
-    objects: Iterable[tuple[str, Mapping[str, Any]]], check: Callable[[Mapping[str, Any]], list[KubeError]]
+    objects: Iterable[tuple[str, Mapping[str, Any]]],
+    check: Callable[[Mapping[str, Any]], list[KubeError]],
+    accepted: Callable[[Mapping[str, Any]], bool],
 ) -> list[Finding]:
-    """Findings of ``check`` over (display_file, object) pairs; identical objects are checked once."""
+    """Findings of ``check`` over (display_file, object) pairs.
+
+    ``accepted`` objects (the fast engine's verdict, cheaper than hashing them) have none;
+    ``check`` runs once per distinct other object.
+    """
     seen: dict[str, list[KubeError]] = {}
     findings: list[Finding] = []
     for display_file, obj in objects:
+        if accepted(obj):
+            continue
         key = _canonical_key(obj)
         errors = seen.get(key) if key is not None else None
         if errors is None:

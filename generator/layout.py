@@ -15,7 +15,7 @@ resolved objects; the test suite proves it for every environment.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,30 +138,41 @@ def split_image(ref: str, name: str) -> ImageOverride:
     return ImageOverride(name, rest.lstrip(":"), None)
 
 
-def _containers(obj: KubeObject) -> Iterator[dict[str, Any]]:
-    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
-    for key in ("initContainers", "containers"):
-        yield from pod.get(key, []) or []
-
-
 def with_image(obj: KubeObject, image_name: str, old_ref: str, new_ref: str) -> KubeObject:
-    """A copy of ``obj`` whose containers running ``old_ref`` run ``new_ref``."""
-    copied = copy.deepcopy(obj)
-    for container in _containers(copied):
-        if container.get("image") == old_ref and old_ref.startswith(image_name):
-            container["image"] = new_ref
-    return copied
+    """``obj`` with its containers that run ``old_ref`` running ``new_ref``.
+
+    Only the dicts and lists on the way to a changed container are new; everything else
+    (and ``obj`` itself, when no container changes) is shared with ``obj``.
+    """
+    if not old_ref.startswith(image_name):
+        return obj
+    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+    changed: dict[str, list[Any]] = {}
+    for key in ("initContainers", "containers"):
+        containers = pod.get(key, []) or []
+        if any(container.get("image") == old_ref for container in containers):
+            changed[key] = [
+                {**container, "image": new_ref} if container.get("image") == old_ref else container
+                for container in containers
+            ]
+    if not changed:
+        return obj
+    spec, template = obj["spec"], obj["spec"]["template"]
+    # Replacing existing keys keeps every mapping's key order.
+    return {**obj, "spec": {**spec, "template": {**template, "spec": {**pod, **changed}}}}
 
 
 def namespaced(obj: KubeObject, namespace: str) -> KubeObject:
-    """The object as the cluster receives it from the overlay."""
+    """The object as the cluster receives it from the overlay.
+
+    The result has metadata of its own (a copy, with ``namespace`` after ``name``); the
+    rest is shared with ``obj``.
+    """
     if obj["kind"] in CLUSTER_SCOPED:
         return obj
-    copied = copy.deepcopy(obj)
-    metadata = {"name": copied["metadata"]["name"], "namespace": namespace}
-    metadata.update({k: v for k, v in copied["metadata"].items() if k != "name"})
-    copied["metadata"] = metadata
-    return copied
+    metadata = {"name": copy.deepcopy(obj["metadata"]["name"]), "namespace": namespace}
+    metadata.update({k: copy.deepcopy(v) for k, v in obj["metadata"].items() if k != "name"})
+    return {**obj, "metadata": metadata}
 
 
 def overlay(

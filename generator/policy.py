@@ -375,16 +375,61 @@ def _isolates_ingress(policy: Mapping[str, Any]) -> bool:
     return types is MISSING or not types or "Ingress" in _list(types)
 
 
-def _check_network_policy(out: _Collector, pod: PodTemplate, policies: Sequence[Mapping[str, Any]]) -> None:
-    labels = _map(pod.metadata.get("labels"))
-    for policy in policies:
-        namespace = _get(policy, ("metadata", "namespace"))
-        if (
-            (None if namespace is MISSING else namespace) == pod.namespace
-            and _isolates_ingress(policy)
-            and _selects(_get(policy, ("spec", "podSelector")), labels)
-        ):
-            return
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+class IngressPolicies:
+    """The NetworkPolicies that isolate ingress, indexed so that finding the ones that may
+    select a pod does not scan every policy of the namespace (one per model: a scan per pod
+    made the check quadratic in the number of models).
+
+    A policy whose podSelector requires some label ``k: v`` (the first of its matchLabels)
+    is filed under (namespace, k, v) and only considered for pods with that label; one
+    requiring no label (or a None or unhashable value) is considered for every pod of its
+    namespace. :func:`_selects` then decides exactly as before.
+    """
+
+    def __init__(self, policies: Sequence[Mapping[str, Any]]) -> None:
+        self._by_label: dict[tuple[str | None, Any, Any], list[Any]] = {}
+        self._others: dict[str | None, list[Any]] = {}
+        for policy in policies:
+            namespace = _get(policy, ("metadata", "namespace"))
+            namespace = None if namespace is MISSING else namespace
+            selector = _get(policy, ("spec", "podSelector"))
+            # A pod's namespace is a string or None: a policy of any other never applies.
+            if not (namespace is None or isinstance(namespace, str)) or not _isolates_ingress(policy):
+                continue
+            if not isinstance(selector, Mapping):
+                continue  # selects nothing
+            required = _map(selector.get("matchLabels"))
+            first = next(iter(required.items()), None)
+            # A None value also matches pods without the label (labels.get gives None).
+            if first is not None and first[1] is not None and _hashable(first[1]):
+                self._by_label.setdefault((namespace, *first), []).append(selector)
+            else:
+                self._others.setdefault(namespace, []).append(selector)
+
+    def select(self, namespace: str | None, labels: Mapping[str, Any]) -> bool:
+        """Whether some policy of ``namespace`` selects pods labelled ``labels`` for ingress."""
+        if any(_selects(selector, labels) for selector in self._others.get(namespace, ())):
+            return True
+        for key, value in labels.items():
+            if not _hashable(value):
+                continue  # equals no hashable matchLabels value
+            for selector in self._by_label.get((namespace, key, value), ()):
+                if _selects(selector, labels):
+                    return True
+        return False
+
+
+def _check_network_policy(out: _Collector, pod: PodTemplate, policies: IngressPolicies) -> None:
+    if policies.select(pod.namespace, _map(pod.metadata.get("labels"))):
+        return
     out.add(
         pod,
         (),
@@ -402,9 +447,9 @@ def policy_findings(
 ) -> list[Finding]:
     """Every way the environment's objects fall short of the secure defaults, as findings."""
     out = _Collector(env_name)
-    policies = [
-        o for o in objects if o.get("kind") == "NetworkPolicy" and o.get("apiVersion") == "networking.k8s.io/v1"
-    ]
+    policies = IngressPolicies(
+        [o for o in objects if o.get("kind") == "NetworkPolicy" and o.get("apiVersion") == "networking.k8s.io/v1"]
+    )
     for pod in pod_templates(objects):
         _check_pod(out, pod)
         _check_images(out, pod, allowed_images, require_digests)

@@ -111,8 +111,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-import promql_parser
-
+from . import promql
 from .errors import Finding, ModelfleetError, path_str
 from .load import FieldPath
 from .resolve import ResolvedModel
@@ -488,7 +487,7 @@ def _syntax_problem(expression: str) -> str | None:
     if "$" in expression:
         return "has an unknown placeholder (only $window and $selector are replaced)"
     try:
-        promql_parser.parse(expression)
+        promql.parse(expression)
     except ValueError as error:
         return f"is not valid PromQL: {error}"
     return None

@@ -17,10 +17,15 @@ Layout decisions (one style, used everywhere):
   final newline); otherwise it is double-quoted with escapes;
 * floats use Python's shortest round-tripping ``repr`` with ``.0`` added before a bare
   exponent (``1.0e+17``), and ``.inf``, ``-.inf``, ``.nan``.
+
+The same keys and values recur across thousands of files, so the two per-string decisions
+(our quoting style and PyYAML's implicit tag resolution, both pure functions of the text)
+are memoised for short strings.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, Final
@@ -39,6 +44,8 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 __all__ = ["dump", "dump_documents", "needs_quotes"]
 
 _STR_TAG: Final = "tag:yaml.org,2002:str"
+_MAP_TAG: Final = "tag:yaml.org,2002:map"
+_SEQ_TAG: Final = "tag:yaml.org,2002:seq"
 _NEVER_FOLD: Final = 1 << 30
 
 # Spellings compared after casefold(): YAML 1.1 has y/n/yes/no/on/off/true/false in
@@ -94,6 +101,11 @@ _TRAILING_BLANK: Final = re.compile(r"[ \t]\n|[ \t]$")
 # PyYAML's own YAML 1.1 resolver, as a safety net under the rules above.
 _RESOLVER: Final = yaml.resolver.Resolver()
 
+# Strings up to this length have their style and tag memoised (the most recent
+# _MEMO_ENTRIES of each, a few MB); longer ones (dashboards, scripts) rarely repeat.
+_MEMO_MAX_LEN: Final = 256
+_MEMO_ENTRIES: Final = 1 << 15
+
 
 def needs_quotes(s: str) -> bool:
     """Whether some YAML 1.1 or 1.2 reader would read plain ``s`` as a non-string.
@@ -127,15 +139,58 @@ def _scalar_style(s: str) -> str | None:
     return None  # the emitter picks plain, or quotes where YAML syntax requires it
 
 
+_memo_style = functools.lru_cache(maxsize=_MEMO_ENTRIES)(_scalar_style)
+
+
+def _style(s: str) -> str | None:
+    return _memo_style(s) if len(s) <= _MEMO_MAX_LEN else _scalar_style(s)
+
+
+@functools.lru_cache(maxsize=_MEMO_ENTRIES)
+def _memo_plain_tag(value: str) -> str:
+    """The tag a reader gives ``value`` written plain (implicit resolution)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
 class _Dumper(_BaseDumper):
-    """SafeDumper with our string styles, no aliases, and tuples as sequences."""
+    """SafeDumper with our string styles, no aliases, tuples as sequences, and the implicit
+    tag of short scalars memoised (the emitter asks twice per scalar)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
+    def represent_data(self, data: Any) -> yaml.Node:
+        """PyYAML's dispatch, cut short for the exact types manifests are made of.
+
+        Builds the very nodes PyYAML's representers would (no aliases, insertion order, the
+        block style ``dump`` asks for); anything else, and any other dumper setting, goes
+        the general way.
+        """
+        kind = type(data)
+        if kind is str:
+            return self.represent_scalar(_STR_TAG, data, style=_style(data))
+        flow_style = self.default_flow_style
+        if flow_style is None or self.sort_keys:
+            return super().represent_data(data)
+        if kind is dict:
+            pairs = [(self.represent_data(key), self.represent_data(value)) for key, value in data.items()]
+            return yaml.MappingNode(_MAP_TAG, pairs, flow_style=flow_style)
+        if kind is list or kind is tuple:
+            items = [self.represent_data(item) for item in data]
+            return yaml.SequenceNode(_SEQ_TAG, items, flow_style=flow_style)
+        return super().represent_data(data)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # The dumper has no path resolvers, so a scalar's tag depends on its text alone, and
+        # without implicit resolution (implicit[0] false) it is always the str tag.
+        if kind is yaml.ScalarNode and type(value) is str and len(value) <= _MEMO_MAX_LEN:
+            return _memo_plain_tag(value) if implicit[0] else _STR_TAG
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
 
 def _represent_str(dumper: _Dumper, data: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar(_STR_TAG, data, style=_scalar_style(data))
+    return dumper.represent_scalar(_STR_TAG, data, style=_style(data))
 
 
 _Dumper.add_representer(str, _represent_str)

@@ -64,6 +64,7 @@ TARGETS = {
     "write._build": (w, "_build"),
     "write._write_file": (w, "_write_file"),
     "write._fsync_dir": (w, "_fsync_dir"),
+    "write._sync_tree": (w, "_sync_tree"),
     "write._exchange": (w, "_exchange"),
     "write._swap": (w, "_swap"),
     "write._remove": (w, "_remove"),

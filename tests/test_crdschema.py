@@ -554,7 +554,7 @@ def test_validate_custom_objects_skips_core_and_unknown_kinds() -> None:
     ]
 
 
-def test_identical_objects_are_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identical_invalid_objects_are_explained_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
     real = crdschema.crd_errors
 
@@ -563,8 +563,12 @@ def test_identical_objects_are_validated_once(monkeypatch: pytest.MonkeyPatch) -
         return real(obj)
 
     monkeypatch.setattr(crdschema, "crd_errors", counting)
-    validate_custom_objects([("a.yaml", rollout()), ("b.yaml", rollout()), ("c.yaml", scaled_object())])
-    assert len(calls) == 2
+    broken = rollout()
+    broken["spec"]["replicas"] = "3"
+    validate_custom_objects(
+        [("a.yaml", broken), ("b.yaml", copy.deepcopy(broken)), ("c.yaml", rollout()), ("d.yaml", scaled_object())]
+    )
+    assert calls == [broken]  # the copy shares its messages; valid objects never get that far
 
 
 # -------------------------------------------------------------- the vendored files

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import promql_parser
-
+from .. import promql
 from ..alerting import AlertDoc, anchor_for
 from ..errors import Finding
 from ..resolve import ResolvedModel
@@ -199,7 +198,7 @@ def _off_bucket(model: ResolvedModel, sli: Sli, threshold_ms: int) -> Finding:
 
 def _bad_promql(model: ResolvedModel, index: int, expr: str) -> list[Finding]:
     try:
-        promql_parser.parse(expr)
+        promql.parse(expr)
     except ValueError as error:
         path = ("monitoring", "modelMetrics", index, "alert", "expr")
         document, doc_path = model.locate(path)

@@ -36,6 +36,7 @@ from typing import Any
 
 import promql_parser
 
+from .. import promql
 from ..resolve import ResolvedModel
 from ..sli import Series, Sli
 from ..slo import hours, plain_decimal
@@ -182,7 +183,7 @@ def _sequence(pattern: str) -> str:
 
 
 def _matchers(selector: str) -> tuple[str, list[promql_parser.Matcher]]:
-    parsed = promql_parser.parse(selector)
+    parsed = promql.parse(selector)
     assert isinstance(parsed, promql_parser.VectorSelector) and parsed.name is not None
     return parsed.name, list(parsed.matchers.matchers)
 

@@ -476,10 +476,34 @@ def dashboard(model: ResolvedModel, sli: Sli) -> dict[str, Any]:
     }
 
 
+# BLAKE2b-256 of a dashboard's compact JSON -> its indented text, oldest first. The texts
+# are held by the ConfigMaps anyway (now one string for all of a model's environments).
+_TEXTS: dict[bytes, str] = {}
+_TEXTS_MAX = 1 << 12
+
+
+def dashboard_text(dashboard: dict[str, Any]) -> str:
+    """``dashboard`` as indented JSON with sorted keys, serialised once per distinct dashboard.
+
+    ``json.dumps`` with ``indent`` runs the pure-Python encoder; the compact form (C encoder,
+    the same keys, values and order) identifies the dashboard ten times faster.
+    """
+    key = hashlib.blake2b(
+        json.dumps(dashboard, sort_keys=True, separators=(",", ":")).encode("utf-8"), digest_size=32
+    ).digest()
+    text = _TEXTS.get(key)
+    if text is None:
+        text = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
+        if len(_TEXTS) >= _TEXTS_MAX:
+            del _TEXTS[next(iter(_TEXTS))]
+        _TEXTS[key] = text
+    return text
+
+
 def dashboard_configmap(model: ResolvedModel, dashboard: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     """A v1 ConfigMap holding ``dashboard``, labelled for the Grafana sidecar's default
     discovery label ``grafana_dashboard: "1"``."""
-    text = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
+    text = dashboard_text(dashboard)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

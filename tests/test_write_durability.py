@@ -1,0 +1,112 @@
+"""write: the new tree is durable before it is swapped in, with one syncfs (or per-file fsyncs)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator import write
+from generator.errors import ModelfleetError
+from generator.write import write_tree
+
+OLD = {"base/a.yaml": b"old\n", "README.md": b"old\n"}
+NEW = {"base/a.yaml": b"new\n", "base/deep/b.yaml": b"b\n", "gitops/prod.yaml": b"p\n"}
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def leftovers(target: Path) -> list[str]:
+    names = (p.name for p in target.parent.iterdir())
+    return sorted(n for n in names if n.startswith(".rendered.") and n != ".rendered.lock")
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    path = tmp_path / "rendered"
+    write_tree(path, OLD)
+    return path
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux-only")
+def test_linux_has_syncfs_and_skips_per_file_fsyncs(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert write._syncfs() is not None
+    synced: list[Path] = []
+    monkeypatch.setattr(write, "_fsync_file", synced.append)
+    write_tree(target, NEW)
+    assert tree(target) == NEW
+    assert synced == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name a descriptor")
+def test_syncfs_runs_once_on_the_complete_new_tree_before_the_swap(
+    target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[dict[str, bytes], dict[str, bytes]]] = []
+
+    def fake_syncfs(fd: int) -> int:
+        new_root = Path(f"/proc/self/fd/{fd}").readlink()
+        seen.append((tree(new_root), tree(target)))
+        return 0
+
+    monkeypatch.setattr(write, "_syncfs", lambda: fake_syncfs)
+    write_tree(target, NEW)
+    assert seen == [(NEW, OLD)]  # all of the new tree, while rendered/ still held the old one
+    assert tree(target) == NEW
+
+
+def test_without_syncfs_every_file_and_directory_is_fsynced_before_the_swap(
+    target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files: list[str] = []
+    dirs: list[str] = []
+    real_fsync_dir = write._fsync_dir
+
+    def fsync_file(path: Path) -> None:
+        assert tree(target) == OLD
+        files.append(path.read_bytes().decode())
+
+    def fsync_dir(path: Path) -> None:
+        if path.name.startswith(".rendered.tmp-"):
+            assert tree(target) == OLD
+        dirs.append("/".join(path.parts[len(target.parent.parts) + 1 :]))
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(write, "_syncfs", lambda: None)
+    monkeypatch.setattr(write, "_fsync_file", fsync_file)
+    monkeypatch.setattr(write, "_fsync_dir", fsync_dir)
+    write_tree(target, NEW)
+    assert tree(target) == NEW
+    assert sorted(files) == sorted(c.decode() for c in NEW.values())
+    # Every directory of the new tree, the tree itself last; then the directory holding rendered/.
+    assert dirs == ["gitops", "base/deep", "base", "", ""]
+
+
+def test_unsupported_syncfs_falls_back_to_fsync(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unsupported(fd: int) -> int:
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+
+    synced: list[Path] = []
+    monkeypatch.setattr(write, "_syncfs", lambda: unsupported)
+    monkeypatch.setattr(write, "_fsync_file", synced.append)
+    write_tree(target, NEW)
+    assert tree(target) == NEW
+    assert len(synced) == len(NEW)
+
+
+def test_syncfs_error_keeps_the_old_tree(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(write, "_syncfs", lambda: failing)
+    with pytest.raises(ModelfleetError, match="cannot write rendered/: Input/output error"):
+        write_tree(target, NEW)
+    assert tree(target) == OLD
+    assert leftovers(target) == []
