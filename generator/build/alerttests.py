@@ -39,20 +39,9 @@ import promql_parser
 from ..resolve import ResolvedModel
 from ..sli import Series, Sli
 from ..slo import hours, plain_decimal
-from .alerts import (
-    OOM_WINDOW,
-    PERCENT,
-    RAW_VALUE,
-    VALUE,
-    Alert,
-    Burn,
-    Scope,
-    alert_annotations,
-    alert_labels,
-    hpa_name,
-    model_alerts,
-    namespace_of,
-)
+from .alertmodel import PERCENT, RAW_VALUE, VALUE, Alert, Burn, Scope, namespace_of
+from .alerts import alert_annotations, alert_labels, model_alerts
+from .opsalerts import OOM_WINDOW, hpa_name
 
 PER_MINUTE = Decimal(1000)  # requests per minute of the synthetic traffic
 LOW_TRAFFIC = Decimal("0.5")  # requests per minute that must never page
