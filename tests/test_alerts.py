@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from generator.build.alerts import alert_docs, prometheus_rule, validate_monitoring
-from generator.build.alerttests import go_float, humanize, humanize_percentage, regex_example, render, rules_test
+from generator.build.alerttests import rules_test
 from generator.build.identity import common_labels
+from generator.build.labelsets import regex_example
+from generator.build.promformat import go_float, humanize, humanize_percentage, render
 from generator.errors import Finding, Location
 from generator.load import load_fleet
 from generator.parse import parse

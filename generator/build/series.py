@@ -1,0 +1,93 @@
+"""Synthetic input series of a promtool test: counters that grow at a steady rate from time 0,
+gauges that stand still, and the request and latency series of a model's SLI at a chosen share of
+bad requests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..resolve import ResolvedModel
+from ..sli import Series, Sli
+from .alertmodel import number
+from .labelsets import Labels, good_labels, labels_for, selects
+
+TAIL = 10  # samples past the evaluation time
+
+SeriesSpec = dict[str, str]
+
+
+def series_text(name: str, labels: Labels) -> str:
+    return name + "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Samples every ``step`` minutes from time 0 to ``minutes``, and TAIL samples more."""
+
+    minutes: int
+    step: int = 1
+
+    @property
+    def samples(self) -> int:
+        return self.minutes // self.step + TAIL
+
+    @property
+    def interval(self) -> str:
+        return f"{self.step}m"
+
+
+def counter(per_minute: Decimal, clock: Clock) -> str:
+    return f"0+{number(per_minute * clock.step)}x{clock.samples}"
+
+
+def steady(value: Decimal | int, minutes: int) -> str:
+    return f"{number(Decimal(value))}x{minutes + TAIL}"
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Requests per minute and the share of them that is bad, from time 0."""
+
+    per_minute: Decimal
+    bad: Decimal
+
+    def bad_per_minute(self) -> Decimal:
+        return self.per_minute * self.bad
+
+
+def _selector(series: Series, scope: str, suffix: str = "", extra: str = "") -> str:
+    return series.select(scope, suffix, extra)
+
+
+def request_series(sli: Sli, traffic: Traffic, clock: Clock) -> list[SeriesSpec]:
+    """Counters whose error ratio is ``traffic.bad``: the error series and the good requests."""
+    error_selector = _selector(sli.errors, sli.scope)
+    error_name, error_labels = labels_for(error_selector)
+    out = [{"series": series_text(error_name, error_labels), "values": counter(traffic.bad_per_minute(), clock)}]
+    counting = [r for r in sli.requests if r.name == error_name and selects(_selector(r, sli.scope), error_labels)]
+    if not counting:  # the errors are a separate counter (TorchServe): the request counter counts them all
+        name, labels = labels_for(_selector(sli.requests[0], sli.scope))
+        return [*out, {"series": series_text(name, labels), "values": counter(traffic.per_minute, clock)}]
+    others = [r for r in sli.requests if r not in counting]
+    good = others[0] if others else counting[0]
+    name, labels = labels_for(_selector(good, sli.scope))
+    if name == error_name:
+        labels = good_labels(_selector(good, sli.scope), error_selector, labels)
+    good_per_minute = traffic.per_minute - traffic.bad_per_minute()
+    return [*out, {"series": series_text(name, labels), "values": counter(good_per_minute, clock)}]
+
+
+def latency_series(model: ResolvedModel, sli: Sli, traffic: Traffic, clock: Clock) -> list[SeriesSpec]:
+    """A histogram whose share of requests over the SLO threshold is ``traffic.bad``."""
+    latency, histogram = model.spec.monitoring.slo.latency, sli.latency
+    assert latency is not None and histogram is not None
+    le = histogram.le_matcher(latency.thresholdMs)
+    bucket, bucket_labels = labels_for(_selector(histogram.series, sli.scope, "_bucket", le))
+    count, count_labels = labels_for(_selector(histogram.series, sli.scope, "_count"))
+    good = traffic.per_minute - traffic.bad_per_minute()
+    return [
+        {"series": series_text(bucket, bucket_labels), "values": counter(good, clock)},
+        {"series": series_text(count, count_labels), "values": counter(traffic.per_minute, clock)},
+    ]
