@@ -40,7 +40,7 @@ schema: $(RUNTIME_STAMP)
 	$(BIN)/modelfleet schema
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check --no-cache generator tests tools
+	$(BIN)/ruff check --no-cache generator tests tools bench
 	$(BIN)/mypy --strict generator
 
 # promtool checks and unit-tests the generated alert rules; Debian ships it in `prometheus`.

@@ -735,9 +735,8 @@ SITE: list[str] = []
 def run_child(args: list[str], deps: Path | None) -> dict[str, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [*SITE, env.get("PYTHONPATH"), str(deps) if deps else None]))
-    out = subprocess.run(
-        [PY, str(Path(__file__)), *args], capture_output=True, text=True, env=env, check=False, cwd=tempfile.gettempdir()
-    )
+    command = [PY, str(Path(__file__)), *args]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=tempfile.gettempdir())
     if out.returncode != 0:
         return {"error": out.stderr.strip()[-800:]}
     text = out.stdout.strip()
@@ -810,8 +809,12 @@ def main() -> int:
         b_cpu = min((r["render_cpu"] for r in base), default=None)
         b_render = min((r["render"] for r in base), default=None)
         b_write = min((r["write"] for r in base), default=None)
-        print(f"\nfleet {args.fleet}; min of {args.repeat} run(s); render CPU is this process only (not fork workers)\n")
-        print("| experiment | render wall s | render CPU s | CPU saved | write wall s | write saved | peak RSS MB | output |")
+        print(f"\nfleet {args.fleet}; min of {args.repeat} run(s); render CPU is this process only (not fork workers)")
+        print()
+        print(
+            "| experiment | render wall s | render CPU s | CPU saved | write wall s | write saved | peak RSS MB "
+            "| output |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for name, runs in results.items():
             ok = [r for r in runs if "error" not in r]
@@ -825,9 +828,8 @@ def main() -> int:
             cpu_saved = "–" if name == "baseline" or b_cpu is None else f"{100 * (b_cpu - cpu) / b_cpu:+.0f}%"
             write_saved = "–" if name == "baseline" or b_write is None else f"{b_write - write:+.1f} s"
             same = "identical" if digest is None or ok[0]["digest"] == digest else "DIFFERS"
-            print(
-                f"| {name} | {render:.2f} | {cpu:.2f} | {cpu_saved} | {write:.2f} | {write_saved} | {rss:.0f} | {same} |"
-            )
+            cells = [f"{render:.2f}", f"{cpu:.2f}", cpu_saved, f"{write:.2f}", write_saved, f"{rss:.0f}", same]
+            print(f"| {name} | " + " | ".join(str(cell) for cell in cells) + " |")
         if b_render is not None:
             print(f"\nbaseline render wall {b_render:.2f} s, CPU {b_cpu:.2f} s, write {b_write:.2f} s")
     return 0

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,6 @@ LIMIT_CHANGE_VS_ONE_MODEL = 1.5
 LIMIT_VS_IMPORT_FLOOR = 2.0
 LIMIT_SCALING = 11.0
 LIMIT_RSS_MB = 300.0
-LOAD_AT_START = 0.0
 
 
 # ----------------------------------------------------------------------------- running
@@ -189,7 +188,13 @@ class Series:
         return text
 
     def to_json(self) -> dict[str, Any]:
-        return {"times": self.times, "cpu": self.cpu, "rss_mb": self.rss, "failures": self.failures, "notes": self.notes}
+        return {
+            "times": self.times,
+            "cpu": self.cpu,
+            "rss_mb": self.rss,
+            "failures": self.failures,
+            "notes": self.notes,
+        }
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -316,7 +321,7 @@ def child_floor(rendered: Path) -> int:
             continue
         rel = path.relative_to(rendered).as_posix()
         if path.suffix == ".yaml":
-            items.append((rel, [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=Loader)]))
+            items.append((rel, list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=Loader))))
         else:
             items.append((rel, path.read_bytes()))  # Dockerfiles, bake file: written as they are
     with tempfile.TemporaryDirectory(dir=rendered.parent) as scratch:
@@ -573,9 +578,14 @@ def evaluate(
     why = ""
     if r is not None and r > LIMIT_CHANGE_VS_ONE_MODEL and big is not None:
         changed = big.changed_files[0] if big.changed_files else "?"
+        resolve_s = big.stage_min("resolve")
+        resolve = f"{resolve_s:.1f} s" if resolve_s is not None else "n/a"
         why = (
-            f"one change re-renders, re-checks and re-writes the whole fleet ({fmt_s(change)}, about a full render "
-            f"{fmt_s(render)}) although only {changed} file(s) differ; there is no cache of unchanged work"
+            f"the unit cache rebuilds, checks and writes only what changed ({changed} file(s) differ; "
+            f"{fmt_s(change)} against {fmt_s(render)} from scratch), but every run still loads, parses and "
+            f"resolves the whole fleet (resolve alone {resolve} in the stage table) and the write stage scans "
+            "the whole old tree and hard-links every unchanged file into the new one; meeting the target "
+            "needs resolution cached per model and a write that touches only the changed paths"
         )
     cpu_r = ratio(big.change.cpu_min if big else None, base.render.cpu_min if base else None)
     targets.append(
@@ -630,7 +640,11 @@ def evaluate(
     )
     why = ""
     if peak is not None and peak > LIMIT_RSS_MB:
-        why = "every object, every overlay and every output file's bytes are held in memory at once"
+        why = (
+            "the render holds the whole resolution, every object and every output file's bytes until the write "
+            "stage swaps the tree in; streaming each environment's files into the new tree as they are produced "
+            "is the next step"
+        )
     targets.append(
         Target(
             "peak RSS at 1000×3 ≤ 300 MB",
@@ -701,9 +715,11 @@ def markdown(
     floors: dict[str, Series],
     example: dict[str, Series],
     targets: list[Target],
+    *,
     help_heavy: list[str] | None,
     args: argparse.Namespace,
     elapsed: float,
+    load_at_start: float,
 ) -> str:
     lines: list[str] = []
     add = lines.append
@@ -712,12 +728,15 @@ def markdown(
     add("Written by `make bench` (`bench/run.py`); do not edit by hand. See `bench/README.md` for what")
     add("is measured and how, and `docs/scale.md` for what it means for a large fleet.")
     add("")
-    add(f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    add(f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}")
     add(f"- machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()} {platform.release()}")
     add(f"- Python {platform.python_version()} ({platform.python_implementation()})")
     add(f"- modelfleet: {git_describe()}")
     add(f"- mode: {'quick' if args.quick else 'full'}; whole run {elapsed / 60:.1f} min")
-    add(f"- load average (1 min) at start / end: {LOAD_AT_START:.1f} / {os.getloadavg()[0]:.1f} (other work on the machine inflates medians)")
+    add(
+        f"- load average (1 min) at start / end: {load_at_start:.1f} / {os.getloadavg()[0]:.1f} "
+        "(other work on the machine inflates medians)"
+    )
     add("- cells are `min / median` wall seconds of fresh `python -m generator` processes; targets use the min")
     add("")
     add("## Targets (issue 8)")
@@ -748,7 +767,13 @@ def markdown(
     imp = floors["import"].min
     add("| command | min / median | × import floor | peak RSS |")
     add("|---|---|---|---|")
-    for key, label in (("help", "`--help`"), ("validate", "`validate`"), ("render", "`render`"), ("check", "`render --check` (no-op)")):
+    commands = (
+        ("help", "`--help`"),
+        ("validate", "`validate`"),
+        ("render", "`render`"),
+        ("check", "`render --check` (no-op)"),
+    )
+    for key, label in commands:
         series = example.get(key)
         if series is None:
             continue
@@ -765,11 +790,11 @@ def markdown(
         "render after 1 change | peak RSS | render ÷ ser. floor | render ÷ 1-model render |"
     )
     add("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, r in fleets.items():
+    for r in fleets.values():
         one = one_model.get(r.environments)
         add(
             f"| {r.models} × {r.environments} | {r.objects or 'n/a'} | {r.files or 'n/a'} | "
-            f"{r.megabytes and round(r.megabytes, 1) or 'n/a'} | {r.validate.cell()} | {r.render.cell()} | "
+            f"{(r.megabytes and round(r.megabytes, 1)) or 'n/a'} | {r.validate.cell()} | {r.render.cell()} | "
             f"{r.check.cell()} | {r.change.cell()} | "
             f"{max(r.render.rss + r.change.rss + r.check.rss, default=0):.0f} MB | "
             f"{fmt_ratio(ratio(r.render.min, r.floor.min))} | "
@@ -798,7 +823,7 @@ def markdown(
             cpu_total = min(s["render_cpu"] for s in r.stages)
             add(f"| {name} | cpu | – | {cpu_cells} | {cpu_total:.2f} | – |")
     add("")
-    add("`write` is `write_tree` into an empty directory (every file fsynced, then one atomic swap);")
+    add("`write` is `write_tree` into an empty directory (every file written, one `syncfs`, then one atomic swap);")
     add("`check_tree` is the comparison `render --check` does; `other` is time inside `render()` outside the")
     add("wrapped stage functions. `build` includes template rendering and parsing the templates' YAML.")
     missed = [t for t in targets if t.ratio is not None and t.ratio > 1.0]
@@ -838,8 +863,12 @@ RUNS_QUICK = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="modelfleet benchmark (issue 8)")
     parser.add_argument("--quick", action="store_true", help="fewer runs and no 100×20 fleet")
-    parser.add_argument("--fleets", default=None, help="comma-separated MODELSxENVS (default: 10x3,100x3,1000x3,100x20)")
-    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="markdown report (default: bench/RESULTS.md)")
+    parser.add_argument(
+        "--fleets", default=None, help="comma-separated MODELSxENVS (default: 10x3,100x3,1000x3,100x20)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=HERE / "RESULTS.md", help="markdown report (default: bench/RESULTS.md)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the raw measurements as JSON")
     parser.add_argument("--work", type=Path, default=None, help="where fleets are generated (default: a temp dir)")
     parser.add_argument(
@@ -863,8 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         return profile(args.profile, args.profile_out, args.top)
 
-    global LOAD_AT_START
-    LOAD_AT_START = os.getloadavg()[0]
+    load_at_start = os.getloadavg()[0]
     started = time.perf_counter()
     default = "10x3,100x3,1000x3" if args.quick else "10x3,100x3,1000x3,100x20"
     specs = [s.strip() for s in (args.fleets or default).split(",") if s.strip()]
@@ -922,7 +950,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     targets = evaluate(fleets, floors["import"], example, one_model)
     elapsed = time.perf_counter() - started
-    text = markdown(fleets, one_model, floors, example, targets, help_heavy, args, elapsed)
+    text = markdown(
+        fleets,
+        one_model,
+        floors,
+        example,
+        targets,
+        help_heavy=help_heavy,
+        args=args,
+        elapsed=elapsed,
+        load_at_start=load_at_start,
+    )
     args.output.write_text(text, encoding="utf-8")
     if args.json:
         args.json.write_text(
