@@ -7,6 +7,7 @@ Exit codes: 0 ok; 1 invalid input or stale output; 2 usage error; 3 internal err
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import sys
@@ -298,5 +299,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+# The collector's thresholds for the CLI process. A render builds a large heap of long-lived,
+# acyclic objects (specs, objects, output bytes) and frees almost nothing cyclic: with the
+# default thresholds the full collections that rescan that heap took 23 % of a 300-model
+# render's CPU time for 73 objects collected. Rarer collections keep the collector for the
+# little cyclic garbage there is.
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
 def main_entry() -> None:
+    """The console script (and `python -m generator`): main() in a process of its own."""
+    gc.set_threshold(*GC_THRESHOLDS)
     sys.exit(main())

@@ -269,7 +269,7 @@ class _Units:
         built = model_objects(model, self.root)
         received = [namespaced(obj, env.spec.namespace) for obj in built.objects]
         if check_environment(name, env.spec.kubernetesVersion, received) or policy_findings(
-            name, received, self.allowed
+            name, received, self.allowed, require_digests=env.spec.policy.requireDigests
         ):
             raise _Uncacheable(f"{name}/{model.name}")
         item = overlay(name, ns_object, [self._base_objects(model.name)], [built])

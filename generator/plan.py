@@ -3,6 +3,7 @@ and serialised, deterministically, with a header saying it is generated."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from .build.compose import compose_header
 from .build.image import ImageFiles
 from .build.monitoring import RuleProof
 from .build.workload import KubeObject
-from .layout import ModelObjects, Overlay, file_stem
+from .layout import ModelObjects, Overlay, Patch, file_stem
 from .yamlout import dump_documents
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
@@ -137,8 +138,30 @@ def overlay_frame(env: str, namespace: str, namespace_object: KubeObject, models
     return files
 
 
+def _per_model(item: Overlay) -> dict[str, Overlay]:
+    """``item`` split into one Overlay per model, in one pass (``overlay_part`` scans all of an
+    overlay's patches and objects, so calling it on the whole overlay per model is quadratic)."""
+    patches: dict[str, list[Patch]] = {model: [] for model in item.models}
+    extra: dict[str, list[tuple[str, KubeObject]]] = {model: [] for model in item.models}
+    for patch in item.patches:
+        patches[patch.model].append(patch)
+    for model, obj in item.extra:
+        extra[model].append((model, obj))
+    return {
+        model: dataclasses.replace(
+            item,
+            models=(model,),
+            images=(item.images[index],),
+            patches=tuple(patches[model]),
+            extra=tuple(extra[model]),
+        )
+        for index, model in enumerate(item.models)
+    }
+
+
 def overlay_files(item: Overlay) -> dict[str, bytes]:
-    parts = [overlay_part(item, model) for model in item.models]
+    split = _per_model(item)
+    parts = [overlay_part(split[model], model) for model in item.models]
     files = overlay_frame(item.environment, item.namespace, item.namespace_object, item.models, parts)
     for part in parts:
         files.update(part.files)

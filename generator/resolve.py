@@ -292,8 +292,9 @@ def _unique(findings: list[Finding]) -> list[Finding]:
 
 def _check_overrides(env: ParsedEnvironment, names: list[str]) -> list[Finding]:
     findings: list[Finding] = []
+    known = set(names)
     for name in env.spec.models:
-        if name not in names:
+        if name not in known:
             findings.append(
                 env.document.finding(
                     ("models", name),
