@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import platform
@@ -254,8 +255,10 @@ def child_stages(root: Path) -> int:
     start = time.perf_counter()
     from generator import pipeline
     from generator import write as write_module
+    from generator.cli import GC_THRESHOLDS
 
     import_seconds = time.perf_counter() - start
+    gc.set_threshold(*GC_THRESHOLDS)  # as the CLI process runs (generator.cli.main_entry)
     clock = _StageClock()
     missing = []
     for name, stage in STAGE_OF.items():
