@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .fingerprint import generator_fingerprint
+from .treewalk import walk
 
 CACHE_DIR = ".modelfleet-cache"
 DISABLE_ENV = "MODELFLEET_NO_CACHE"
@@ -165,20 +166,14 @@ def disk_tree_digest(target: Path) -> tuple[str, str] | None:
     digest = hashlib.blake2b(digest_size=20)
     entries: list[tuple[str, Path]] = []
     dirs: list[str] = []
-    pending = [(str(target), "")]
     try:
-        while pending:
-            directory, prefix = pending.pop()
-            with os.scandir(directory) as scan:
-                for entry in scan:
-                    rel = f"{prefix}{entry.name}"
-                    if entry.is_dir(follow_symlinks=False):
-                        dirs.append(rel)
-                        pending.append((entry.path, f"{rel}/"))
-                    elif entry.is_file(follow_symlinks=False):
-                        entries.append((rel, Path(entry.path)))
-                    else:
-                        return None
+        for rel, entry in walk(target):
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(rel)
+            elif entry.is_file(follow_symlinks=False):
+                entries.append((rel, Path(entry.path)))
+            else:
+                return None
         for rel, path in sorted(entries):
             digest.update(rel.encode("utf-8", "surrogateescape") + b"\0")
             with path.open("rb") as handle:

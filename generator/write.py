@@ -26,8 +26,10 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import Finding, Location, ModelfleetError, StaleOutputError
+from .treewalk import walk
 
 __all__ = ["TreeDiff", "check_tree", "diff_tree", "unified_diff", "write_tree"]
 
@@ -104,17 +106,11 @@ def _scan(target: Path) -> tuple[dict[str, Path], set[str]]:
         return files, dirs
     if not target.is_dir():
         raise ModelfleetError([Finding(f"{target} is not a directory", Location(_display()), hint=REFRESH_HINT)])
-    pending = [(target, "")]
-    while pending:
-        directory, prefix = pending.pop()
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                rel = f"{prefix}{entry.name}"
-                if entry.is_dir(follow_symlinks=False):
-                    dirs.add(rel)
-                    pending.append((Path(entry.path), f"{rel}/"))
-                else:
-                    files[rel] = Path(entry.path)
+    for rel, entry in walk(target):
+        if entry.is_dir(follow_symlinks=False):
+            dirs.add(rel)
+        else:
+            files[rel] = Path(entry.path)
     return files, dirs
 
 
@@ -272,18 +268,24 @@ def _fsync_file(path: Path) -> None:
 Syncfs = Callable[[int], int]
 
 
-@functools.cache
-def _syncfs() -> Syncfs | None:
-    """libc's ``syncfs``, or None where the platform or libc has none."""
+def _libc(name: str, argtypes: list[Any]) -> Any:
+    """The Linux libc function ``name`` returning an int and setting errno, or None where the
+    platform or libc has none."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        func = ctypes.CDLL(None, use_errno=True).syncfs
+        func = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (AttributeError, OSError):
         return None
-    func.argtypes = [ctypes.c_int]
+    func.argtypes = argtypes
     func.restype = ctypes.c_int
-    syncfs: Syncfs = func
+    return func
+
+
+@functools.cache
+def _syncfs() -> Syncfs | None:
+    """libc's ``syncfs``, or None where the platform or libc has none."""
+    syncfs: Syncfs | None = _libc("syncfs", [ctypes.c_int])
     return syncfs
 
 
@@ -354,15 +356,9 @@ RenameAt2 = Callable[[int, bytes, int, bytes, int], int]
 @functools.cache
 def _renameat2() -> RenameAt2 | None:
     """libc's ``renameat2``, or None where the platform or libc has none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        func = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return None
-    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    func.restype = ctypes.c_int
-    renameat2: RenameAt2 = func
+    renameat2: RenameAt2 | None = _libc(
+        "renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    )
     return renameat2
 
 
