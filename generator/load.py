@@ -109,8 +109,6 @@ def _decode(raw: bytes, display: str) -> str:
     return text.replace("\r\n", "\n")
 
 
-
-
 def unsafe_character_message(char: str) -> str:
     return (
         f"the value holds the control character U+{ord(char):04X}, which kubectl kustomize cannot carry "
