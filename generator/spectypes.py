@@ -151,6 +151,13 @@ def recording_paths() -> Iterator[set[str]]:
         _PATH_RECORDERS.remove(paths)
 
 
+def _fleet_root(info: ValidationInfo) -> Path | None:
+    """The fleet root the parse stage passes in the validation context (None when validating
+    without files, as the JSON Schema export does)."""
+    root = info.context.get("root") if isinstance(info.context, dict) else None
+    return root if isinstance(root, Path) else None
+
+
 def _check_relative_path(value: str, info: ValidationInfo) -> str:
     """A relative path that stays inside the fleet root and exists there."""
     for recorder in _PATH_RECORDERS:
@@ -160,9 +167,8 @@ def _check_relative_path(value: str, info: ValidationInfo) -> str:
         raise spec_error(f"'{value}' is an absolute path", "give a path relative to the fleet root")
     if ".." in pure.parts or "\\" in value:
         raise spec_error(f"'{value}' leaves the fleet root", "give a path inside the fleet root")
-    context = info.context if isinstance(info.context, dict) else {}
-    root = context.get("root")
-    if isinstance(root, Path):
+    root = _fleet_root(info)
+    if root is not None:
         target = root / value
         try:
             resolved = target.resolve(strict=True)
@@ -182,9 +188,8 @@ def _check_relative_path(value: str, info: ValidationInfo) -> str:
 def _check_relative_file(value: str, info: ValidationInfo) -> str:
     """A relative path inside the fleet root that is a regular file."""
     value = _check_relative_path(value, info)
-    context = info.context if isinstance(info.context, dict) else {}
-    root = context.get("root")
-    if isinstance(root, Path) and not (root / value).is_file():
+    root = _fleet_root(info)
+    if root is not None and not (root / value).is_file():
         raise spec_error(f"'{value}' is not a file", "list files here, not directories")
     return value
 
@@ -194,9 +199,8 @@ def _check_config_file(value: str, info: ValidationInfo) -> str:
     becomes a ConfigMap key."""
     value = _check_relative_file(value, info)
     _check_key(PurePosixPath(value).name, "ConfigMap")
-    context = info.context if isinstance(info.context, dict) else {}
-    root = context.get("root")
-    if isinstance(root, Path):
+    root = _fleet_root(info)
+    if root is not None:
         _check_config_content(value, (root / value).read_bytes())
     return value
 
@@ -228,9 +232,8 @@ def _check_config_content(value: str, raw: bytes) -> None:
 def _check_directory(value: str, info: ValidationInfo) -> str:
     """A relative path inside the fleet root that is a directory."""
     value = _check_relative_path(value, info)
-    context = info.context if isinstance(info.context, dict) else {}
-    root = context.get("root")
-    if isinstance(root, Path) and not (root / value).is_dir():
+    root = _fleet_root(info)
+    if root is not None and not (root / value).is_dir():
         raise spec_error(f"'{value}' is not a directory", "point build.context at the service's source directory")
     return value
 
