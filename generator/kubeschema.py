@@ -43,6 +43,7 @@ from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 
 from .errors import Finding, Location
+from .fastschema import fast_accepts
 
 __all__ = [
     "KubeError",
@@ -443,12 +444,7 @@ def accepts(obj: object, fast_validator_for: FastValidatorFor) -> bool:
     if not isinstance(api_version, str) or not isinstance(kind, str):
         return False
     validator = fast_validator_for(api_version, kind)
-    if validator is None:
-        return False
-    try:
-        return validator.is_valid(obj)
-    except (ValueError, TypeError, OverflowError):  # not convertible to JSON: jsonschema decides
-        return False
+    return validator is not None and fast_accepts(validator, obj)
 
 
 def object_errors(

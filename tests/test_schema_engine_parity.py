@@ -24,7 +24,9 @@ import jsonschema_rs
 import pytest
 from jsonschema.protocols import Validator
 
-from generator import crdschema, pipeline
+from generator import crdschema, pipeline, schema
+from generator.build import compose
+from generator.fastschema import fast_accepts
 from generator.kubeschema import KubeError, KubeValidator, accepts, object_errors
 
 REPO = Path(__file__).resolve().parent.parent
@@ -253,3 +255,69 @@ def test_an_object_only_jsonschema_accepts_is_valid(rendered: pipeline.Rendered)
     assert crdschema._validator("monitoring.coreos.com/v1", "ServiceMonitor").is_valid(broken)  # type: ignore[union-attr]
     assert crdschema.crd_errors(broken) == []
     assert crdschema.validate_custom_objects([("a.yaml", broken)]) == []
+
+
+def _source_corpus(tmp: Path) -> list[tuple[str, str, Any]]:
+    """(schema file, where, data): the example fleet's files and every invalid case's, as loaded."""
+    from generator.load import load_fleet
+    from tests.test_invalid import CASES, HERE, _apply
+
+    roots = [REPO]
+    for name in CASES:
+        _apply(HERE / name, tmp / name)
+        roots.append(tmp / name)
+    corpus: list[tuple[str, str, Any]] = []
+    for root in roots:
+        try:
+            sources = load_fleet(root)
+        except Exception:  # a case that fails before the schema stage (bad YAML, unsafe characters)
+            continue
+        corpus.append(("models.schema.json", f"{root.name}/models.yaml", sources.models.data))
+        corpus.extend(
+            ("environment.schema.json", f"{root.name}/{doc.path}", doc.data) for doc in sources.environments
+        )
+    return corpus
+
+
+def _compare(fast: jsonschema_rs.Validator, slow: Validator, label: str, data: Any, out: dict[str, list[str]]) -> None:
+    fast_ok = _fast_verdict(fast, data)
+    slow_ok = slow.is_valid(data)
+    out["compared"].append(label)
+    if not slow_ok:
+        out["rejected"].append(label)
+    if fast_ok and not slow_ok:
+        out["fast only"].append(label)
+    if fast_ok is None:
+        assert not fast_accepts(fast, data), label  # so jsonschema decides
+
+
+def test_spec_schemas_get_the_same_verdicts_from_both_engines(tmp_path: Path) -> None:
+    """The JSON Schema checks of models.yaml and environments/*.yaml: jsonschema-rs never
+    accepts a file (or a broken variant of one) that jsonschema rejects."""
+    out: dict[str, list[str]] = {"compared": [], "rejected": [], "fast only": []}
+    corpus = _source_corpus(tmp_path)
+    assert len(corpus) > 250, len(corpus)
+    for filename, where, data in corpus:
+        fast, slow = schema._fast_validator(filename), schema._validator(filename)
+        variants = _variants(data) if where.startswith(f"{REPO.name}/") else iter([("as loaded", data)])
+        for label, variant in variants:
+            if label == "an int key":  # the loader refuses a key that is not a string
+                continue
+            _compare(fast, slow, f"{where}: {label}", variant, out)
+    compared, rejected = len(out["compared"]), len(out["rejected"])
+    print(f"\n{len(corpus)} spec files; {compared} documents compared ({rejected} invalid)")
+    assert compared > 1000 and compared // 4 < rejected < compared
+    assert out["fast only"] == []
+
+
+def test_compose_schema_gets_the_same_verdicts_from_both_engines(rendered: pipeline.Rendered) -> None:
+    out: dict[str, list[str]] = {"compared": [], "rejected": [], "fast only": []}
+    for env in rendered.environments:
+        for label, variant in _variants(env.compose):
+            if label == "an int key":  # compose files are built with string keys only
+                continue
+            _compare(compose._fast_validator(), compose._validator(), f"compose {env.name}: {label}", variant, out)
+    compared, rejected = len(out["compared"]), len(out["rejected"])
+    print(f"\n{compared} compose documents compared ({rejected} invalid)")
+    assert compared > 1000 and compared // 10 < rejected < compared
+    assert out["fast only"] == []

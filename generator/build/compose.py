@@ -42,8 +42,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
+import jsonschema_rs
 from jsonschema import Draft7Validator
 
+from ..fastschema import fast_accepts
 from ..resolve import ResolvedEnvironment, ResolvedModel
 from ..runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
 from ..spectypes import quantity_value
@@ -376,16 +378,30 @@ def compose_header(document: Mapping[str, Any]) -> str:
 
 
 @functools.cache
-def _validator() -> Draft7Validator:
+def _schema() -> dict[str, Any]:
     resource = files(_SCHEMA_PACKAGE) / _SCHEMA_DIR / _SCHEMA_FILE
-    schema = json.loads(resource.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.cache
+def _fast_validator() -> jsonschema_rs.Validator:
+    return jsonschema_rs.Draft7Validator(_schema(), validate_formats=False)
+
+
+@functools.cache
+def _validator() -> Draft7Validator:
+    schema = _schema()
     # Upstream's "$schema" (https, no '#') is not one validator_for knows: say Draft 7 outright.
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema)
 
 
 def validate_compose(document: Mapping[str, Any]) -> list[str]:
-    """Every way ``document`` breaks the Compose Specification schema, as ``path: message`` lines, sorted."""
+    """Every way ``document`` breaks the Compose Specification schema, as ``path: message`` lines,
+    sorted. jsonschema-rs decides validity; jsonschema explains a document it does not accept."""
+    if fast_accepts(_fast_validator(), document):
+        return []
     problems: list[str] = []
     for error in _validator().iter_errors(document):
         where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
