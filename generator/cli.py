@@ -149,7 +149,8 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from .pipeline import render, unit_cache
 
     started = now_ns()
-    with unit_cache(UnitCache(root, enabled=use_cache, writable=not check)):  # --check writes nothing
+    cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
+    with unit_cache(cache):
         rendered = render(root)
     files = rendered.plan.files
     environments = len(rendered.resolution.environments)
@@ -172,6 +173,10 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
         _emit(sys.stdout, report.format_ok(f"rendered/ is current ({len(files)} files)"))
         return EXIT_OK
     diff = write_tree(target, files)
+    if rendered.delta_record is not None:
+        from .delta import save_delta_record
+
+        save_delta_record(root, cache, rendered.delta_record, started)
     changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
     summary = _render_summary(len(files), rendered.object_count, environments, changes)
     _emit(sys.stdout, report.format_ok(summary))

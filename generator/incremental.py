@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from .build.alerts import alert_docs
-from .build.compose import compose_file, validate_compose
+from .build.compose import compose_document, compose_entry, validate_compose
 from .build.gitops import gitops_objects
 from .build.image import build_bake, build_image
 from .build.monitoring import rule_proof
 from .build.runbook import runbook
-from .build.scaling import adapter_rules
+from .build.scaling import model_adapter_rules
 from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
+from .deltarecord import RecordBuilder, contribution
 from .errors import ModelfleetError
 from .fingerprint import generator_fingerprint
 from .inputs import RACY_NS, now_ns, path_state
@@ -68,12 +69,22 @@ class _Uncacheable(Exception):
 def render_cached(root: Path, cache: UnitCache) -> Rendered:
     """``pipeline.render`` reusing every cached unit; the same files, or the same findings."""
     started = now_ns()
-    resolution, referenced = validate_recorded(load_fleet(root))
+    sources = load_fleet(root)
+    resolution, referenced = validate_recorded(sources)
+    units = _Units(root, resolution, cache, started)
     try:
-        files, objects = _Units(root, resolution, cache, started).run()
+        files, objects = units.run()
     except (_Uncacheable, ModelfleetError):
         return render_fresh(root)
-    return Rendered(resolution, (), (), Plan(files), frozenset(referenced), objects)
+    record = units.record.finish(
+        models_data=sources.models.data,
+        env_data={document.path: document.data for document in sources.environments},
+        inputs=[],
+        referenced=referenced,
+        files=files,
+        summary={"objects": objects, "environments": len(resolution.environments), "models": len(resolution.base)},
+    )
+    return Rendered(resolution, (), (), Plan(files), frozenset(referenced), objects, record)
 
 
 def _json(value: Any) -> Any:
@@ -110,6 +121,15 @@ def _valid_base(entry: Any) -> bool:
     )
 
 
+def _valid_compose(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and _is_files(entry.get("files"))
+        and isinstance(entry.get("entries"), dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in entry["entries"].items())
+    )
+
+
 def _valid_unit(entry: Any) -> bool:
     return (
         isinstance(entry, dict)
@@ -133,6 +153,8 @@ class _Units:
         self.base_keys: dict[str, str] = {}
         self.base_computed: dict[str, ModelObjects] = {}
         self.env_keys: dict[int, Any] = {}
+        self.record = RecordBuilder()
+        self.record.base_keys = self.base_keys
 
     def _settled(self, model: ResolvedModel) -> bool:
         """No config file of ``model`` changed since the run started (so the key's hashes are
@@ -210,29 +232,44 @@ class _Units:
             raise _Uncacheable(name)  # vanished since it was read: start over without the cache
         return _model_objects(entry["objects"])
 
+    def env_key(self, env: ResolvedEnvironment, ns_object: dict[str, Any]) -> str:
+        return digest("env", self.fleet_key, env.spec.model_dump(mode="json", exclude={"models"}), ns_object)
+
+    def unit_entry(
+        self, env: ResolvedEnvironment, model: ResolvedModel, env_key: str, ns_object: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """The unit's key and its entry, from the cache or computed (and stored when settled)."""
+        key = digest("unit", env_key, self._model_key(model), self.base_keys[model.name])
+        entry = self.cache.get(key, _valid_unit)
+        if entry is None:
+            entry = self._unit(env, model, ns_object)
+            if self._settled(model):
+                self.cache.put(key, entry)
+        return key, entry
+
     def _environment(self, env: ResolvedEnvironment, files: dict[str, bytes]) -> int:
         resolution, name = self.resolution, env.spec.name
         version = env.spec.kubernetesVersion
         ns_object = namespace_object(env, resolution.fleet.name)
         if check_environment(name, version, [ns_object]) or policy_findings(name, [ns_object], self.allowed):
             raise _Uncacheable(name)
-        env_key = digest("env", self.fleet_key, env.spec.model_dump(mode="json", exclude={"models"}), ns_object)
+        env_key = self.env_key(env, ns_object)
         parts: list[OverlayPart] = []
         objects = 1
         keys: list[str] = []
         settled = True
+        adapter: list[dict[str, Any]] = []
+        units: dict[str, dict[str, Any]] = {}
         for model in env.models:
-            key = digest("unit", env_key, self._model_key(model), self.base_keys[model.name])
+            key, entry = self.unit_entry(env, model, env_key, ns_object)
             keys.append(key)
             settled = self._settled(model) and settled
-            entry = self.cache.get(key, _valid_unit)
-            if entry is None:
-                entry = self._unit(env, model, ns_object)
-                if self._settled(model):
-                    self.cache.put(key, entry)
             files.update(entry["files"])
             parts.append(OverlayPart(entry["files"], entry["resources"], entry["patches"], entry["images"]))
             objects += entry["objects"]
+            rules = model_adapter_rules(model, sli_for(model, env.spec.namespace))
+            adapter.extend(rules)
+            units[model.name] = {"entry": entry, "adapter": rules}
         frame_key = digest("frame", env_key, keys)
         frame = self.cache.get(frame_key, _is_files)
         if frame is None:
@@ -244,25 +281,34 @@ class _Units:
         gitops = tuple(gitops_objects(resolution, env))
         if check_gitops(name, gitops):
             raise _Uncacheable(name)
-        adapter = adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models])
-        files.update(platform_files({name: adapter}))
+        files.update(platform_files({name: {"rules": {"external": adapter}}}))
         files.update(gitops_file(name, gitops))
-        files.update(self._compose(env, digest("compose", env_key, keys), settled))
+        compose = self._compose(env, digest("compose", env_key, keys), settled)
+        files.update(compose["files"])
+        self.record.environment(name, [m.name for m in env.models])
+        for model in env.models:
+            unit = units[model.name]
+            contrib = contribution(
+                unit["entry"], unit["adapter"], compose["entries"][model.name], model.spec.startup.maxSeconds
+            )
+            self.record.unit(name, model.name, unit["entry"], contrib)
         return objects
 
-    def _compose(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, bytes]:
-        """The environment's compose file: it reads the environment's settings and its models
-        (their specs and config files), which ``key`` covers through the units' keys."""
-        entry = self.cache.get(key, _is_files)
+    def _compose(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, Any]:
+        """The environment's compose file and the digest of each model's entry in it: it reads
+        the environment's settings and its models (their specs and config files), which
+        ``key`` covers through the units' keys."""
+        entry = self.cache.get(key, _valid_compose)
         if entry is None:
-            compose = compose_file(env, self.root, fleet=self.resolution.fleet.name)
+            name, fleet = env.spec.name, self.resolution.fleet.name
+            entries = [compose_entry(m, self.root, env_name=name, index=i) for i, m in enumerate(env.models)]
+            compose = compose_document(name, fleet, entries)
             if validate_compose(compose):
                 raise _Uncacheable(env.spec.name)
-            entry = compose_files(env.spec.name, compose)
+            entry = {"files": compose_files(name, compose), "entries": {e.model: digest(e) for e in entries}}
             if settled:
                 self.cache.put(key, entry)
-        files: dict[str, bytes] = entry
-        return files
+        return dict(entry)
 
     def _unit(self, env: ResolvedEnvironment, model: ResolvedModel, ns_object: dict[str, Any]) -> dict[str, Any]:
         name = env.spec.name

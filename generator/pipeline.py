@@ -58,6 +58,7 @@ class Rendered:
     plan: Plan
     referenced: frozenset[str] = frozenset()  # every file and directory the spec points at
     cached_objects: int | None = None  # the object count, when the unit cache served the objects
+    delta_record: dict[str, Any] | None = None  # what `generator.delta` needs next time (unit cache only)
 
     @property
     def object_count(self) -> int:

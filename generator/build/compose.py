@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import jsonschema_rs
 from jsonschema import Draft7Validator
@@ -228,6 +228,15 @@ def runtime_config_name(model: str, file_name: str) -> str:
 # The document
 
 
+class ComposeEntry(NamedTuple):
+    """One model's share of an environment's compose file."""
+
+    model: str
+    service: dict[str, Any]
+    notes: dict[str, Any]
+    configs: dict[str, Any]
+
+
 def _service(
     model: ResolvedModel, root: Path, *, env_name: str, host_port: int, compose_dir: str, images_dir: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -312,28 +321,57 @@ def compose_file(
     """
     name = env.spec.name
     fleet_name = fleet or (env.models[0].fleet.name if env.models else "modelfleet")
+    ordered = sorted(env.models, key=lambda m: m.name)
+    entries = [
+        compose_entry(model, root, env_name=name, index=index, compose_dir=compose_dir, images_dir=images_dir)
+        for index, model in enumerate(ordered)
+    ]
+    return compose_document(name, fleet_name, entries, compose_dir=compose_dir)
+
+
+def compose_entry(
+    model: ResolvedModel,
+    root: Path,
+    *,
+    env_name: str,
+    index: int,
+    compose_dir: str = COMPOSE_DIR,
+    images_dir: str = IMAGES_DIR,
+) -> ComposeEntry:
+    """Everything model number ``index`` (in name order) of its environment puts into the
+    compose file: its service, its notes and its runtime configs."""
+    service, notes = _service(
+        model,
+        root,
+        env_name=env_name,
+        host_port=FIRST_HOST_PORT + index,
+        compose_dir=compose_dir,
+        images_dir=images_dir,
+    )
+    configs = {
+        runtime_config_name(model.name, file_name): {"content": content}
+        for file_name, content in sorted(RUNTIME_CONFIG_FILES.get(model.spec.runtime, {}).items())
+    }
+    return ComposeEntry(model.name, service, notes, configs)
+
+
+def compose_document(
+    env_name: str, fleet_name: str, entries: Sequence[ComposeEntry], *, compose_dir: str = COMPOSE_DIR
+) -> dict[str, Any]:
+    """The compose file of an environment from its models' entries (in name order)."""
     services: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     configs: dict[str, Any] = {}
-    for index, model in enumerate(sorted(env.models, key=lambda m: m.name)):
-        service, model_notes = _service(
-            model,
-            root,
-            env_name=name,
-            host_port=FIRST_HOST_PORT + index,
-            compose_dir=compose_dir,
-            images_dir=images_dir,
-        )
-        services[model.name] = service
-        notes[model.name] = model_notes
-        for file_name, content in sorted(RUNTIME_CONFIG_FILES.get(model.spec.runtime, {}).items()):
-            configs[runtime_config_name(model.name, file_name)] = {"content": content}
-    document: dict[str, Any] = {"name": f"{fleet_name}-{name}", "services": services}
+    for entry in entries:
+        services[entry.model] = entry.service
+        notes[entry.model] = entry.notes
+        configs.update(entry.configs)
+    document: dict[str, Any] = {"name": f"{fleet_name}-{env_name}", "services": services}
     if configs:
         document["configs"] = configs
     document["x-modelfleet"] = {
-        "environment": name,
-        "run": f"docker compose -f {compose_path(name, compose_dir)} up --build",
+        "environment": env_name,
+        "run": f"docker compose -f {compose_path(env_name, compose_dir)} up --build",
         "requires": f"Docker Compose {MIN_COMPOSE_VERSION} or later",
         "models": notes,
     }

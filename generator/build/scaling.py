@@ -171,17 +171,19 @@ def scaling_context(model: ResolvedModel, sli: Sli, prometheus_url: str) -> dict
 
 def adapter_rules(models: list[tuple[ResolvedModel, Sli]]) -> dict[str, Any]:
     """prometheus-adapter configuration (external rules) serving the HPA's custom metrics."""
-    rules: list[dict[str, Any]] = []
-    for model, sli in models:
-        if model.spec.scaling.engine != "hpa":
-            continue
-        for name, query in custom_queries(model, sli).items():
-            rules.append(
-                {
-                    "seriesQuery": sli.requests_series_selector(),
-                    "metricsQuery": query,
-                    "name": {"as": name},
-                    "resources": {"overrides": {"namespace": {"resource": "namespace"}}},
-                }
-            )
-    return {"rules": {"external": rules}}
+    return {"rules": {"external": [rule for model, sli in models for rule in model_adapter_rules(model, sli)]}}
+
+
+def model_adapter_rules(model: ResolvedModel, sli: Sli) -> list[dict[str, Any]]:
+    """One model's external rules (none unless an HPA scales it on custom metrics)."""
+    if model.spec.scaling.engine != "hpa":
+        return []
+    return [
+        {
+            "seriesQuery": sli.requests_series_selector(),
+            "metricsQuery": query,
+            "name": {"as": name},
+            "resources": {"overrides": {"namespace": {"resource": "namespace"}}},
+        }
+        for name, query in custom_queries(model, sli).items()
+    ]

@@ -1,0 +1,227 @@
+"""``render`` after a small change: read, check and rebuild only the units whose sources
+changed, and plan every other file by the digest the last render recorded (issue 8).
+
+The delta path answers only when the last render's record (``generator.deltarecord``)
+matches this generator and every input is as recorded except some environment files, and
+in each changed environment file only per-model overrides of models that keep their
+overrides changed, at most ``MAX_CHANGED_UNITS`` of them. Then:
+
+1. each changed environment file is loaded and checked whole (JSON Schema, the spec
+   model, its name), exactly as ``validate`` checks it;
+2. each changed (environment, model) pair is validated and resolved on its own: a fleet of
+   the recorded ``models.yaml`` header and that model's recorded entry, and an environment
+   of the file's settings and that model's override. Resolution of one pair reads nothing
+   else; every check ``validate`` makes across models (unknown overrides, image
+   repositories, base images, Service names) reads only data that did not change, except
+   the Service names of the pair's strategy, which are checked here against the
+   environment's recorded model names;
+3. the unit is built and checked (``incremental``'s unit code, unit cache included), and
+   what it adds to the environment-wide files (kustomization entries, prometheus-adapter
+   rules, compose entry, startup budget) must be what the record says it was: those files
+   are then unchanged;
+4. the plan is the recorded digests with the changed units' files replaced.
+
+Anything else (a finding, a changed contribution, a model switched on or off, a changed
+setting, more units) returns None and the caller renders from scratch through
+``incremental``, which reports exactly what it always reports. So the delta path can make
+a render faster, never different: ``tests/test_delta.py`` compares it with full renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .build.compose import compose_entry
+from .build.scaling import model_adapter_rules
+from .cache import UnitCache, _PlainUnpickler, digest
+from .deltarecord import contribution, environment_texts, load_record, save_record
+from .errors import ModelfleetError
+from .incremental import _Uncacheable, _Units
+from .inputs import RACY_NS, fleet_state, path_state
+from .load import Document, Sources, load_file
+from .parse import parse_environment_document
+from .pipeline import namespace_object, validate_sources
+from .resolve import ResolvedEnvironment, ResolvedModel
+from .schema import jsonschema_findings
+from .sli import sli_for
+from .spec import service_names
+from .spectypes import recording_paths
+
+MAX_CHANGED_UNITS = 32
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A planned tree: new bytes for the rebuilt units' files, the recorded digest for the rest."""
+
+    files: dict[str, bytes | str]
+    objects: int
+    environments: int
+    models: int
+    referenced: frozenset[str]
+    record: dict[str, Any]
+
+    @property
+    def digests(self) -> dict[str, str]:
+        from .deltarecord import content_digest
+
+        return {p: v if isinstance(v, str) else content_digest(v) for p, v in self.files.items()}
+
+
+class _NoDelta(Exception):
+    """The delta path cannot answer: render from scratch."""
+
+
+def render_delta(root: Path, cache: UnitCache, started: int) -> Delta | None:
+    """The plan after a small change of environment files, or None (render from scratch)."""
+    result = attempt_delta(root, cache, started)
+    return result if isinstance(result, Delta) else None
+
+
+def attempt_delta(root: Path, cache: UnitCache, started: int) -> Delta | str:
+    """``render_delta``, or why the delta path declined."""
+    if not cache.enabled:
+        return "the cache is disabled"
+    record = load_record(root, cache)
+    if record is None:
+        return "no record of the last render by this generator"
+    try:
+        return _Delta(root, cache, started, record).run()
+    except _NoDelta as exc:
+        return str(exc)
+    except (_Uncacheable, ModelfleetError) as exc:
+        return f"a finding: {type(exc).__name__}"
+    except (pickle.UnpicklingError, KeyError, ValueError, TypeError, IndexError) as exc:
+        return f"an unusable record: {type(exc).__name__}: {exc}"
+
+
+def save_delta_record(root: Path, cache: UnitCache, record: dict[str, Any], started: int) -> None:
+    """Store ``record`` with the state of the inputs, unless one changed since ``started``."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        state, newest = fleet_state(root, record["referenced"])
+        if newest >= started - RACY_NS:
+            return
+        save_record(root, cache, {**record, "inputs": state})
+
+
+def _unpickle(blob: bytes) -> Any:
+    import io
+
+    return _PlainUnpickler(io.BytesIO(blob)).load()
+
+
+class _Delta:
+    def __init__(self, root: Path, cache: UnitCache, started: int, record: dict[str, Any]) -> None:
+        self.root, self.cache, self.started, self.record = root, cache, started, record
+        self.files: dict[str, bytes | str] = dict(record["files"])
+        self.objects = int(record["summary"]["objects"])
+        self.units = {env: dict(units) for env, units in record["units"].items()}
+        self.envs = dict(record["envs"])
+
+    def run(self) -> Delta:
+        record = self.record
+        state, _ = fleet_state(self.root, record["referenced"])
+        before = record["inputs"]
+        if len(state) != len(before) or "--" not in state or state.index("--") != before.index("--"):
+            raise _NoDelta("the set of inputs changed")
+        changed = [now for now, then in zip(state[: state.index("--")], before, strict=False) if now != then]
+        if not changed or not all(isinstance(now, list) and str(now[0]).startswith("environments/") for now in changed):
+            raise _NoDelta("nothing or more than environment files changed")
+        if state[state.index("--") :] != before[before.index("--") :]:
+            raise _NoDelta("a referenced file changed")
+        budget = MAX_CHANGED_UNITS
+        for now in changed:
+            budget -= self._environment_file(str(now[0]), now, budget)
+        record = {
+            **record,
+            "inputs": state,
+            "envs": self.envs,
+            "units": self.units,
+            "files": {p: v for p, v in self.files.items() if isinstance(v, str)},
+            "summary": {**record["summary"], "objects": self.objects},
+        }
+        delta = Delta(
+            self.files,
+            self.objects,
+            int(record["summary"]["environments"]),
+            int(record["summary"]["models"]),
+            frozenset(record["referenced"]),
+            record,
+        )
+        record["files"] = delta.digests
+        return delta
+
+    def _environment_file(self, path: str, state: Any, budget: int) -> int:
+        """Rebuild the units a changed environment file changed; return how many."""
+        document = load_file(self.root / path, path)
+        if path_state(self.root, path)[0] != state:
+            raise _NoDelta(f"{path} changed while it was read")
+        if jsonschema_findings(document, "environment.schema.json"):
+            raise _NoDelta(f"{path} breaks its schema")
+        spec = parse_environment_document(document, self.root)
+        texts = environment_texts(document.data)
+        recorded = self.envs.get(path)
+        if recorded is None or texts["settings"] != recorded["settings"] or texts["names"] != recorded["names"]:
+            raise _NoDelta(f"{path}: settings or the set of overrides changed")
+        models = [name for name, text in texts["overrides"].items() if recorded["overrides"].get(name) != text]
+        if len(models) > budget:
+            raise _NoDelta("too many units changed")
+        overrides = document.data.get("models") or {}
+        settings = {k: v for k, v in document.data.items() if k != "models"}
+        for name in models:
+            self._unit(path, spec.name, name, settings, overrides[name])
+        self.envs[path] = texts
+        return len(models)
+
+    def _resolve(self, path: str, name: str, settings: dict[str, Any], override: Any) -> tuple[Any, set[str]]:
+        """The fleet of ``name`` alone, in the environment of ``path`` with only its override."""
+        raw = self.record["models_raw"].get(name)
+        if raw is None:
+            raise _NoDelta(f"no recorded model {name}")
+        fleet = {**_unpickle(self.record["fleet_raw"]), "models": [_unpickle(raw)]}
+        env = {**settings, "models": {name: override}}
+        sources = Sources(self.root, Document("models.yaml", fleet), (Document(path, env),))
+        with recording_paths() as referenced:
+            resolution = validate_sources(sources)
+        if not set(referenced) <= set(self.record["referenced"]):
+            raise _NoDelta(f"{name} points at files the last render did not read")
+        return resolution, set(referenced)
+
+    def _unit(self, path: str, env_name: str, name: str, settings: dict[str, Any], override: Any) -> None:
+        resolution, _ = self._resolve(path, name, settings, override)
+        env: ResolvedEnvironment = resolution.environments[0]
+        model: ResolvedModel | None = next((m for m in env.models if m.name == name), None)
+        names: list[str] = self.record["env_models"][env_name]
+        recorded = self.units[env_name].get(name)
+        if model is None or recorded is None:
+            if (model is None) != (recorded is None):
+                raise _NoDelta(f"{name} was switched on or off in {env_name}")
+            return
+        if set(service_names(name, model.spec.rollout.strategy)[1:]) & set(names):
+            raise _NoDelta(f"a Service of {name} takes another model's name")
+        units = _Units(self.root, resolution, self.cache, self.started)
+        units._base(resolution.base[0])
+        if units.base_keys[name] != self.record["base_keys"].get(name):
+            raise _NoDelta(f"the base of {name} differs from the recorded one")
+        ns_object = namespace_object(env, resolution.fleet.name)
+        _, entry = units.unit_entry(env, model, units.env_key(env, ns_object), ns_object)
+        rules = model_adapter_rules(model, sli_for(model, env.spec.namespace))
+        compose = compose_entry(model, self.root, env_name=env_name, index=names.index(name))
+        contrib = contribution(entry, rules, digest(compose), model.spec.startup.maxSeconds)
+        if contrib != recorded["contrib"]:
+            raise _NoDelta(f"{name} changes the shared files of {env_name}")
+        for old in recorded["paths"]:
+            del self.files[old]
+        self.files.update(entry["files"])
+        self.objects += int(entry["objects"]) - int(recorded["objects"])
+        self.units[env_name] = {
+            **self.units[env_name],
+            name: {"paths": sorted(entry["files"]), "contrib": contrib, "objects": int(entry["objects"])},
+        }
+
+
+__all__ = ["Delta", "attempt_delta", "render_delta", "save_delta_record"]

@@ -1,0 +1,149 @@
+"""The delta record: what the last render read and wrote, unit by unit, so that a render
+after a small change rebuilds only what changed (``generator.delta``).
+
+It is stored in the unit cache (``.modelfleet-cache/units/``, plain data only) under a key
+of the fleet root, and holds:
+
+* the generator fingerprint and the state of every input (as ``inputs.fleet_state``);
+* the raw data of ``models.yaml``: its header and defaults, and each model's entry;
+* per environment file: a canonical text of its settings (everything but ``models``) and of
+  each per-model override;
+* per environment and model (a unit): the paths of its files, the digest of what it adds to
+  the environment-wide files (its kustomization entries, prometheus-adapter rules, compose
+  entry and startup budget) and its object count;
+* every planned path with the digest of its bytes.
+
+Canonical texts are ``repr`` of the loaded data: unlike ``==`` it tells ``1``, ``1.0`` and
+``True`` apart, and keys that are not strings from strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .cache import UnitCache, digest
+from .fingerprint import generator_fingerprint
+
+RECORD_VERSION = 1
+
+
+def content_digest(data: bytes) -> str:
+    """The digest of a planned file's bytes (blake2b, 20 bytes, hex)."""
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def canonical(value: Any) -> str:
+    return repr(value)
+
+
+def contribution(entry: Mapping[str, Any], adapter: Any, compose: str, startup: int) -> str:
+    """The digest of what one unit adds to its environment's shared files."""
+    return digest(entry["resources"], entry["patches"], entry["images"], adapter, compose, startup)
+
+
+def record_key(root: Path) -> str:
+    return digest("delta-record", str(root.resolve()))
+
+
+class RecordBuilder:
+    """Collects the record while ``incremental`` renders every unit."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, dict[str, dict[str, Any]]] = {}
+        self.env_models: dict[str, list[str]] = {}
+        self.base_keys: dict[str, str] = {}
+
+    def unit(self, env: str, model: str, entry: Mapping[str, Any], contrib: str) -> None:
+        self.units.setdefault(env, {})[model] = {
+            "paths": sorted(entry["files"]),
+            "contrib": contrib,
+            "objects": int(entry["objects"]),
+        }
+
+    def environment(self, env: str, models: Iterable[str]) -> None:
+        self.env_models[env] = list(models)
+        self.units.setdefault(env, {})
+
+    def finish(
+        self,
+        *,
+        models_data: Mapping[str, Any],
+        env_data: Mapping[str, Any],
+        inputs: list[Any],
+        referenced: Iterable[str],
+        files: Mapping[str, bytes],
+        summary: Mapping[str, int],
+    ) -> dict[str, Any]:
+        fleet_raw = {k: v for k, v in models_data.items() if k != "models"}
+        models_raw = {str(m["name"]): _blob(m) for m in models_data.get("models") or []}
+        envs: dict[str, Any] = {}
+        for path, data in env_data.items():
+            envs[path] = environment_texts(data)
+        return {
+            "version": RECORD_VERSION,
+            "fingerprint": generator_fingerprint(),
+            "inputs": inputs,
+            "referenced": sorted(set(referenced)),
+            "fleet_raw": _blob(fleet_raw),
+            "models_raw": models_raw,
+            "envs": envs,
+            "units": self.units,
+            "env_models": self.env_models,
+            "base_keys": self.base_keys,
+            "files": {path: content_digest(data) for path, data in files.items()},
+            "summary": dict(summary),
+        }
+
+
+def environment_texts(data: Any) -> dict[str, Any]:
+    """The canonical texts of an environment file's settings and overrides."""
+    raw = data if isinstance(data, dict) else {}
+    overrides = raw.get("models") or {}
+    return {
+        "settings": canonical({k: v for k, v in raw.items() if k != "models"}),
+        "names": canonical(list(overrides)) if isinstance(overrides, dict) else canonical(overrides),
+        "overrides": {str(k): canonical(v) for k, v in overrides.items()} if isinstance(overrides, dict) else {},
+    }
+
+
+def _blob(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _valid(record: Any) -> bool:
+    return (
+        isinstance(record, dict)
+        and record.get("version") == RECORD_VERSION
+        and all(
+            isinstance(record.get(k), t)
+            for k, t in (
+                ("inputs", list),
+                ("referenced", list),
+                ("fleet_raw", bytes),
+                ("models_raw", dict),
+                ("envs", dict),
+                ("units", dict),
+                ("env_models", dict),
+                ("base_keys", dict),
+                ("files", dict),
+                ("summary", dict),
+            )
+        )
+    )
+
+
+def load_record(root: Path, cache: UnitCache) -> dict[str, Any] | None:
+    """The record of the last render of ``root`` by this generator, or None."""
+    record = cache.get(record_key(root), _valid, count=False)
+    if record is None or record.get("fingerprint") != generator_fingerprint():
+        return None
+    result: dict[str, Any] = record
+    return result
+
+
+def save_record(root: Path, cache: UnitCache, record: Mapping[str, Any]) -> None:
+    cache.put(record_key(root), dict(record))

@@ -1,0 +1,173 @@
+"""The delta path (generator.delta): after a change of per-model overrides it rebuilds only
+the changed units, and its plan is byte for byte the plan of a render from scratch; for any
+other change, or a change it cannot prove local, it declines and the full path runs."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator import pipeline
+from generator.cache import UnitCache
+from generator.cli import main
+from generator.delta import Delta, attempt_delta
+from generator.deltarecord import content_digest, load_record
+from generator.inputs import CACHE_DIR
+
+
+def _age(root: Path) -> None:
+    past = time.time() - 3600
+    for path in root.rglob("*"):
+        if path.is_file() and CACHE_DIR not in path.parts:
+            os.utime(path, (past, past))
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} not once in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    target = root / "rendered"
+    return {p.relative_to(target).as_posix(): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def recorded(example_fleet: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """The example fleet rendered once by the CLI, so that the delta record exists."""
+    _age(example_fleet)
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    capsys.readouterr()
+    assert load_record(example_fleet, UnitCache(example_fleet)) is not None
+    return example_fleet
+
+
+def _delta(root: Path) -> Delta | str:
+    return attempt_delta(root, UnitCache(root), time.time_ns())
+
+
+def _materialised(delta: Delta, before: dict[str, bytes]) -> dict[str, bytes]:
+    """The delta's plan with every recorded digest replaced by the bytes it names."""
+    files: dict[str, bytes] = {}
+    for path, value in delta.files.items():
+        if isinstance(value, str):
+            assert content_digest(before[path]) == value, path
+            files[path] = before[path]
+        else:
+            files[path] = value
+    return files
+
+
+PROD = "environments/prod.yaml"
+STAGING = "environments/staging.yaml"
+LOCAL_EDITS: dict[str, tuple[str, str, str]] = {
+    "maxReplicas": (PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 61}"),
+    "minReplicas and maxReplicas": (
+        PROD,
+        "scaling: {minReplicas: 2, maxReplicas: 8}",
+        "scaling: {minReplicas: 3, maxReplicas: 9}",
+    ),
+    "scale to zero off": (STAGING, "scaling: {minReplicas: 0}   #", "scaling: {minReplicas: 1}   #"),
+    "a new override field": (
+        PROD,
+        "scaling: {maxReplicas: 60}",
+        "scaling: {maxReplicas: 60, minReplicas: 4}\n    logging: {format: json}",
+    ),
+    "two models at once": (
+        PROD,
+        "    scaling: {maxReplicas: 60}\n  image-classifier:",
+        "    scaling: {maxReplicas: 59}\n  image-classifier:\n    scaling: {maxReplicas: 7}",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(LOCAL_EDITS))
+def test_delta_plan_equals_a_render_from_scratch(edit: str, recorded: Path) -> None:
+    before = _tree(recorded)
+    path, old, new = LOCAL_EDITS[edit]
+    _edit(recorded / path, old, new)
+    delta = _delta(recorded)
+    assert isinstance(delta, Delta), delta
+    fresh = pipeline.render_fresh(recorded)
+    assert _materialised(delta, before) == fresh.plan.files
+    assert delta.objects == fresh.object_count
+    rebuilt = [p for p, v in delta.files.items() if isinstance(v, bytes)]
+    assert 0 < len(rebuilt) <= 12, rebuilt  # only the changed units' files were built
+
+
+def _switch_off(root: Path) -> None:
+    _edit(root / STAGING, "support-llm:\n    scaling: {maxReplicas: 2}", "support-llm:\n    enabled: false")
+
+
+DECLINED: dict[str, Callable[[Path], None]] = {
+    "the log level (an environment variable of the compose file)": lambda r: _edit(
+        r / STAGING, "scaling: {maxReplicas: 2}", "scaling: {maxReplicas: 2}\n    logging: {level: debug}"
+    ),
+    "environment settings": lambda r: _edit(
+        r / PROD, "defaults:\n  scaling: {minReplicas: 3}", "defaults:\n  scaling: {minReplicas: 4}"
+    ),
+    "an override added": lambda r: _edit(
+        r / STAGING, "models:\n", "models:\n  sentiment:\n    scaling: {maxReplicas: 5}\n"
+    ),
+    "a model switched off": _switch_off,
+    "models.yaml": lambda r: _edit(r / "models.yaml", "maxReplicas: 12", "maxReplicas: 13"),
+    "a config file": lambda r: (r / "services/fraud-detector/config/thresholds.yaml").write_text(
+        "threshold: 0.93\n", encoding="utf-8"
+    ),
+    "an image digest (compose and kustomization images change)": lambda r: _edit(
+        r / PROD, "sha256:4c1e8f", "sha256:5c1e8f"
+    ),
+    "an invalid override": lambda r: _edit(r / PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 1}"),
+    "a typo": lambda r: _edit(r / PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplica: 60}"),
+    "a new environment file": lambda r: (r / "environments/qa.yaml").write_text(
+        (r / STAGING).read_text(encoding="utf-8").replace("staging", "qa"), encoding="utf-8"
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(DECLINED))
+def test_delta_declines_what_it_cannot_prove_local(change: str, recorded: Path) -> None:
+    DECLINED[change](recorded)
+    reason = _delta(recorded)
+    assert isinstance(reason, str)
+    print(reason)
+
+
+def test_nothing_changed_is_not_a_delta(recorded: Path) -> None:
+    assert _delta(recorded) == "nothing or more than environment files changed"  # the input record answers
+
+
+def test_a_service_name_taken_by_a_strategy_change_is_declined(recorded: Path) -> None:
+    """A canary strategy in an override adds a Service <model>-canary: if a model of that
+    name exists, the full path must report the clash."""
+    models = (recorded / "models.yaml").read_text(encoding="utf-8")
+    assert "name: sentiment\n" in models
+    record = load_record(recorded, UnitCache(recorded))
+    assert record is not None
+    record["env_models"]["prod"] = [*record["env_models"]["prod"], "churn-model-canary"]
+    from generator.deltarecord import save_record
+
+    save_record(recorded, UnitCache(recorded), record)
+    _edit(recorded / PROD, "  churn-model:\n", "  churn-model:\n    rollout: {strategy: canary}\n")
+    assert _delta(recorded) == "a Service of churn-model takes another model's name"
+
+
+def test_a_foreign_or_stale_record_is_ignored(recorded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import deltarecord
+
+    monkeypatch.setattr(deltarecord, "generator_fingerprint", lambda: "another generator")
+    _edit(recorded / PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 61}")
+    assert _delta(recorded) == "no record of the last render by this generator"
+
+
+def test_an_invalid_override_is_reported_by_the_full_path(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _tree(recorded)
+    _edit(recorded / PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 1}")
+    assert main(["--root", str(recorded), "render"]) == 1
+    assert "maxReplicas" in capsys.readouterr().err
+    assert _tree(recorded) == before
