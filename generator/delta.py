@@ -37,15 +37,15 @@ from typing import Any
 
 from .build.compose import compose_entry
 from .build.scaling import model_adapter_rules
-from .cache import UnitCache, _PlainUnpickler, digest
-from .deltarecord import contribution, environment_texts, load_record, save_record
+from .cache import UnitCache, _PlainUnpickler
+from .deltarecord import environment_texts, load_record, save_record, unit_record
 from .errors import ModelfleetError
-from .incremental import _Uncacheable, _Units
+from .incremental import _Uncacheable, _Units, share, shared_files
 from .inputs import RACY_NS, fleet_state, path_state
 from .load import Document, Sources, load_file
 from .parse import parse_environment_document
 from .pipeline import namespace_object, validate_sources
-from .resolve import ResolvedEnvironment, ResolvedModel
+from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .schema import jsonschema_findings
 from .sli import sli_for
 from .spec import service_names
@@ -121,6 +121,8 @@ class _Delta:
         self.objects = int(record["summary"]["objects"])
         self.units = {env: dict(units) for env, units in record["units"].items()}
         self.envs = dict(record["envs"])
+        self.shared_paths: dict[str, list[str]] = dict(record["shared_paths"])
+        self.dirty: dict[str, tuple[Resolution, ResolvedEnvironment, Any]] = {}
 
     def run(self) -> Delta:
         record = self.record
@@ -136,11 +138,14 @@ class _Delta:
         budget = MAX_CHANGED_UNITS
         for now in changed:
             budget -= self._environment_file(str(now[0]), now, budget)
+        for env_name, (resolution, env, ns_object) in sorted(self.dirty.items(), key=lambda item: item[0]):
+            self._shared(env_name, resolution, env, ns_object)
         record = {
             **record,
             "inputs": state,
             "envs": self.envs,
             "units": self.units,
+            "shared_paths": self.shared_paths,
             "files": {p: v for p, v in self.files.items() if isinstance(v, str)},
             "summary": {**record["summary"], "objects": self.objects},
         }
@@ -211,17 +216,25 @@ class _Delta:
         _, entry = units.unit_entry(env, model, units.env_key(env, ns_object), ns_object)
         rules = model_adapter_rules(model, sli_for(model, env.spec.namespace))
         compose = compose_entry(model, self.root, env_name=env_name, index=names.index(name))
-        contrib = contribution(entry, rules, digest(compose), model.spec.startup.maxSeconds)
-        if contrib != recorded["contrib"]:
-            raise _NoDelta(f"{name} changes the shared files of {env_name}")
+        unit_share = share(entry, rules, list(compose), model)
+        unit = unit_record(entry, unit_share)
+        if unit["contrib"] != recorded["contrib"]:
+            self.dirty[env_name] = (resolution, env, ns_object)
         for old in recorded["paths"]:
             del self.files[old]
         self.files.update(entry["files"])
         self.objects += int(entry["objects"]) - int(recorded["objects"])
-        self.units[env_name] = {
-            **self.units[env_name],
-            name: {"paths": sorted(entry["files"]), "contrib": contrib, "objects": int(entry["objects"])},
-        }
+        self.units[env_name] = {**self.units[env_name], name: unit}
+
+    def _shared(self, env_name: str, resolution: Resolution, env: ResolvedEnvironment, ns_object: Any) -> None:
+        """Rebuild an environment's shared files from every unit's recorded share."""
+        units = self.units[env_name]
+        shares = [_unpickle(units[name]["share"]) for name in self.record["env_models"][env_name]]
+        files = shared_files(resolution, env, ns_object, shares)
+        for old in self.shared_paths[env_name]:
+            del self.files[old]
+        self.files.update(files)
+        self.shared_paths[env_name] = sorted(files)
 
 
 __all__ = ["Delta", "attempt_delta", "render_delta", "save_delta_record"]

@@ -40,9 +40,9 @@ def canonical(value: Any) -> str:
     return repr(value)
 
 
-def contribution(entry: Mapping[str, Any], adapter: Any, compose: str, startup: int) -> str:
-    """The digest of what one unit adds to its environment's shared files."""
-    return digest(entry["resources"], entry["patches"], entry["images"], adapter, compose, startup)
+def contribution(share: Mapping[str, Any]) -> str:
+    """The digest of what one unit adds to its environment's shared files (``incremental.share``)."""
+    return digest(share)
 
 
 def record_key(root: Path) -> str:
@@ -56,16 +56,14 @@ class RecordBuilder:
         self.units: dict[str, dict[str, dict[str, Any]]] = {}
         self.env_models: dict[str, list[str]] = {}
         self.base_keys: dict[str, str] = {}
+        self.shared_paths: dict[str, list[str]] = {}
 
-    def unit(self, env: str, model: str, entry: Mapping[str, Any], contrib: str) -> None:
-        self.units.setdefault(env, {})[model] = {
-            "paths": sorted(entry["files"]),
-            "contrib": contrib,
-            "objects": int(entry["objects"]),
-        }
+    def unit(self, env: str, model: str, entry: Mapping[str, Any], share: Mapping[str, Any]) -> None:
+        self.units.setdefault(env, {})[model] = unit_record(entry, share)
 
-    def environment(self, env: str, models: Iterable[str]) -> None:
+    def environment(self, env: str, models: Iterable[str], shared_paths: list[str]) -> None:
         self.env_models[env] = list(models)
+        self.shared_paths[env] = shared_paths
         self.units.setdefault(env, {})
 
     def finish(
@@ -94,9 +92,20 @@ class RecordBuilder:
             "units": self.units,
             "env_models": self.env_models,
             "base_keys": self.base_keys,
+            "shared_paths": self.shared_paths,
             "files": {path: content_digest(data) for path, data in files.items()},
             "summary": dict(summary),
         }
+
+
+def unit_record(entry: Mapping[str, Any], share: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit in the record: its files, its share of the shared files (and its digest), its objects."""
+    return {
+        "paths": sorted(entry["files"]),
+        "contrib": contribution(share),
+        "share": _blob(dict(share)),
+        "objects": int(entry["objects"]),
+    }
 
 
 def environment_texts(data: Any) -> dict[str, Any]:
@@ -129,6 +138,7 @@ def _valid(record: Any) -> bool:
                 ("units", dict),
                 ("env_models", dict),
                 ("base_keys", dict),
+                ("shared_paths", dict),
                 ("files", dict),
                 ("summary", dict),
             )

@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from .build.alerts import alert_docs
-from .build.compose import compose_document, compose_entry, validate_compose
-from .build.gitops import gitops_objects
+from .build.compose import ComposeEntry, compose_document, compose_entry, validate_compose
+from .build.gitops import gitops_objects, slowest_of
 from .build.image import build_bake, build_image
 from .build.monitoring import rule_proof
 from .build.runbook import runbook
 from .build.scaling import model_adapter_rules
 from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
-from .deltarecord import RecordBuilder, contribution
+from .deltarecord import RecordBuilder
 from .errors import ModelfleetError
 from .fingerprint import generator_fingerprint
 from .inputs import RACY_NS, now_ns, path_state
@@ -122,12 +122,45 @@ def _valid_base(entry: Any) -> bool:
 
 
 def _valid_compose(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and _is_files(entry.get("files"))
-        and isinstance(entry.get("entries"), dict)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in entry["entries"].items())
+    return isinstance(entry, dict) and all(
+        isinstance(k, str) and isinstance(v, list) and len(v) == len(ComposeEntry._fields) for k, v in entry.items()
     )
+
+
+def share(
+    entry: Mapping[str, Any], adapter: list[dict[str, Any]], compose: list[Any], model: ResolvedModel
+) -> dict[str, Any]:
+    """What one unit puts into its environment's shared files (plain data)."""
+    return {
+        "resources": entry["resources"],
+        "patches": entry["patches"],
+        "images": entry["images"],
+        "adapter": adapter,
+        "compose": compose,
+        "startup": model.spec.startup.maxSeconds,
+    }
+
+
+def shared_files(
+    resolution: Resolution, env: ResolvedEnvironment, ns_object: dict[str, Any], shares: list[dict[str, Any]]
+) -> dict[str, bytes]:
+    """The environment-wide files from the units' shares (in model order): the overlay's
+    kustomization.yaml and namespace.yaml, the prometheus-adapter values, the GitOps objects
+    and the compose file. Raises ``_Uncacheable`` on a finding (the full path reports it)."""
+    name, fleet = env.spec.name, resolution.fleet.name
+    names = [str(s["compose"][0]) for s in shares]
+    parts = [OverlayPart({}, s["resources"], s["patches"], s["images"]) for s in shares]
+    files = overlay_frame(name, str(ns_object["metadata"]["name"]), ns_object, names, parts)
+    files.update(platform_files({name: {"rules": {"external": [rule for s in shares for rule in s["adapter"]]}}}))
+    gitops = tuple(gitops_objects(resolution, env, slowest_startup=slowest_of(int(s["startup"]) for s in shares)))
+    if check_gitops(name, gitops):
+        raise _Uncacheable(name)
+    files.update(gitops_file(name, gitops))
+    compose = compose_document(name, fleet, [ComposeEntry(*s["compose"]) for s in shares])
+    if validate_compose(compose):
+        raise _Uncacheable(name)
+    files.update(compose_files(name, compose))
+    return files
 
 
 def _valid_unit(entry: Any) -> bool:
@@ -254,58 +287,45 @@ class _Units:
         if check_environment(name, version, [ns_object]) or policy_findings(name, [ns_object], self.allowed):
             raise _Uncacheable(name)
         env_key = self.env_key(env, ns_object)
-        parts: list[OverlayPart] = []
         objects = 1
         keys: list[str] = []
         settled = True
-        adapter: list[dict[str, Any]] = []
-        units: dict[str, dict[str, Any]] = {}
+        entries: list[dict[str, Any]] = []
         for model in env.models:
             key, entry = self.unit_entry(env, model, env_key, ns_object)
             keys.append(key)
             settled = self._settled(model) and settled
             files.update(entry["files"])
-            parts.append(OverlayPart(entry["files"], entry["resources"], entry["patches"], entry["images"]))
             objects += entry["objects"]
-            rules = model_adapter_rules(model, sli_for(model, env.spec.namespace))
-            adapter.extend(rules)
-            units[model.name] = {"entry": entry, "adapter": rules}
-        frame_key = digest("frame", env_key, keys)
-        frame = self.cache.get(frame_key, _is_files)
-        if frame is None:
-            namespace = str(ns_object["metadata"]["name"])
-            frame = overlay_frame(name, namespace, ns_object, [m.name for m in env.models], parts)
+            entries.append(entry)
+        composed = self._compose_entries(env, digest("compose", env_key, keys), settled)
+        shares = [
+            share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
+            for entry, model in zip(entries, env.models, strict=True)
+        ]
+        shared_key = digest("shared", env_key, keys)
+        shared = self.cache.get(shared_key, _is_files)
+        if shared is None:
+            shared = shared_files(resolution, env, ns_object, shares)
             if settled:
-                self.cache.put(frame_key, frame)
-        files.update(frame)
-        gitops = tuple(gitops_objects(resolution, env))
-        if check_gitops(name, gitops):
-            raise _Uncacheable(name)
-        files.update(platform_files({name: {"rules": {"external": adapter}}}))
-        files.update(gitops_file(name, gitops))
-        compose = self._compose(env, digest("compose", env_key, keys), settled)
-        files.update(compose["files"])
-        self.record.environment(name, [m.name for m in env.models])
-        for model in env.models:
-            unit = units[model.name]
-            contrib = contribution(
-                unit["entry"], unit["adapter"], compose["entries"][model.name], model.spec.startup.maxSeconds
-            )
-            self.record.unit(name, model.name, unit["entry"], contrib)
+                self.cache.put(shared_key, shared)
+        files.update(shared)
+        self.record.environment(name, [m.name for m in env.models], sorted(shared))
+        for model, entry, unit_share in zip(env.models, entries, shares, strict=True):
+            self.record.unit(name, model.name, entry, unit_share)
         return objects
 
-    def _compose(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, Any]:
-        """The environment's compose file and the digest of each model's entry in it: it reads
-        the environment's settings and its models (their specs and config files), which
-        ``key`` covers through the units' keys."""
+    def _compose_entries(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, Any]:
+        """Each model's compose entry: it reads the environment's settings and the model (its
+        spec and config files) and its place among the environment's models, which ``key``
+        covers through the units' keys."""
         entry = self.cache.get(key, _valid_compose)
         if entry is None:
-            name, fleet = env.spec.name, self.resolution.fleet.name
-            entries = [compose_entry(m, self.root, env_name=name, index=i) for i, m in enumerate(env.models)]
-            compose = compose_document(name, fleet, entries)
-            if validate_compose(compose):
-                raise _Uncacheable(env.spec.name)
-            entry = {"files": compose_files(name, compose), "entries": {e.model: digest(e) for e in entries}}
+            name = env.spec.name
+            entry = {
+                e.model: list(e)
+                for e in (compose_entry(m, self.root, env_name=name, index=i) for i, m in enumerate(env.models))
+            }
             if settled:
                 self.cache.put(key, entry)
         return dict(entry)

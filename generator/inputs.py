@@ -146,11 +146,16 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def tree_digest(files: Mapping[str, bytes]) -> tuple[str, str]:
     """Digests of a planned tree: every path and its bytes in path order, and its directories."""
+    return tree_digest_of({path: hashlib.blake2b(data, digest_size=20).hexdigest() for path, data in files.items()})
+
+
+def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:
+    """``tree_digest`` of a tree given as path -> blake2b-20 hex digest of the file's bytes."""
     digest = hashlib.blake2b(digest_size=20)
     dirs: set[str] = set()
-    for path in sorted(files):
+    for path in sorted(digests):
         digest.update(path.encode("utf-8") + b"\0")
-        digest.update(hashlib.blake2b(files[path], digest_size=20).digest())
+        digest.update(bytes.fromhex(digests[path]))
         parts = path.split("/")[:-1]
         dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
     return digest.hexdigest(), _dirs_digest(dirs)

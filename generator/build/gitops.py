@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ..resolve import Resolution, ResolvedEnvironment
@@ -80,13 +81,20 @@ def _git_ref(revision: str) -> dict[str, str]:
     return {"branch": revision}
 
 
-def _timeout(env: ResolvedEnvironment) -> str:
+def slowest_of(startups: Iterable[int]) -> int:
+    return max(startups, default=300)
+
+
+def _timeout(env: ResolvedEnvironment, slowest: int | None) -> str:
     """Longer than the slowest model's startup budget, so `wait` never gives up early."""
-    slowest = max((m.spec.startup.maxSeconds for m in env.models), default=300)
+    if slowest is None:
+        slowest = slowest_of(m.spec.startup.maxSeconds for m in env.models)
     return f"{math.ceil((slowest + 300) / 60)}m"
 
 
-def flux_objects(resolution: Resolution, env: ResolvedEnvironment) -> list[dict[str, Any]]:
+def flux_objects(
+    resolution: Resolution, env: ResolvedEnvironment, *, slowest_startup: int | None = None
+) -> list[dict[str, Any]]:
     gitops = resolution.fleet.gitops
     name = f"{resolution.fleet.name}-{env.spec.name}"
     labels = _labels(resolution, env)
@@ -106,7 +114,7 @@ def flux_objects(resolution: Resolution, env: ResolvedEnvironment) -> list[dict[
             "path": f"./{overlay_path(env.spec.name)}",
             "prune": True,
             "wait": True,  # health-checks every applied object, Rollouts included
-            "timeout": _timeout(env),
+            "timeout": _timeout(env, slowest_startup),
             "suspend": not auto_sync(env),
             "sourceRef": {"kind": "GitRepository", "name": name},
         },
@@ -114,7 +122,11 @@ def flux_objects(resolution: Resolution, env: ResolvedEnvironment) -> list[dict[
     return [repository, kustomization]
 
 
-def gitops_objects(resolution: Resolution, env: ResolvedEnvironment) -> list[dict[str, Any]]:
+def gitops_objects(
+    resolution: Resolution, env: ResolvedEnvironment, *, slowest_startup: int | None = None
+) -> list[dict[str, Any]]:
+    """The controller's objects for ``env``. ``slowest_startup``: the largest
+    ``startup.maxSeconds`` of the environment's models, when ``env.models`` is not all of them."""
     if resolution.fleet.gitops.controller == "flux":
-        return flux_objects(resolution, env)
+        return flux_objects(resolution, env, slowest_startup=slowest_startup)
     return [argocd_application(resolution, env)]
