@@ -44,6 +44,10 @@ class Layer:
 
 @dataclass
 class _Merge:
+    """The merged data of a model's layers and, when ``track`` is set, where each value came
+    from (``origins``) and which document path set it (``sources``)."""
+
+    track: bool = True
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[FieldPath, list[Origin]] = field(default_factory=dict)
     sources: dict[FieldPath, tuple[Document, FieldPath]] = field(default_factory=dict)
@@ -55,6 +59,8 @@ class _Merge:
                 del table[key]
 
     def record(self, layer: Layer, path: FieldPath, value: Any) -> None:
+        if not self.track:
+            return
         doc_path = layer.prefix + path
         self.origins.setdefault(path, []).append(Origin(layer.document.locate(doc_path), layer.name))
         self.sources[path] = (layer.document, doc_path)
@@ -70,16 +76,34 @@ class _Merge:
             child = (*path, key)
             mergeable = isinstance(value, dict) and isinstance(target.get(key), dict)
             if mergeable and not (len(path) == 0 and key in ATOMIC_FIELDS):
-                self.origins.setdefault(child, []).append(
-                    Origin(layer.document.locate(layer.prefix + child), layer.name)
-                )
-                self.sources.setdefault(child, (layer.document, layer.prefix + child))
+                if self.track:
+                    self.origins.setdefault(child, []).append(
+                        Origin(layer.document.locate(layer.prefix + child), layer.name)
+                    )
+                    self.sources.setdefault(child, (layer.document, layer.prefix + child))
                 self.apply(layer, target[key], value, child)
             else:
-                if isinstance(target.get(key), (dict, list)):  # only a container has entries below it
+                if self.track and isinstance(target.get(key), (dict, list)):  # only a container has entries below
                     self.forget_below(child)
                 target[key] = copy.deepcopy(value)
                 self.record(layer, child, value)
+
+
+class Provenance:
+    """Where each value of a resolved model came from, worked out when first asked for (an
+    error message, ``explain``): it is the merge of the same layers again, with tracking.
+    Holding it for every (environment, model) pair would cost more memory than the specs."""
+
+    __slots__ = ("_entry", "_layers", "_merge")
+
+    def __init__(self, layers: Sequence[Layer], entry: Layer, merge: _Merge | None = None) -> None:
+        self._layers, self._entry = tuple(layers), entry
+        self._merge = merge if merge is not None and merge.track else None
+
+    def merge(self) -> _Merge:
+        if self._merge is None:
+            self._merge = _merge_layers(list(self._layers), self._entry, track=True)
+        return self._merge
 
 
 @dataclass(frozen=True)
@@ -89,15 +113,22 @@ class ResolvedModel:
     spec: ModelSpec
     fleet: Fleet
     environment: EnvironmentFile | None
-    origins: Mapping[FieldPath, tuple[Origin, ...]]
-    sources: Mapping[FieldPath, tuple[Document, FieldPath]]
+    provenance: Provenance = field(compare=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def origins(self) -> Mapping[FieldPath, tuple[Origin, ...]]:
+        return {path: tuple(chain) for path, chain in self.provenance.merge().origins.items()}
+
+    @property
+    def sources(self) -> Mapping[FieldPath, tuple[Document, FieldPath]]:
+        return self.provenance.merge().sources
+
     def origin_chain(self, path: FieldPath) -> tuple[Origin, ...]:
-        return self.origins.get(path, ())
+        return tuple(self.provenance.merge().origins.get(path, ()))
 
     def locate(self, path: FieldPath) -> tuple[Document, FieldPath]:
         """The document and path that set ``path`` (or its nearest set ancestor)."""
@@ -133,18 +164,22 @@ class Resolution:
         return None
 
 
-def _merge_layers(layers: list[Layer], entry: Layer) -> _Merge:
-    merge = _Merge()
+def _merge_layers(layers: list[Layer], entry: Layer, *, track: bool = False) -> _Merge:
+    merge = _Merge(track=track)
     merge.sources[()] = (entry.document, entry.prefix)
     for layer in layers:
         merge.apply(layer, merge.data, layer.data, ())
     return merge
 
 
-def _validate(merge: _Merge, fleet: Fleet, env: EnvironmentFile | None, root: Path) -> ResolvedModel:
+def _validate(
+    merge: _Merge, fleet: Fleet, env: EnvironmentFile | None, root: Path, *, layers: list[Layer], entry: Layer
+) -> ResolvedModel:
+    provenance = Provenance(layers, entry, merge)
     try:
         spec = ModelSpec.model_validate(merge.data, context={"root": root})
     except ValidationError as exc:
+        merge = provenance.merge()
 
         def locate(path: FieldPath) -> tuple[Document, FieldPath]:
             current = tuple(path)
@@ -160,8 +195,7 @@ def _validate(merge: _Merge, fleet: Fleet, env: EnvironmentFile | None, root: Pa
                 for f in findings
             ]
         raise ModelfleetError(findings) from None
-    origins = {path: tuple(chain) for path, chain in merge.origins.items()}
-    return ResolvedModel(spec, fleet, env, origins, dict(merge.sources))
+    return ResolvedModel(spec, fleet, env, provenance)
 
 
 def _registry(model: ResolvedModel) -> list[Finding]:
@@ -336,7 +370,7 @@ def _resolve_environment(
         if merged.data.get("enabled", True) is False:
             continue  # not deployed here: nothing of it is rendered or checked
         try:
-            model = _validate(merged, fleet, env.spec, root)
+            model = _validate(merged, fleet, env.spec, root, layers=layers, entry=entries[name])
         except ModelfleetError as exc:
             findings.extend(exc.findings)
             continue
@@ -364,7 +398,8 @@ def resolve(parsed: Parsed) -> Resolution:
         model_layers[raw["name"]] = layers
         entries[raw["name"]] = entry
         try:
-            resolved_base = _validate(_merge_layers(layers, entry), fleet_file.fleet, None, parsed.root)
+            merged = _merge_layers(layers, entry)
+            resolved_base = _validate(merged, fleet_file.fleet, None, parsed.root, layers=layers, entry=entry)
             base.append(resolved_base)
             findings.extend(_registry(resolved_base))
         except ModelfleetError as exc:
