@@ -23,7 +23,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def leftovers(target: Path) -> list[str]:
     names = (p.name for p in target.parent.iterdir())
-    return sorted(n for n in names if n.startswith(".rendered.") and n != ".rendered.lock")
+    helpers = {".rendered.lock", ".rendered.kept", ".rendered.manifest"}
+    return sorted(n for n in names if n.startswith(".rendered.") and n not in helpers)
 
 
 @pytest.fixture
