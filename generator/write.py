@@ -81,7 +81,10 @@ _FILE_MODE = 0o644
 _DIR_MODE = 0o755
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-_MAGIC = b"modelfleet-manifest 1 kept="  # then b"1\n" (the kept record is trusted) or b"0\n"
+_FSYNC_MAX = 256  # an update of the kept tree with more changed paths than this syncs with syncfs
+# The manifest: _MAGIC, b"1" (the kept record is trusted) or b"0", a space, the hex blake2b
+# digest of the JSON body (so a truncated or edited manifest is no manifest), b"\n", the body.
+_MAGIC = b"modelfleet-manifest 1 kept="
 
 
 @dataclass(frozen=True)
@@ -169,18 +172,12 @@ def _join(root: Path, rel: str) -> str:
     return f"{root}/{rel}" if rel else str(root)
 
 
-def _children(record: _Record, directory: str) -> set[str]:
+def _listed(root: Path, record: _Record, directory: str) -> bool:
+    """True when every entry of ``directory`` is recorded (a recorded path that is gone fails
+    its own ``lstat``)."""
     prefix = f"{directory}/" if directory else ""
-    names = set()
-    for path in (*record.files, *record.dirs):
-        if path and path.startswith(prefix) and "/" not in path[len(prefix) :]:
-            names.add(path[len(prefix) :])
-    return names
-
-
-def _names(directory: str) -> set[str]:
-    with os.scandir(directory) as entries:
-        return {entry.name for entry in entries}
+    with os.scandir(_join(root, directory)) as entries:
+        return all(f"{prefix}{e.name}" in record.files or f"{prefix}{e.name}" in record.dirs for e in entries)
 
 
 def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | None = None) -> bool:
@@ -192,7 +189,7 @@ def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | No
     (the same inode, hard-linked at the same path) needs no ``lstat`` here: its inode is
     unchanged (the other tree's ``lstat`` says so), and this tree's entry still names it,
     because the directory holding the entry is unchanged (its ``lstat`` below; a directory
-    is always recorded before the files in it, and none may be racy)."""
+    is always recorded before the files in it, and is not racy)."""
     lstat = os.lstat
     base = f"{root}/"
     try:
@@ -200,9 +197,10 @@ def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | No
             st = lstat(base + rel if rel else root)
             if st.st_ino != ino or st.st_mtime_ns != mtime or st.st_ctime_ns != ctime or not stat.S_ISDIR(st.st_mode):
                 return False
-        same = shared.files if shared is not None and not record.racy & record.dirs.keys() else {}
+        same = shared.files if shared is not None else {}
+        racy_dirs = record.racy & record.dirs.keys()
         for rel, rec in record.files.items():
-            if same.get(rel) == rec:
+            if same.get(rel) == rec and (not racy_dirs or _parent(rel) not in racy_dirs):
                 continue
             st = lstat(base + rel)
             if st.st_ino != rec[1] or st.st_size != rec[2] or st.st_mtime_ns != rec[3] or st.st_ctime_ns != rec[4]:
@@ -211,7 +209,7 @@ def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | No
             if rel in record.files:
                 if _file_digest(base + rel) != record.files[rel][0]:
                     return False
-            elif rel in record.dirs and _names(_join(root, rel)) != _children(record, rel):
+            elif rel in record.dirs and not _listed(root, record, rel):
                 return False
     except OSError:
         return False
@@ -314,16 +312,21 @@ def _load_manifest(target: Path) -> _Manifest:
         data = _manifest_path(target).read_bytes()
     except OSError:
         return _Manifest(None, None)
-    flag = data[len(_MAGIC) : len(_MAGIC) + 2]
-    if not data.startswith(_MAGIC) or flag not in {b"0\n", b"1\n"}:
+    head, _, body = data.partition(b"\n")
+    flag, _, checksum = head[len(_MAGIC) :].partition(b" ")
+    if not head.startswith(_MAGIC) or flag not in {b"0", b"1"} or checksum != _checksum(body):
         return _Manifest(None, None)
     try:
-        doc = json.loads(data[len(_MAGIC) + 2 :])
+        doc = json.loads(body)
         visible = _decode_record(doc["visible"], None) if doc["visible"] is not None else None
-        kept = _decode_record(doc["kept"], visible) if flag == b"1\n" and doc["kept"] is not None else None
+        kept = _decode_record(doc["kept"], visible) if flag == b"1" and doc["kept"] is not None else None
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         return _Manifest(None, None)
     return _Manifest(visible, kept)
+
+
+def _checksum(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=20).hexdigest().encode()
 
 
 def _write_manifest(target: Path, visible: _Record | None, kept: _Record | None) -> None:
@@ -334,7 +337,8 @@ def _write_manifest(target: Path, visible: _Record | None, kept: _Record | None)
         "visible": _encode_record(visible, None) if visible is not None else None,
         "kept": _encode_record(kept, visible) if kept is not None else None,
     }
-    data = _MAGIC + (b"1\n" if kept is not None else b"0\n") + json.dumps(doc, separators=(",", ":")).encode()
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    data = b"%s%s %s\n%s" % (_MAGIC, b"1" if kept is not None else b"0", _checksum(body), body)
     fd, name = tempfile.mkstemp(prefix=_helper_name(target, "tmp-manifest-"), dir=target.parent)
     try:
         try:
@@ -343,7 +347,10 @@ def _write_manifest(target: Path, visible: _Record | None, kept: _Record | None)
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        Path(name).rename(_manifest_path(target))
+        manifest = _manifest_path(target)
+        if manifest.is_dir() and not manifest.is_symlink():  # not ours: it is in the way
+            shutil.rmtree(manifest)
+        Path(name).rename(manifest)
     except BaseException:
         with contextlib.suppress(OSError):
             Path(name).unlink()
@@ -838,9 +845,9 @@ class TreeWriter:
         if self._done:
             raise ValueError("this tree writer has committed")
         digest = _digest_of(content)
-        if isinstance(content, Kept) and not self.holds(path, digest):
-            raise KeptUnavailable(path)
-        if check:
+        if check:  # write_tree checked the whole plan first
+            if isinstance(content, Kept) and not self.holds(path, digest):
+                raise KeptUnavailable(path)
             self._check_collision(path)
         self._planned[path] = digest
         _add_parents(path, self._planned_dirs)
@@ -993,9 +1000,17 @@ class TreeWriter:
         self._remove_dirs({d for d in unplanned if not any(p in unplanned for p in _parents(d))})
         for path in [p for p in self._kept.files if p not in self._planned]:
             self._unlink(path)
-        dirs = {stage / d if d else stage for d in self._kept_dirs_touched()}
+        dirs = {stage / d if d else stage for d in self._kept_dirs_touched()} | {stage}
         assert self._stage_fd is not None
-        _sync_tree(self._stage_fd, self._synced, dirs | {stage})
+        if len(self._synced) + len(dirs) <= _FSYNC_MAX:
+            # A few changes: an fsync each is cheaper than syncfs, which also writes back
+            # everything else the file system holds dirty.
+            for written in self._synced:
+                _fsync_file(written)
+            for directory in sorted(dirs, reverse=True):
+                _fsync_dir(directory)
+        else:
+            _sync_tree(self._stage_fd, self._synced, dirs)
 
     def _kept_dirs_touched(self) -> set[str]:
         """The kept tree's directories (still there) whose entries this writer changed."""
