@@ -919,13 +919,14 @@ class TreeWriter:
             self._touched.add(_parent(parent))
 
     def _temp_name(self, path: str) -> Path:
-        """A name next to ``path`` in the kept tree that neither tree plan nor record uses."""
+        """A name next to ``path`` in the kept tree that neither the plan nor a record uses."""
         assert self._stage is not None and self._kept is not None
         head, _, name = path.rpartition("/")
         count = 0
         while True:
             candidate = f"{head}/.{name}.new{count}" if head else f".{name}.new{count}"
-            if all(candidate not in names for names in (self._planned, self._kept.files, self._kept.dirs)):
+            taken = (self._planned, self._planned_dirs, self._made, self._kept.files, self._kept.dirs)
+            if all(candidate not in names for names in taken):
                 return self._stage / candidate
             count += 1
 
