@@ -190,11 +190,16 @@ def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | No
     unchanged (the other tree's ``lstat`` says so), and this tree's entry still names it,
     because the directory holding the entry is unchanged (its ``lstat`` below; a directory
     is always recorded before the files in it, and is not racy)."""
-    lstat = os.lstat
     base = f"{root}/"
     try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    # Paths relative to the tree's descriptor: shorter lookups, and the tree cannot move away.
+    lstat = functools.partial(os.stat, dir_fd=fd, follow_symlinks=False)
+    try:
         for rel, (ino, mtime, ctime) in record.dirs.items():
-            st = lstat(base + rel if rel else root)
+            st = lstat(rel) if rel else os.fstat(fd)
             if st.st_ino != ino or st.st_mtime_ns != mtime or st.st_ctime_ns != ctime or not stat.S_ISDIR(st.st_mode):
                 return False
         same = shared.files if shared is not None else {}
@@ -202,7 +207,7 @@ def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | No
         for rel, rec in record.files.items():
             if same.get(rel) == rec and (not racy_dirs or _parent(rel) not in racy_dirs):
                 continue
-            st = lstat(base + rel)
+            st = lstat(rel)
             if st.st_ino != rec[1] or st.st_size != rec[2] or st.st_mtime_ns != rec[3] or st.st_ctime_ns != rec[4]:
                 return False
         for rel in sorted(record.racy):
@@ -213,6 +218,8 @@ def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | No
                 return False
     except OSError:
         return False
+    finally:
+        os.close(fd)
     if clock is not None:
         record.racy = {
             p for p in record.racy if (record.files[p][4] if p in record.files else record.dirs[p][2]) >= clock
