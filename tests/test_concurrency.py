@@ -34,6 +34,7 @@ from generator.errors import StaleOutputError
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 LOCK = ".rendered.lock"
+KEPT = {LOCK, ".rendered.kept", ".rendered.manifest"}
 INTERRUPTED = "modelfleet: interrupted\n"
 
 Tree = dict[str, bytes | None]  # relative path -> file bytes; directories end in "/" and map to None
@@ -54,6 +55,8 @@ TARGETS = {
     "write._sync_tree": (w, "_sync_tree"),
     "write._exchange": (w, "_exchange"),
     "write._same_content": (w, "_same_content"),
+    "write._keep": (w, "_keep"),
+    "write._write_manifest": (w, "_write_manifest"),
     "tempfile.mkdtemp": (tempfile, "mkdtemp"),
     "shutil.rmtree": (shutil, "rmtree"),
     "os.rename": (os, "rename"),
@@ -156,7 +159,8 @@ def stat_tree(root: Path) -> dict[str, tuple[int, int, int]]:
 
 
 def leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith(".rendered.") and p.name != LOCK)
+    """Helpers next to rendered/ other than the lock, the kept tree and its manifest."""
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".rendered.") and p.name not in KEPT)
 
 
 def change_spec(root: Path) -> None:
@@ -485,7 +489,8 @@ SIGINT_POINTS = [
     ("after", "write._write_file", 1, "old"),
     ("after", "write._build", 1, "old"),
     ("after", "write._exchange", 1, "new"),
-    ("before", "shutil.rmtree", 1, "new"),
+    ("before", "write._keep", 1, "new"),
+    ("before", "write._write_manifest", 1, "new"),
 ]
 
 

@@ -9,8 +9,10 @@ different one (stale, missing and extra files). Three kinds of kill:
 * timed kills inside the write stage, at 40 delays spread over it;
 * precise kills before and after the first, middle and last call of every step of the write
   stage (``generator.write`` helpers and the ``os``/``shutil``/``tempfile`` calls they make), in
-  four situations: the renameat2 exchange, the rename fallback, leftovers of an earlier crash,
-  and a first render with no rendered/ yet.
+  five situations: the renameat2 exchange (no manifest yet: the full build in a temporary tree,
+  after which the old tree is kept), a trusted kept tree updated in place (its manifest flag
+  cleared, files written, linked and removed, the exchange, the new manifest), the rename
+  fallback, leftovers of an earlier crash, and a first render with no rendered/ yet.
 
 The write-stage kills run in children forked from a warm helper process whose pipeline result is
 computed once (the pipeline reads the fleet and writes nothing; the CLI and ``write_tree`` run
@@ -18,7 +20,8 @@ for real in every child), so a few hundred kill points stay cheap. Fleets live o
 there is one: fsync only matters for power loss, not for a killed process. After each kill,
 rendered/ is compared byte for byte, as a whole, with the old and the new tree; then a normal
 render must succeed, produce the new tree and leave no ``.rendered.tmp-*`` or ``.rendered.old-*``
-behind. Run with ``-s`` to see every kill point and its outcome.
+behind (``.rendered.kept`` and ``.rendered.manifest`` may stay: they are the kept tree and its
+record). Run with ``-s`` to see every kill point and its outcome.
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ from typing import Any
 
 import pytest
 
+from generator.write import write_tree
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 LOCK = ".rendered.lock"
+KEPT = {LOCK, ".rendered.kept", ".rendered.manifest"}  # helpers that stay between renders
 
 Tree = dict[str, bytes | None]  # relative path -> file bytes; directories end in "/" and map to None
 
@@ -69,7 +75,16 @@ TARGETS = {
     "write._swap": (w, "_swap"),
     "write._remove": (w, "_remove"),
     "write._same_content": (w, "_same_content"),
+    "write._load_manifest": (w, "_load_manifest"),
+    "write._verify": (w, "_verify"),
+    "write._scan_record": (w, "_scan_record"),
+    "write._invalidate": (w, "_invalidate"),
+    "write._update": (w, "_update"),
+    "write._link": (w, "_link"),
+    "write._keep": (w, "_keep"),
+    "write._write_manifest": (w, "_write_manifest"),
     "tempfile.mkdtemp": (tempfile, "mkdtemp"),
+    "tempfile.mkstemp": (tempfile, "mkstemp"),
     "shutil.rmtree": (shutil, "rmtree"),
     "os.open": (os, "open"),
     "os.write": (os, "write"),
@@ -78,6 +93,8 @@ TARGETS = {
     "os.chmod": (os, "chmod"),
     "os.mkdir": (os, "mkdir"),
     "os.rename": (os, "rename"),
+    "os.link": (os, "link"),
+    "os.pwrite": (os, "pwrite"),
     "os.unlink": (os, "unlink"),
     "os.rmdir": (os, "rmdir"),
 }
@@ -236,8 +253,8 @@ def tree_of(target: Path) -> Tree | None:
 
 
 def leftovers(root: Path) -> list[str]:
-    """``.rendered.*`` helpers next to rendered/ other than the lock file."""
-    return sorted(p.name for p in root.iterdir() if p.name.startswith(".rendered.") and p.name != LOCK)
+    """``.rendered.*`` helpers next to rendered/ other than the lock file, the kept tree and its manifest."""
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".rendered.") and p.name not in KEPT)
 
 
 def describe(tree: Tree | None, old: Tree | None, new: Tree) -> str:
@@ -443,15 +460,35 @@ def plant_leftovers(root: Path, scenario: Scenario) -> None:
 MODES = {
     # mode: (fallback, planted leftovers, rendered/ exists beforehand)
     "exchange": (False, False, True),
+    "kept": (False, False, True),
     "fallback": (True, False, True),
     "leftovers": (False, True, True),
     "first-render": (False, False, False),
 }
 
 
+def keep_a_tree(root: Path) -> None:
+    """Leave rendered/ as it is, next to a trusted kept tree that differs from it in a few files."""
+    rendered = root / "rendered"
+    before = tree_of(rendered)
+    assert before
+    plan = {p: c for p, c in before.items() if c is not None}
+    first = sorted(plan)[0]
+    variant = {p: c for p, c in plan.items() if p != first}
+    variant[sorted(plan)[len(plan) // 2]] += b"# the kept tree's version\n"
+    variant["kept-only/extra.yaml"] = b"only in the kept tree\n"
+    write_tree(rendered, variant)  # the full build; the copied tree is kept
+    write_tree(rendered, plan)  # the kept tree updated in place and exchanged: rendered/ is as before
+    assert tree_of(rendered) == before
+    assert tree_of(root / ".rendered.kept") not in (None, before)
+    assert (root / ".rendered.manifest").read_bytes().startswith(b"modelfleet-manifest 1 kept=1 ")
+
+
 def prepare(scenario: Scenario, target: Path, mode: str) -> tuple[Path, Tree | None]:
     _, planted, exists = MODES[mode]
     root = scenario.fleet(target)
+    if mode == "kept":
+        keep_a_tree(root)
     if planted:
         plant_leftovers(root, scenario)
     if not exists:
@@ -545,14 +582,18 @@ def test_sigkill_at_every_write_step(mode: str, scenario: Scenario, servers: lis
     base = fast_dir / f"precise-{mode}"
     base.mkdir()
     counts, traced = trace(servers[0], scenario, base / "trace", mode)
-    if mode in ("exchange", "leftovers"):
+    if mode in ("exchange", "leftovers", "kept"):
         assert traced["exchanged"] == [True], "renameat2(RENAME_EXCHANGE) was not used: this machine tests less"
+    if mode == "kept":  # the kept tree was updated in place, no temporary tree built
+        assert counts.get("write._update") == 1 and "tempfile.mkdtemp" not in counts, counts
+    else:
+        assert "write._update" not in counts, counts
     if mode == "leftovers":
         assert counts.get("write._remove", 0) >= 3, counts
     points = [
         (name, nth, when)
         for name, count in sorted(counts.items())
-        if mode == "exchange" or name not in LOW_LEVEL
+        if mode in ("exchange", "kept") or name not in LOW_LEVEL
         for nth in positions(count)
         for when in ("before", "after")
     ]
@@ -580,7 +621,7 @@ def test_sigkill_at_every_write_step(mode: str, scenario: Scenario, servers: lis
     assert bad == [], "\n".join(bad)
 
 
-@pytest.mark.parametrize("mode", ["exchange", "leftovers"])
+@pytest.mark.parametrize("mode", ["exchange", "kept", "leftovers"])
 def test_sigkill_at_timed_points_in_the_write_stage(
     mode: str, scenario: Scenario, servers: list[Server], fast_dir: Path
 ) -> None:

@@ -28,7 +28,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def siblings(root: Path) -> list[str]:
     """Names next to ``root`` other than ``root`` itself and the lock file."""
-    return sorted(p.name for p in root.parent.iterdir() if p.name not in {root.name, ".rendered.lock"})
+    kept = {root.name, ".rendered.lock", ".rendered.kept", ".rendered.manifest"}
+    return sorted(p.name for p in root.parent.iterdir() if p.name not in kept)
 
 
 @pytest.fixture

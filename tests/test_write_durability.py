@@ -23,7 +23,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def leftovers(target: Path) -> list[str]:
     names = (p.name for p in target.parent.iterdir())
-    return sorted(n for n in names if n.startswith(".rendered.") and n != ".rendered.lock")
+    helpers = {".rendered.lock", ".rendered.kept", ".rendered.manifest"}
+    return sorted(n for n in names if n.startswith(".rendered.") and n not in helpers)
 
 
 @pytest.fixture
@@ -110,3 +111,78 @@ def test_syncfs_error_keeps_the_old_tree(target: Path, monkeypatch: pytest.Monke
         write_tree(target, NEW)
     assert tree(target) == OLD
     assert leftovers(target) == []
+
+
+def _warm(path: Path) -> None:
+    """rendered/ holds OLD and a trusted kept tree holds NEW (written, then OLD again)."""
+    write_tree(path, NEW)
+    write_tree(path, OLD)
+    assert write._load_manifest(path).kept is not None
+
+
+def test_small_update_of_the_kept_tree_fsyncs_what_changed_before_the_swap(
+    target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _warm(target)
+    changed = {**OLD, "README.md": b"changed\n"}
+    files: list[str] = []
+    dirs: list[str] = []
+    real_fsync_file, real_fsync_dir = write._fsync_file, write._fsync_dir
+
+    def fsync_file(path: Path) -> None:
+        assert tree(target) == OLD
+        files.append(path.relative_to(target.parent).as_posix())
+        real_fsync_file(path)
+
+    def fsync_dir(path: Path) -> None:
+        dirs.append(path.relative_to(target.parent).as_posix())
+        if path != target.parent:
+            assert tree(target) == OLD
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(write, "_syncfs", lambda: pytest.fail("syncfs for a small update"))
+    monkeypatch.setattr(write, "_fsync_file", fsync_file)
+    monkeypatch.setattr(write, "_fsync_dir", fsync_dir)
+    write_tree(target, changed)
+    assert tree(target) == changed
+    assert files == [".rendered.kept/README.md"]  # base/a.yaml was linked back from rendered/
+    # the kept tree's changed directories (the new file's, the removed base/deep's parent); then the parent
+    assert dirs == [".rendered.kept/base", ".rendered.kept", "."]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name a descriptor")
+def test_large_update_of_the_kept_tree_runs_syncfs_once_before_the_swap(
+    target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _warm(target)
+    changed = {**OLD, "README.md": b"changed\n"}
+    seen: list[tuple[str, dict[str, bytes], dict[str, bytes]]] = []
+
+    def fake_syncfs(fd: int) -> int:
+        root = Path(f"/proc/self/fd/{fd}").readlink()
+        seen.append((root.name, tree(root), tree(target)))
+        return 0
+
+    monkeypatch.setattr(write, "_FSYNC_MAX", 0)
+    monkeypatch.setattr(write, "_syncfs", lambda: fake_syncfs)
+    write_tree(target, changed)
+    assert seen == [(".rendered.kept", changed, OLD)]
+    assert tree(target) == changed
+
+
+def test_syncfs_error_in_the_kept_tree_keeps_the_old_tree(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _warm(target)
+
+    def failing(fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(write, "_FSYNC_MAX", 0)
+    monkeypatch.setattr(write, "_syncfs", lambda: failing)
+    with pytest.raises(ModelfleetError, match="cannot write rendered/: Input/output error"):
+        write_tree(target, {**OLD, "README.md": b"changed\n"})
+    assert tree(target) == OLD
+    assert write._load_manifest(target).kept is None  # the kept tree changed: no longer trusted
+    monkeypatch.undo()
+    write_tree(target, NEW)
+    assert tree(target) == NEW
