@@ -7,15 +7,19 @@ Exit codes: 0 ok; 1 invalid input or stale output; 2 usage error; 3 internal err
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import Finding, ModelfleetError, UsageError
+
+if TYPE_CHECKING:
+    from .cache import UnitCache
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -150,6 +154,11 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
 
     started = now_ns()
     cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
+    if use_cache and not check:
+        written = _render_delta(root, cache, started) or _render_streamed(root, cache, started)
+        if written is not None:
+            _emit(sys.stdout, report.format_ok(written))
+            return EXIT_OK
     with unit_cache(cache):
         rendered = render(root)
     files = rendered.plan.files
@@ -181,6 +190,86 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     summary = _render_summary(len(files), rendered.object_count, environments, changes)
     _emit(sys.stdout, report.format_ok(summary))
     return EXIT_OK
+
+
+def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
+    """``render`` through ``generator.delta`` when only per-model overrides changed: the
+    summary line, or None when the delta path declines."""
+    from .delta import render_delta
+
+    delta = render_delta(root, cache, started)
+    if delta is None:
+        return None
+    from .write import Kept, KeptUnavailable, write_tree
+
+    planned = {path: Kept(value) if isinstance(value, str) else value for path, value in delta.files.items()}
+    try:
+        diff = write_tree(root / "rendered", planned)
+    except KeptUnavailable:  # rendered/ no longer holds a file the record names: build it all
+        return None
+    _save_records(root, cache, started, delta.record, delta.referenced)
+    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
+    return _render_summary(len(planned), delta.objects, delta.environments, changes)
+
+
+def _render_streamed(root: Path, cache: UnitCache, started: int) -> str | None:
+    """``render`` with the unit cache, each file handed to the writer as soon as it exists,
+    so the render never holds the whole tree; None when a finding needs the full path. The
+    writer (and its lock) is taken at the first file: a spec that fails validation leaves
+    every tree alone."""
+    from .incremental import Unstreamable
+    from .pipeline import render, unit_cache
+    from .write import TreeWriter, content_digest, tree_writer, write_tree
+
+    digests: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        writers: list[TreeWriter] = []
+
+        def sink(path: str, data: bytes) -> None:
+            if not writers:
+                writers.append(stack.enter_context(tree_writer(root / "rendered")))
+            digests[path] = content_digest(data)
+            writers[0].add(path, data)
+
+        try:
+            with unit_cache(cache):
+                rendered = render(root, sink)
+        except Unstreamable:
+            return None
+        for path, data in rendered.plan.files.items():  # a render that did not stream
+            sink(path, data)
+        if not writers:
+            write_tree(root / "rendered", {})  # the empty plan's error
+        diff = writers[0].commit()
+    record = rendered.delta_record
+    if record is not None:
+        _save_records(root, cache, started, record, rendered.referenced)
+    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
+    environments = len(rendered.resolution.environments)
+    return _render_summary(len(digests), rendered.object_count, environments, changes)
+
+
+def _save_records(
+    root: Path, cache: UnitCache, started: int, record: dict[str, Any], referenced: frozenset[str]
+) -> None:
+    """The delta record and the input records of ``render`` and ``validate``, after a write."""
+    from .delta import save_delta_record
+    from .inputs import save_record, tree_digest_of
+
+    save_delta_record(root, cache, record, started)
+    tree, dirs = tree_digest_of(record["files"])
+    summary = record["summary"]
+    models, environments = int(summary["models"]), int(summary["environments"])
+    result = {
+        "files": len(record["files"]),
+        "objects": int(summary["objects"]),
+        "environments": environments,
+        "models": models,
+        "tree": tree,
+        "dirs": dirs,
+    }
+    save_record(root, "render", referenced, result, started)
+    save_record(root, "validate", referenced, {"models": models, "environments": environments}, started)
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

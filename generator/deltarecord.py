@@ -73,7 +73,7 @@ class RecordBuilder:
         env_data: Mapping[str, Any],
         inputs: list[Any],
         referenced: Iterable[str],
-        files: Mapping[str, bytes],
+        digests: Mapping[str, str],
         summary: Mapping[str, int],
     ) -> dict[str, Any]:
         fleet_raw = {k: v for k, v in models_data.items() if k != "models"}
@@ -93,7 +93,7 @@ class RecordBuilder:
             "env_models": self.env_models,
             "base_keys": self.base_keys,
             "shared_paths": self.shared_paths,
-            "files": {path: content_digest(data) for path, data in files.items()},
+            "files": dict(sorted(digests.items())),
             "summary": dict(summary),
         }
 

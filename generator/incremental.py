@@ -25,6 +25,7 @@ are cheap, and they read every model; the compose file (per environment) and the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from .build.runbook import runbook
 from .build.scaling import model_adapter_rules
 from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
-from .deltarecord import RecordBuilder
+from .deltarecord import RecordBuilder, content_digest
 from .errors import ModelfleetError
 from .fingerprint import generator_fingerprint
 from .inputs import RACY_NS, now_ns, path_state
@@ -66,25 +67,71 @@ class _Uncacheable(Exception):
     """A finding or an error on the cached path: render from scratch instead."""
 
 
-def render_cached(root: Path, cache: UnitCache) -> Rendered:
-    """``pipeline.render`` reusing every cached unit; the same files, or the same findings."""
+Sink = Callable[[str, bytes], None]
+
+
+class _SinkFailed(Exception):
+    """The sink (the writer) refused a file: its error, carried past the findings handler."""
+
+    def __init__(self, error: ModelfleetError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Unstreamable(Exception):
+    """``render_cached`` with a sink met a finding after handing files on: render without
+    streaming (the full path reports the finding)."""
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A fleet that passed every check of ``validate``, ready to be rendered."""
+
+    started: int
+    resolution: Resolution
+    referenced: frozenset[str]
+    models_data: Any
+    env_data: dict[str, Any]
+
+
+def validate_for_render(root: Path) -> Validated:
+    """Load and check the fleet (``ModelfleetError`` on any finding)."""
     started = now_ns()
     sources = load_fleet(root)
     resolution, referenced = validate_recorded(sources)
-    units = _Units(root, resolution, cache, started)
+    env_data = {document.path: document.data for document in sources.environments}
+    return Validated(started, resolution, frozenset(referenced), sources.models.data, env_data)
+
+
+def render_cached(
+    root: Path, cache: UnitCache, sink: Sink | None = None, validated: Validated | None = None
+) -> Rendered:
+    """``pipeline.render`` reusing every cached unit; the same files, or the same findings.
+
+    With ``sink``, every planned file is handed to it as soon as it exists and not kept
+    (the returned plan is empty; ``delta_record["files"]`` has every path's digest), so a
+    render never holds the whole tree's bytes. A finding then raises ``Unstreamable``."""
+    if validated is None:
+        validated = validate_for_render(root)
+    resolution = validated.resolution
+    units = _Units(root, resolution, cache, validated.started, sink)
     try:
         files, objects = units.run()
+    except _SinkFailed as failed:
+        raise failed.error from None
     except (_Uncacheable, ModelfleetError):
+        if sink is not None:
+            raise Unstreamable from None
         return render_fresh(root)
     record = units.record.finish(
-        models_data=sources.models.data,
-        env_data={document.path: document.data for document in sources.environments},
+        models_data=validated.models_data,
+        env_data=validated.env_data,
         inputs=[],
-        referenced=referenced,
-        files=files,
+        referenced=validated.referenced,
+        digests=units.digests,
         summary={"objects": objects, "environments": len(resolution.environments), "models": len(resolution.base)},
     )
-    return Rendered(resolution, (), (), Plan(files), frozenset(referenced), objects, record)
+    return Rendered(resolution, (), (), Plan(files), validated.referenced, objects, record)
 
 
 def _json(value: Any) -> Any:
@@ -119,6 +166,13 @@ def _valid_base(entry: Any) -> bool:
         and isinstance(objects.get("objects"), list)
         and all(isinstance(o, dict) for o in objects["objects"])
     )
+
+
+def _without_bytes(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit entry with its files' paths only: the bytes went to the writer."""
+    light = {key: entry[key] for key in ("resources", "patches", "images", "objects")}
+    light["files"] = list(entry["files"])
+    return light
 
 
 def _valid_compose(entry: Any) -> bool:
@@ -178,8 +232,13 @@ def _valid_unit(entry: Any) -> bool:
 
 
 class _Units:
-    def __init__(self, root: Path, resolution: Resolution, cache: UnitCache, started: int) -> None:
+    def __init__(
+        self, root: Path, resolution: Resolution, cache: UnitCache, started: int, sink: Sink | None = None
+    ) -> None:
         self.root, self.resolution, self.cache, self.started = root, resolution, cache, started
+        self.sink = sink
+        self.files: dict[str, bytes] = {}
+        self.digests: dict[str, str] = {}
         fleet = resolution.fleet
         self.fleet_key = digest(generator_fingerprint(), str(root.resolve()), _json(fleet))
         self.allowed = allowed_images(resolution)
@@ -212,18 +271,29 @@ class _Units:
         files = [path_state(self.root, relative)[0] for relative in model.spec.config.files]
         return [_json(model.spec), env_part, files]
 
+    def emit(self, files: Mapping[str, bytes]) -> None:
+        """Hand planned files on: to the sink, or into ``self.files``; keep their digests."""
+        for path, data in files.items():
+            self.digests[path] = content_digest(data)
+            if self.sink is not None:
+                try:
+                    self.sink(path, data)
+                except ModelfleetError as exc:  # the writer's error, not a finding of the fleet
+                    raise _SinkFailed(exc) from None
+            else:
+                self.files[path] = data
+
     def run(self) -> tuple[dict[str, bytes], int]:
         resolution = self.resolution
-        files: dict[str, bytes] = {}
         for model in resolution.base:
-            files.update(self._base(model))
+            self.emit(self._base(model))
         objects = 0
         for env in resolution.environments:
-            objects += self._environment(env, files)
+            objects += self._environment(env)
         images = [build_image(model) for model in resolution.base]
-        files.update(image_files(images, build_bake(resolution.base)))
-        files.update(self._runbooks())
-        return dict(sorted(files.items())), objects
+        self.emit(image_files(images, build_bake(resolution.base)))
+        self.emit(self._runbooks())
+        return dict(sorted(self.files.items())), objects
 
     def _runbooks(self) -> dict[str, bytes]:
         """``runbook_files(runbooks(resolution))``, one cached runbook per model: a runbook
@@ -280,7 +350,7 @@ class _Units:
                 self.cache.put(key, entry)
         return key, entry
 
-    def _environment(self, env: ResolvedEnvironment, files: dict[str, bytes]) -> int:
+    def _environment(self, env: ResolvedEnvironment) -> int:
         resolution, name = self.resolution, env.spec.name
         version = env.spec.kubernetesVersion
         ns_object = namespace_object(env, resolution.fleet.name)
@@ -295,9 +365,9 @@ class _Units:
             key, entry = self.unit_entry(env, model, env_key, ns_object)
             keys.append(key)
             settled = self._settled(model) and settled
-            files.update(entry["files"])
+            self.emit(entry["files"])
             objects += entry["objects"]
-            entries.append(entry)
+            entries.append(_without_bytes(entry))
         composed = self._compose_entries(env, digest("compose", env_key, keys), settled)
         shares = [
             share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
@@ -309,7 +379,7 @@ class _Units:
             shared = shared_files(resolution, env, ns_object, shares)
             if settled:
                 self.cache.put(shared_key, shared)
-        files.update(shared)
+        self.emit(shared)
         self.record.environment(name, [m.name for m in env.models], sorted(shared))
         for model, entry, unit_share in zip(env.models, entries, shares, strict=True):
             self.record.unit(name, model.name, entry, unit_share)

@@ -255,7 +255,8 @@ def test_unchanged_files_keep_their_inode_and_mtime(example_fleet: Path) -> None
     assert main(["--root", str(example_fleet), "render"]) == 0
     after = kept.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-    assert after.st_nlink == 1, "the old tree is gone"
+    assert after.st_nlink == 2, "shared with the previous tree, kept as .rendered.kept"
+    assert not list(example_fleet.glob(".rendered.tmp-*")) and not list(example_fleet.glob(".rendered.old-*"))
     assert _fresh(example_fleet) == {
         p.relative_to(rendered).as_posix(): p.read_bytes() for p in rendered.rglob("*") if p.is_file()
     }

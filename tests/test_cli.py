@@ -282,7 +282,7 @@ def test_root_that_is_not_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_internal_error_is_short(
     example_fleet: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(root: Path) -> None:
+    def explode(root: Path, sink: object = None) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(generator.pipeline, "render", explode)

@@ -40,7 +40,7 @@ INTERRUPTED = "modelfleet: interrupted\n"
 Tree = dict[str, bytes | None]  # relative path -> file bytes; directories end in "/" and map to None
 
 HOOKS = r"""
-import json, os, shutil, signal, sys, tempfile, time
+import contextlib, json, os, shutil, signal, sys, tempfile, time
 from pathlib import Path
 
 import generator.write as w
@@ -119,8 +119,26 @@ if JOB.get("fallback"):
     w._exchange = lambda first, second: False
 for hook in JOB.get("hooks", []):
     wrap(hook["target"], hook)
+def arm_writer():
+    original = w.tree_writer
+
+    @contextlib.contextmanager
+    def armed(*args, **kwargs):
+        if JOB.get("entered"):
+            Path(JOB["entered"]).write_text("")
+        STATE["armed"] += 1
+        try:
+            with original(*args, **kwargs) as writer:
+                yield writer
+        finally:
+            STATE["armed"] -= 1
+
+    w.tree_writer = armed
+
+
 arm("write_tree")
 arm("check_tree")
+arm_writer()
 from generator.cli import main
 
 sys.exit(main(JOB["argv"]))

@@ -58,7 +58,7 @@ Tree = dict[str, bytes | None]  # relative path -> file bytes; directories end i
 # Wraps steps of the write stage; calls made while write_tree or check_tree runs are counted, and the
 # hook fires before or after the nth one: a signal to the process itself, an exception, or a pause.
 HOOKS = r"""
-import json, os, shutil, signal, sys, tempfile, time
+import contextlib, json, os, shutil, signal, sys, tempfile, time
 from pathlib import Path
 
 import generator.write as w
@@ -152,6 +152,22 @@ def _arm(name):
     setattr(w, name, armed)
 
 
+def _arm_writer():
+    # The CLI streams a render into ``tree_writer``: armed while the writer is open.
+    original = w.tree_writer
+
+    @contextlib.contextmanager
+    def armed(*args, **kwargs):
+        STATE["armed"] += 1
+        try:
+            with original(*args, **kwargs) as writer:
+                yield writer
+        finally:
+            STATE["armed"] -= 1
+
+    w.tree_writer = armed
+
+
 def install(job):
     if job.get("fallback"):
         w._exchange = lambda first, second: False
@@ -159,6 +175,7 @@ def install(job):
         _wrap(name, job.get("hook"))
     _arm("write_tree")
     _arm("check_tree")
+    _arm_writer()
 
 
 def finish(job):
@@ -189,7 +206,7 @@ import generator.cli, generator.pipeline, generator.report
 from generator.cli import main
 
 CACHED = generator.pipeline.render(Path(sys.argv[1]))
-generator.pipeline.render = lambda root: CACHED
+generator.pipeline.render = lambda root, sink=None: CACHED  # the CLI hands its files to the writer
 
 
 def child(job):
