@@ -100,11 +100,13 @@ def attempt_delta(root: Path, cache: UnitCache, started: int) -> Delta | str:
 
 
 def save_delta_record(root: Path, cache: UnitCache, record: dict[str, Any], started: int) -> None:
-    """Store ``record`` with the state of the inputs, unless one changed since ``started``."""
+    """Store ``record`` with the state of the inputs. An input modified shortly before or
+    during the run is recorded as racy (its hash might not be of the bytes the run read): the
+    next run then reads an environment file again, and declines for any other input. The
+    record's texts of the environment files are of the data the run read, so comparing
+    with them stays exact."""
     with contextlib.suppress(OSError, ValueError, TypeError):
-        state, newest = fleet_state(root, record["referenced"])
-        if newest >= started - RACY_NS:
-            return
+        state, _ = fleet_state(root, record["referenced"], racy_after=started - RACY_NS)
         save_record(root, cache, {**record, "inputs": state})
 
 
@@ -131,8 +133,8 @@ class _Delta:
         if len(state) != len(before) or "--" not in state or state.index("--") != before.index("--"):
             raise _NoDelta("the set of inputs changed")
         changed = [now for now, then in zip(state[: state.index("--")], before, strict=False) if now != then]
-        if not changed or not all(isinstance(now, list) and str(now[0]).startswith("environments/") for now in changed):
-            raise _NoDelta("nothing or more than environment files changed")
+        if not all(isinstance(now, list) and str(now[0]).startswith("environments/") for now in changed):
+            raise _NoDelta("more than environment files changed")
         if state[state.index("--") :] != before[before.index("--") :]:
             raise _NoDelta("a referenced file changed")
         budget = MAX_CHANGED_UNITS

@@ -67,8 +67,10 @@ def path_state(root: Path, relative: str) -> tuple[list[str], int]:
         return [relative, "missing"], 0
 
 
-def fleet_state(root: Path, referenced: Iterable[str]) -> tuple[list[Any], int]:
-    """Every input's state and the newest mtime among the files."""
+def fleet_state(root: Path, referenced: Iterable[str], *, racy_after: int | None = None) -> tuple[list[Any], int]:
+    """Every input's state and the newest mtime among the files. With ``racy_after``, a file
+    modified after that time is recorded as ``[path, "racy"]``, a state no file has: a
+    record holding it treats the file as changed."""
     states: list[Any] = [str(root.resolve())]
     newest = 0
     env_dir = root / "environments"
@@ -79,7 +81,7 @@ def fleet_state(root: Path, referenced: Iterable[str]) -> tuple[list[Any], int]:
             states.append(relative)
             continue
         state, mtime = path_state(root, relative)
-        states.append(state)
+        states.append([relative, "racy"] if racy_after is not None and mtime >= racy_after else state)
         newest = max(newest, mtime)
     return states, newest
 

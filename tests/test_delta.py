@@ -154,8 +154,30 @@ def test_delta_declines_what_it_cannot_prove_local(change: str, recorded: Path) 
     print(reason)
 
 
-def test_nothing_changed_is_not_a_delta(recorded: Path) -> None:
-    assert _delta(recorded) == "nothing or more than environment files changed"  # the input record answers
+def test_nothing_changed_plans_the_recorded_tree(recorded: Path) -> None:
+    """Inputs as recorded (the input record answers a no-op first; this is the case of an
+    edit undone after a render the record could not follow): every file by digest."""
+    before = _tree(recorded)
+    delta = _delta(recorded)
+    assert isinstance(delta, Delta), delta
+    assert all(isinstance(v, str) for v in delta.files.values())
+    assert _materialised(delta, before) == pipeline.render_fresh(recorded).plan.files
+
+
+def test_an_edit_undone_renders_from_the_record(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The record is not updated while the edited file is younger than the racy window, so
+    a change and its undo both compare with the same record: both take the delta path."""
+    path, old, new = LOCAL_EDITS["maxReplicas"]
+    original = (recorded / path).read_text(encoding="utf-8")
+    _edit(recorded / path, old, new)
+    assert main(["--root", str(recorded), "render"]) == 0
+    changed = _tree(recorded)
+    (recorded / path).write_text(original, encoding="utf-8")
+    delta = _delta(recorded)
+    assert isinstance(delta, Delta), delta
+    assert main(["--root", str(recorded), "render"]) == 0
+    capsys.readouterr()
+    assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files != changed
 
 
 def test_a_service_name_taken_by_a_strategy_change_is_declined(recorded: Path) -> None:
@@ -187,3 +209,38 @@ def test_an_invalid_override_is_reported_by_the_full_path(recorded: Path, capsys
     assert main(["--root", str(recorded), "render"]) == 1
     assert "maxReplicas" in capsys.readouterr().err
     assert _tree(recorded) == before
+
+
+def test_the_cli_renders_an_override_change_without_the_full_pipeline(
+    recorded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, old, new = LOCAL_EDITS["an image digest (compose file and kustomization images change)"]
+    _edit(recorded / path, old, new)
+
+    def no_full_render(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the full pipeline ran")
+
+    monkeypatch.setattr(pipeline, "render", no_full_render)
+    assert main(["--root", str(recorded), "render"]) == 0
+    assert "rendered/ written: 148 files" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files
+    assert main(["--root", str(recorded), "render", "--check", "--no-cache"]) == 0
+
+
+def test_a_racy_environment_file_is_read_again_next_time(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rendered moments after an edit, the file is recorded as racy: the next run parses it
+    again and compares its overrides with what the last run read."""
+    path, old, new = LOCAL_EDITS["maxReplicas"]
+    _edit(recorded / path, old, new)  # modified just now: racy for this render
+    assert main(["--root", str(recorded), "render"]) == 0
+    record = load_record(recorded, UnitCache(recorded))
+    assert record is not None
+    assert [path, "racy"] in record["inputs"]
+    before = _tree(recorded)
+    path, old, new = LOCAL_EDITS["minReplicas and maxReplicas"]
+    _edit(recorded / path, old, new)
+    delta = _delta(recorded)
+    assert isinstance(delta, Delta), delta
+    assert _materialised(delta, before) == pipeline.render_fresh(recorded).plan.files
+    capsys.readouterr()
