@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .errors import Finding
 from .resolve import Resolution
-from .secrets_scan import env_finding, text_findings
+from .secrets_scan import env_finding, env_suspect, text_findings
 
 
 def secret_findings(resolution: Resolution) -> list[Finding]:
@@ -17,6 +17,8 @@ def secret_findings(resolution: Resolution) -> list[Finding]:
     scanned: set[str] = set()
     for model in models:
         for name, value in model.spec.env.items():
+            if not env_suspect(name, value):
+                continue  # (locating a value costs a merge with provenance: only for suspects)
             document, path = model.locate(("env", name))
             finding = env_finding(
                 name,

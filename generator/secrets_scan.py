@@ -395,6 +395,12 @@ _HINT = (
 )
 
 
+def env_suspect(name: str, value: str) -> bool:
+    """Whether env var ``name`` = ``value`` looks like a plaintext secret (before any allowance):
+    a caller can skip working out where the value was set when it does not."""
+    return _scan_env(name, value) is not None
+
+
 def env_finding(
     name: str,
     value: str,
