@@ -116,8 +116,8 @@ _RENDER_KEYS = ("files", "objects", "environments", "models")
 
 def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
     """The recorded render result when the inputs and rendered/ on disk both still match it."""
-    from .inputs import disk_tree_digest, recorded_result
-    from .write import shared_lock
+    from .inputs import disk_tree_digest, recorded_result, tree_digest_of
+    from .write import last_recorded, last_written, shared_lock
 
     result = recorded_result(root, "render")
     if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):
@@ -125,8 +125,16 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
     target = root / "rendered"
     if not check and (any(root.glob(".rendered.tmp-*")) or any(root.glob(".rendered.old-*"))):
         return None  # leftovers of an interrupted render: the full path removes them
-    with shared_lock(target):
-        on_disk = disk_tree_digest(target) if target.is_dir() and not target.is_symlink() else None
+    plain_dir = target.is_dir() and not target.is_symlink()
+    recorded = last_recorded(target) if plain_dir else None
+    if recorded is not None and tree_digest_of(recorded)[0] != result.get("tree"):
+        return None  # the last write wrote another tree: no need to look at the disk
+    written = last_written(target) if plain_dir else None  # a verified manifest: no file is read
+    if written is not None:
+        on_disk: tuple[str, str] | None = tree_digest_of(written)
+    else:
+        with shared_lock(target):
+            on_disk = disk_tree_digest(target) if plain_dir else None
     if on_disk is None or [on_disk[0], on_disk[1] if not check else result.get("dirs")] != [
         result.get("tree"),
         result.get("dirs"),

@@ -68,6 +68,7 @@ __all__ = [
     "check_tree",
     "content_digest",
     "diff_tree",
+    "last_recorded",
     "last_written",
     "tree_writer",
     "unified_diff",
@@ -507,6 +508,14 @@ def shared_lock(target: Path) -> contextlib.AbstractContextManager[None]:
 def _verified_visible(target: Path) -> _Record | None:
     record = _load_manifest(target).visible
     return record if record is not None and _verify(target, record, None) else None
+
+
+def last_recorded(target: Path) -> dict[str, str] | None:
+    """Path -> digest of every file the manifest says ``target`` holds, without verifying the
+    disk: what the last write wrote, for a caller that only needs to rule a tree out."""
+    with _shared(target):
+        record = _load_manifest(target).visible
+    return {p: f[0] for p, f in record.files.items()} if record is not None else None
 
 
 def last_written(target: Path) -> dict[str, str] | None:

@@ -4,7 +4,7 @@ cannot or must not be written.
 Every render here is a real ``python -m generator`` process on a copy of the example fleet whose spec
 was changed, so a render replaces the committed tree (stale, missing and extra files). Where a test
 needs a process to stop at a given step, it runs the CLI under ``python -c`` with a hook that wraps
-a step of ``generator.write`` (see HOOKS): the hook writes a marker file and waits for a release
+a step of ``generator.write`` (see tests/faults.py): the hook writes a marker file and waits for a release
 file, or signals the process itself, or raises.
 """
 
@@ -40,105 +40,12 @@ INTERRUPTED = "modelfleet: interrupted\n"
 Tree = dict[str, bytes | None]  # relative path -> file bytes; directories end in "/" and map to None
 
 HOOKS = r"""
-import contextlib, json, os, shutil, signal, sys, tempfile, time
-from pathlib import Path
+import json, sys
 
-import generator.write as w
+from tests.faults import install
 
 JOB = json.loads(sys.argv[1])
-TARGETS = {
-    "write._remove_leftovers": (w, "_remove_leftovers"),
-    "write._new_temp_dir": (w, "_new_temp_dir"),
-    "write._build": (w, "_build"),
-    "write._write_file": (w, "_write_file"),
-    "write._fsync_dir": (w, "_fsync_dir"),
-    "write._sync_tree": (w, "_sync_tree"),
-    "write._exchange": (w, "_exchange"),
-    "write._same_content": (w, "_same_content"),
-    "write._keep": (w, "_keep"),
-    "write._write_manifest": (w, "_write_manifest"),
-    "tempfile.mkdtemp": (tempfile, "mkdtemp"),
-    "shutil.rmtree": (shutil, "rmtree"),
-    "os.rename": (os, "rename"),
-}
-STATE = {"armed": 0, "counts": {}}
-
-
-def fire(hook):
-    action = hook["action"]
-    if action == "signal":
-        os.kill(os.getpid(), hook["signal"])
-    elif action == "permission":
-        raise PermissionError(13, "Permission denied", hook["filename"])
-    elif action == "mark":
-        Path(hook["marker"]).write_text("")
-    elif action == "pause":
-        Path(hook["marker"]).write_text("")
-        deadline = time.monotonic() + 60
-        while not Path(hook["release"]).exists():
-            if time.monotonic() > deadline:
-                os._exit(96)
-            time.sleep(0.005)
-
-
-def wrap(name, hook):
-    owner, attr = TARGETS[name]
-    original = getattr(owner, attr)
-
-    def wrapper(*args, **kwargs):
-        if not STATE["armed"]:
-            return original(*args, **kwargs)
-        count = STATE["counts"][name] = STATE["counts"].get(name, 0) + 1
-        hit = hook["target"] == name and hook["nth"] == count
-        if hit and hook["when"] == "before":
-            fire(hook)
-        result = original(*args, **kwargs)
-        if hit and hook["when"] == "after":
-            fire(hook)
-        return result
-
-    setattr(owner, attr, wrapper)
-
-
-def arm(name):
-    original = getattr(w, name)
-
-    def armed(*args, **kwargs):
-        if JOB.get("entered"):
-            Path(JOB["entered"]).write_text("")
-        STATE["armed"] += 1
-        try:
-            return original(*args, **kwargs)
-        finally:
-            STATE["armed"] -= 1
-
-    setattr(w, name, armed)
-
-
-if JOB.get("fallback"):
-    w._exchange = lambda first, second: False
-for hook in JOB.get("hooks", []):
-    wrap(hook["target"], hook)
-def arm_writer():
-    original = w.tree_writer
-
-    @contextlib.contextmanager
-    def armed(*args, **kwargs):
-        if JOB.get("entered"):
-            Path(JOB["entered"]).write_text("")
-        STATE["armed"] += 1
-        try:
-            with original(*args, **kwargs) as writer:
-                yield writer
-        finally:
-            STATE["armed"] -= 1
-
-    w.tree_writer = armed
-
-
-arm("write_tree")
-arm("check_tree")
-arm_writer()
+install(JOB)
 from generator.cli import main
 
 sys.exit(main(JOB["argv"]))

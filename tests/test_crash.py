@@ -55,132 +55,14 @@ Tree = dict[str, bytes | None]  # relative path -> file bytes; directories end i
 
 # ---------------------------------------------------------------- code run in the child processes
 
-# Wraps steps of the write stage; calls made while write_tree or check_tree runs are counted, and the
-# hook fires before or after the nth one: a signal to the process itself, an exception, or a pause.
+# The children install tests/faults.py: the write stage's steps wrapped, their calls counted while the
+# writer runs, and the job's hook fired before or after the nth one: a signal to the process itself,
+# an exception, or a pause.
 HOOKS = r"""
-import contextlib, json, os, shutil, signal, sys, tempfile, time
+import json, os, signal, sys, time
 from pathlib import Path
 
-import generator.write as w
-
-TARGETS = {
-    "write._remove_leftovers": (w, "_remove_leftovers"),
-    "write._scan": (w, "_scan"),
-    "write._new_temp_dir": (w, "_new_temp_dir"),
-    "write._build": (w, "_build"),
-    "write._write_file": (w, "_write_file"),
-    "write._fsync_dir": (w, "_fsync_dir"),
-    "write._sync_tree": (w, "_sync_tree"),
-    "write._exchange": (w, "_exchange"),
-    "write._swap": (w, "_swap"),
-    "write._remove": (w, "_remove"),
-    "write._same_content": (w, "_same_content"),
-    "write._load_manifest": (w, "_load_manifest"),
-    "write._verify": (w, "_verify"),
-    "write._scan_record": (w, "_scan_record"),
-    "write._invalidate": (w, "_invalidate"),
-    "write._update": (w, "_update"),
-    "write._link": (w, "_link"),
-    "write._keep": (w, "_keep"),
-    "write._write_manifest": (w, "_write_manifest"),
-    "tempfile.mkdtemp": (tempfile, "mkdtemp"),
-    "tempfile.mkstemp": (tempfile, "mkstemp"),
-    "shutil.rmtree": (shutil, "rmtree"),
-    "os.open": (os, "open"),
-    "os.write": (os, "write"),
-    "os.fsync": (os, "fsync"),
-    "os.fchmod": (os, "fchmod"),
-    "os.chmod": (os, "chmod"),
-    "os.mkdir": (os, "mkdir"),
-    "os.rename": (os, "rename"),
-    "os.link": (os, "link"),
-    "os.pwrite": (os, "pwrite"),
-    "os.unlink": (os, "unlink"),
-    "os.rmdir": (os, "rmdir"),
-}
-STATE = {"armed": 0, "counts": {}, "exchanged": []}
-
-
-def _fire(hook):
-    action = hook["action"]
-    if action == "signal":
-        os.kill(os.getpid(), hook["signal"])
-    elif action == "raise":
-        raise RuntimeError("injected fault")
-    elif action == "permission":
-        raise PermissionError(13, "Permission denied", hook.get("filename", "rendered"))
-    elif action == "pause":
-        Path(hook["marker"]).write_text("paused")
-        deadline = time.monotonic() + 60
-        while not Path(hook["release"]).exists():
-            if time.monotonic() > deadline:
-                os._exit(96)
-            time.sleep(0.005)
-
-
-def _wrap(name, hook):
-    owner, attr = TARGETS[name]
-    original = getattr(owner, attr)
-
-    def wrapper(*args, **kwargs):
-        if not STATE["armed"]:
-            return original(*args, **kwargs)
-        count = STATE["counts"][name] = STATE["counts"].get(name, 0) + 1
-        hit = hook is not None and hook["target"] == name and hook["nth"] == count
-        if hit and hook["when"] == "before":
-            _fire(hook)
-        result = original(*args, **kwargs)
-        if name == "write._exchange":
-            STATE["exchanged"].append(result)
-        if hit and hook["when"] == "after":
-            _fire(hook)
-        return result
-
-    setattr(owner, attr, wrapper)
-
-
-def _arm(name):
-    original = getattr(w, name)
-
-    def armed(*args, **kwargs):
-        STATE["armed"] += 1
-        try:
-            return original(*args, **kwargs)
-        finally:
-            STATE["armed"] -= 1
-
-    setattr(w, name, armed)
-
-
-def _arm_writer():
-    # The CLI streams a render into ``tree_writer``: armed while the writer is open.
-    original = w.tree_writer
-
-    @contextlib.contextmanager
-    def armed(*args, **kwargs):
-        STATE["armed"] += 1
-        try:
-            with original(*args, **kwargs) as writer:
-                yield writer
-        finally:
-            STATE["armed"] -= 1
-
-    w.tree_writer = armed
-
-
-def install(job):
-    if job.get("fallback"):
-        w._exchange = lambda first, second: False
-    for name in TARGETS:
-        _wrap(name, job.get("hook"))
-    _arm("write_tree")
-    _arm("check_tree")
-    _arm_writer()
-
-
-def finish(job):
-    if job.get("trace"):
-        Path(job["trace"]).write_text(json.dumps({"counts": STATE["counts"], "exchanged": STATE["exchanged"]}))
+from tests.faults import STATE, finish, install
 """
 
 # One fresh interpreter per job: the real pipeline, then the CLI. argv[1] is the job as JSON.

@@ -1,0 +1,165 @@
+"""Fault injection for the crash and concurrency tests, run inside their child processes.
+
+``install(job)`` wraps the steps of the write stage (``generator.write`` helpers and the
+``os``/``shutil``/``tempfile`` calls they make). Calls made while the writer runs
+(``write_tree``, ``check_tree``, or an open ``tree_writer``) are counted per step, and each
+hook of the job fires before or after the nth call of its step: a signal to the process
+itself, an exception, a permission error, a marker file, or a pause until a release file
+appears. ``finish(job)`` writes the counts (and the results of each exchange) to the job's
+trace file.
+
+A job is a JSON object: ``hook`` (one) or ``hooks`` (a list) of ``{"target", "nth", "when",
+"action", ...}``; ``fallback`` (pretend ``renameat2`` is missing); ``entered`` (a file
+written whenever the writer is entered); ``trace``. The children import this module as
+``tests.faults`` with the repository as their working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import generator.write as w
+
+TARGETS: dict[str, tuple[Any, str]] = {
+    "write._remove_leftovers": (w, "_remove_leftovers"),
+    "write._scan": (w, "_scan"),
+    "write._new_temp_dir": (w, "_new_temp_dir"),
+    "write._build": (w, "_build"),
+    "write._write_file": (w, "_write_file"),
+    "write._fsync_dir": (w, "_fsync_dir"),
+    "write._sync_tree": (w, "_sync_tree"),
+    "write._exchange": (w, "_exchange"),
+    "write._swap": (w, "_swap"),
+    "write._remove": (w, "_remove"),
+    "write._same_content": (w, "_same_content"),
+    "write._load_manifest": (w, "_load_manifest"),
+    "write._verify": (w, "_verify"),
+    "write._scan_record": (w, "_scan_record"),
+    "write._invalidate": (w, "_invalidate"),
+    "write._update": (w, "_update"),
+    "write._link": (w, "_link"),
+    "write._keep": (w, "_keep"),
+    "write._write_manifest": (w, "_write_manifest"),
+    "tempfile.mkdtemp": (tempfile, "mkdtemp"),
+    "tempfile.mkstemp": (tempfile, "mkstemp"),
+    "shutil.rmtree": (shutil, "rmtree"),
+    "os.open": (os, "open"),
+    "os.write": (os, "write"),
+    "os.fsync": (os, "fsync"),
+    "os.fchmod": (os, "fchmod"),
+    "os.chmod": (os, "chmod"),
+    "os.mkdir": (os, "mkdir"),
+    "os.rename": (os, "rename"),
+    "os.link": (os, "link"),
+    "os.pwrite": (os, "pwrite"),
+    "os.unlink": (os, "unlink"),
+    "os.rmdir": (os, "rmdir"),
+}
+STATE: dict[str, Any] = {"armed": 0, "counts": {}, "exchanged": []}
+PAUSE_LIMIT = 60  # seconds a paused child waits for its release before giving up (exit 96)
+
+
+def fire(hook: dict[str, Any]) -> None:
+    action = hook["action"]
+    if action == "signal":
+        os.kill(os.getpid(), hook["signal"])
+    elif action == "raise":
+        raise RuntimeError("injected fault")
+    elif action == "permission":
+        raise PermissionError(13, "Permission denied", hook.get("filename", "rendered"))
+    elif action == "mark":
+        Path(hook["marker"]).write_text("")
+    elif action == "pause":
+        Path(hook["marker"]).write_text("paused")
+        deadline = time.monotonic() + PAUSE_LIMIT
+        while not Path(hook["release"]).exists():
+            if time.monotonic() > deadline:
+                os._exit(96)
+            time.sleep(0.005)
+
+
+def _wrap(name: str, hooks: list[dict[str, Any]]) -> None:
+    owner, attr = TARGETS[name]
+    original = getattr(owner, attr)
+    mine = [hook for hook in hooks if hook["target"] == name]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not STATE["armed"]:
+            return original(*args, **kwargs)
+        count = STATE["counts"][name] = STATE["counts"].get(name, 0) + 1
+        hits = [hook for hook in mine if hook["nth"] == count]
+        for hook in hits:
+            if hook["when"] == "before":
+                fire(hook)
+        result = original(*args, **kwargs)
+        if name == "write._exchange":
+            STATE["exchanged"].append(result)
+        for hook in hits:
+            if hook["when"] == "after":
+                fire(hook)
+        return result
+
+    setattr(owner, attr, wrapper)
+
+
+def _entered(job: dict[str, Any]) -> None:
+    if job.get("entered"):
+        Path(job["entered"]).write_text("")
+
+
+def _arm(name: str, job: dict[str, Any]) -> None:
+    original: Callable[..., Any] = getattr(w, name)
+
+    def armed(*args: Any, **kwargs: Any) -> Any:
+        _entered(job)
+        STATE["armed"] += 1
+        try:
+            return original(*args, **kwargs)
+        finally:
+            STATE["armed"] -= 1
+
+    setattr(w, name, armed)
+
+
+def _arm_writer(job: dict[str, Any]) -> None:
+    """The CLI streams a render into ``tree_writer``: armed while the writer is open."""
+    original = w.tree_writer
+
+    @contextlib.contextmanager
+    def armed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        _entered(job)
+        STATE["armed"] += 1
+        try:
+            with original(*args, **kwargs) as writer:
+                yield writer
+        finally:
+            STATE["armed"] -= 1
+
+    w.tree_writer = armed  # type: ignore[assignment]
+
+
+def install(job: dict[str, Any]) -> None:
+    if job.get("fallback"):
+        w._exchange = lambda first, second: False  # type: ignore[assignment]
+    hooks = [job["hook"]] if job.get("hook") else list(job.get("hooks", []))
+    for name in TARGETS:
+        _wrap(name, hooks)
+    _arm("write_tree", job)
+    _arm("check_tree", job)
+    _arm_writer(job)
+
+
+def finish(job: dict[str, Any]) -> None:
+    if job.get("trace"):
+        Path(job["trace"]).write_text(json.dumps({"counts": STATE["counts"], "exchanged": STATE["exchanged"]}))
+
+
+__all__ = ["STATE", "TARGETS", "finish", "fire", "install"]
