@@ -15,16 +15,17 @@ overrides changed, at most ``MAX_CHANGED_UNITS`` of them. Then:
    repositories, base images, Service names) reads only data that did not change, except
    the Service names of the pair's strategy, which are checked here against the
    environment's recorded model names;
-3. the unit is built and checked (``incremental``'s unit code, unit cache included), and
-   what it adds to the environment-wide files (kustomization entries, prometheus-adapter
-   rules, compose entry, startup budget) must be what the record says it was: those files
-   are then unchanged;
-4. the plan is the recorded digests with the changed units' files replaced.
+3. the unit is built and checked (``incremental``'s unit code, unit cache included). When
+   its share of the environment-wide files (kustomization entries, prometheus-adapter
+   rules, compose entry, startup budget) differs from the recorded one, those files are
+   rebuilt from every unit's recorded share (``incremental.shared_files``, the code the
+   full path runs); otherwise they are unchanged;
+4. the plan is the recorded digests with the rebuilt files' bytes in their place.
 
-Anything else (a finding, a changed contribution, a model switched on or off, a changed
-setting, more units) returns None and the caller renders from scratch through
-``incremental``, which reports exactly what it always reports. So the delta path can make
-a render faster, never different: ``tests/test_delta.py`` compares it with full renders.
+Anything else (a finding, a model switched on or off, a changed setting, another input,
+more units) returns None and the caller renders through ``incremental``, which reports
+exactly what it always reports. So the delta path can make a render faster, never
+different: ``tests/test_delta.py`` compares its plans with renders from scratch.
 """
 
 from __future__ import annotations

@@ -16,10 +16,14 @@ be its own unit's). Any finding, build error or check failure abandons the cache
 runs ``pipeline.render`` from scratch, which reports exactly what it always reported (and
 renders the fleet when the finding was only a NetworkPolicy of another model covering a pod).
 
-Environment-wide files (kustomization.yaml, namespace, gitops, prometheus-adapter values)
-and fleet-wide ones (Dockerfiles, bake file) are rebuilt every time: they
-are cheap, and they read every model; the compose file (per environment) and the runbooks
-(per model) are cached too, keyed on the keys of the units they read.
+Environment-wide files (kustomization.yaml, namespace, GitOps objects, prometheus-adapter
+values, the compose file) are built by ``shared_files`` from each unit's share (``share``:
+its kustomization entries, adapter rules, compose entry and startup budget) and cached
+under the keys of the environment's units; the compose entries too, and the runbooks (per
+model). Fleet-wide files (Dockerfiles, bake file) are rebuilt every time: they are cheap.
+
+With a sink, every file goes to it as soon as it exists (``render_cached``), and the
+record for ``generator.delta`` (``deltarecord.RecordBuilder``) is filled as units pass.
 """
 
 from __future__ import annotations
