@@ -227,17 +227,18 @@ def _render_streamed(root: Path, cache: UnitCache, started: int) -> str | None:
     every tree alone."""
     from .incremental import Unstreamable
     from .pipeline import render, unit_cache
-    from .write import TreeWriter, content_digest, tree_writer, write_tree
+    from .write import TreeWriter, tree_writer, write_tree
 
-    digests: dict[str, str] = {}
+    added = 0
     with contextlib.ExitStack() as stack:
         writers: list[TreeWriter] = []
 
         def sink(path: str, data: bytes) -> None:
+            nonlocal added
             if not writers:
                 writers.append(stack.enter_context(tree_writer(root / "rendered")))
-            digests[path] = content_digest(data)
             writers[0].add(path, data)
+            added += 1
 
         try:
             with unit_cache(cache):
@@ -254,7 +255,7 @@ def _render_streamed(root: Path, cache: UnitCache, started: int) -> str | None:
         _save_records(root, cache, started, record, rendered.referenced)
     changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
     environments = len(rendered.resolution.environments)
-    return _render_summary(len(digests), rendered.object_count, environments, changes)
+    return _render_summary(added, rendered.object_count, environments, changes)
 
 
 def _save_records(

@@ -19,7 +19,6 @@ Canonical texts are ``repr`` of the loaded data: unlike ``==`` it tells ``1``, `
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,13 +26,11 @@ from typing import Any
 
 from .cache import UnitCache, digest
 from .fingerprint import generator_fingerprint
+from .write import content_digest  # the writer compares Kept digests with its own: one function
+
+__all__ = ["RecordBuilder", "content_digest", "load_record", "save_record", "unit_record"]
 
 RECORD_VERSION = 1
-
-
-def content_digest(data: bytes) -> str:
-    """The digest of a planned file's bytes (blake2b, 20 bytes, hex)."""
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
 def canonical(value: Any) -> str:
