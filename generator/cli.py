@@ -233,12 +233,12 @@ def _render_streamed(root: Path, cache: UnitCache, started: int) -> str | None:
     with contextlib.ExitStack() as stack:
         writers: list[TreeWriter] = []
 
-        def sink(path: str, data: bytes) -> None:
+        def sink(path: str, data: bytes) -> str:
             nonlocal added
             if not writers:
                 writers.append(stack.enter_context(tree_writer(root / "rendered")))
-            writers[0].add(path, data)
             added += 1
+            return writers[0].add(path, data)
 
         try:
             with unit_cache(cache):

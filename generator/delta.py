@@ -149,7 +149,6 @@ class _Delta:
             "envs": self.envs,
             "units": self.units,
             "shared_paths": self.shared_paths,
-            "files": {p: v for p, v in self.files.items() if isinstance(v, str)},
             "summary": {**record["summary"], "objects": self.objects},
         }
         delta = Delta(
@@ -185,7 +184,7 @@ class _Delta:
         self.envs[path] = texts
         return len(models)
 
-    def _resolve(self, path: str, name: str, settings: dict[str, Any], override: Any) -> tuple[Any, set[str]]:
+    def _resolve(self, path: str, name: str, settings: dict[str, Any], override: Any) -> Resolution:
         """The fleet of ``name`` alone, in the environment of ``path`` with only its override."""
         raw = self.record["models_raw"].get(name)
         if raw is None:
@@ -197,10 +196,10 @@ class _Delta:
             resolution = validate_sources(sources)
         if not set(referenced) <= set(self.record["referenced"]):
             raise _NoDelta(f"{name} points at files the last render did not read")
-        return resolution, set(referenced)
+        return resolution
 
     def _unit(self, path: str, env_name: str, name: str, settings: dict[str, Any], override: Any) -> None:
-        resolution, _ = self._resolve(path, name, settings, override)
+        resolution = self._resolve(path, name, settings, override)
         env: ResolvedEnvironment = resolution.environments[0]
         model: ResolvedModel | None = next((m for m in env.models if m.name == name), None)
         names: list[str] = self.record["env_models"][env_name]

@@ -68,7 +68,6 @@ class RecordBuilder:
         *,
         models_data: Mapping[str, Any],
         env_data: Mapping[str, Any],
-        inputs: list[Any],
         referenced: Iterable[str],
         digests: Mapping[str, str],
         summary: Mapping[str, int],
@@ -81,7 +80,7 @@ class RecordBuilder:
         return {
             "version": RECORD_VERSION,
             "fingerprint": generator_fingerprint(),
-            "inputs": inputs,
+            "inputs": [],  # the inputs' state is taken when the record is saved (delta.save_delta_record)
             "referenced": sorted(set(referenced)),
             "fleet_raw": _blob(fleet_raw),
             "models_raw": models_raw,

@@ -71,7 +71,7 @@ class _Uncacheable(Exception):
     """A finding or an error on the cached path: render from scratch instead."""
 
 
-Sink = Callable[[str, bytes], None]
+Sink = Callable[[str, bytes], str]  # takes a planned file, returns its content_digest
 
 
 class _SinkFailed(Exception):
@@ -130,7 +130,6 @@ def render_cached(
     record = units.record.finish(
         models_data=validated.models_data,
         env_data=validated.env_data,
-        inputs=[],
         referenced=validated.referenced,
         digests=units.digests,
         summary={"objects": objects, "environments": len(resolution.environments), "models": len(resolution.base)},
@@ -276,16 +275,17 @@ class _Units:
         return [_json(model.spec), env_part, files]
 
     def emit(self, files: Mapping[str, bytes]) -> None:
-        """Hand planned files on: to the sink, or into ``self.files``; keep their digests."""
+        """Hand planned files on: to the sink (which hashes them), or into ``self.files``;
+        keep their digests."""
         for path, data in files.items():
-            self.digests[path] = content_digest(data)
-            if self.sink is not None:
-                try:
-                    self.sink(path, data)
-                except ModelfleetError as exc:  # the writer's error, not a finding of the fleet
-                    raise _SinkFailed(exc) from None
-            else:
+            if self.sink is None:
                 self.files[path] = data
+                self.digests[path] = content_digest(data)
+                continue
+            try:
+                self.digests[path] = self.sink(path, data)
+            except ModelfleetError as exc:  # the writer's error, not a finding of the fleet
+                raise _SinkFailed(exc) from None
 
     def run(self) -> tuple[dict[str, bytes], int]:
         resolution = self.resolution

@@ -136,11 +136,12 @@ def build_environment(
     )
 
 
-def render(root: Path, sink: Callable[[str, bytes], None] | None = None) -> Rendered:
+def render(root: Path, sink: Callable[[str, bytes], str] | None = None) -> Rendered:
     """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding.
     Inside ``unit_cache(cache)``, units whose inputs did not change come from the cache, and
-    each planned file goes to ``sink`` (when given) as soon as it exists instead of into the
-    returned plan (``incremental.render_cached``). A render without the cache ignores ``sink``."""
+    each planned file goes to ``sink`` (when given; it returns the file's ``content_digest``)
+    as soon as it exists instead of into the returned plan (``incremental.render_cached``).
+    A render without the cache ignores ``sink``."""
     cache = _UNIT_CACHE.get()
     if cache is not None and cache.enabled:
         from .incremental import render_cached

@@ -848,16 +848,17 @@ class TreeWriter:
                 return True
         return False
 
-    def add(self, path: str, content: Content) -> None:
-        """Plan ``content`` at ``path`` and put it in place in the tree being prepared.
+    def add(self, path: str, content: Content) -> str:
+        """Plan ``content`` at ``path`` and put it in place in the tree being prepared;
+        return its digest (``content_digest``), so a caller need not hash the bytes again.
 
         Raises ``ValueError`` for a bad or colliding path, ``KeptUnavailable`` (before
         anything is planned at ``path``) for a ``Kept`` no tree holds."""
         _check_path(path)
         _check_content(path, content)
-        self._add(path, content, check=True)
+        return self._add(path, content, check=True)
 
-    def _add(self, path: str, content: Content, check: bool) -> None:
+    def _add(self, path: str, content: Content, check: bool) -> str:
         if self._done:
             raise ValueError("this tree writer has committed")
         digest = _digest_of(content)
@@ -871,6 +872,7 @@ class TreeWriter:
             self._place(path, content, digest)
         except OSError as exc:
             raise _io_error("write rendered/", exc) from None
+        return digest
 
     def _check_collision(self, path: str) -> None:
         if path in self._planned:
