@@ -296,17 +296,17 @@ class _Units:
             objects += self._environment(env)
         images = [build_image(model) for model in resolution.base]
         self.emit(image_files(images, build_bake(resolution.base)))
-        self.emit(self._runbooks())
+        self._runbooks()
         return dict(sorted(self.files.items())), objects
 
-    def _runbooks(self) -> dict[str, bytes]:
-        """``runbook_files(runbooks(resolution))``, one cached runbook per model: a runbook
-        reads the base model and the (environment, namespace) pairs that run it."""
+    def _runbooks(self) -> None:
+        """Emit ``runbook_files(runbooks(resolution))``, one cached runbook per model (each as
+        soon as it exists: together they are some 20 MB at 1,000 models). A runbook reads
+        the base model and the (environment, namespace) pairs that run it."""
         where: dict[str, list[tuple[str, str]]] = {}
         for env in self.resolution.environments:
             for model in env.models:
                 where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
-        files: dict[str, bytes] = {}
         for model in self.resolution.base:
             places = where.get(model.name, [])
             key = digest("runbook", self.base_keys[model.name], places)
@@ -316,8 +316,7 @@ class _Units:
                 entry = runbook_files({model.name: text})
                 if self._settled(model):
                     self.cache.put(key, entry)
-            files.update(entry)
-        return files
+            self.emit(entry)
 
     def _base(self, model: ResolvedModel) -> dict[str, bytes]:
         key = digest("base", self.fleet_key, self._model_key(model))

@@ -23,9 +23,9 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .fingerprint import generator_fingerprint
 from .treewalk import walk
@@ -133,12 +133,17 @@ def save_record(root: Path, command: str, referenced: Iterable[str], result: Map
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (no fsync: a cache)."""
+    write_atomic_with(path, lambda handle: handle.write(data))
+
+
+def write_atomic_with(path: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """``write_atomic`` of what ``fill`` writes to the (seekable) temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            fill(handle)
         temp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):

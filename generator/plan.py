@@ -207,7 +207,13 @@ def gitops_file(env: str, objects: Sequence[Mapping[str, Any]]) -> dict[str, byt
 
 def compose_files(env: str, doc: Mapping[str, Any]) -> dict[str, bytes]:
     header = f"{compose_header(doc)}\n{_header(f'models.yaml and environments/{env}.yaml')}"
-    return {f"compose/{env}.yaml": dump_documents([dict(doc)], header).encode("utf-8")}
+    text = dump_documents([dict(doc)], header, split=_COMPOSE_SPLIT)
+    return {f"compose/{env}.yaml": text.encode("utf-8")}
+
+
+# A compose file is written service by service (``yamlout.dump_split``): the same bytes,
+# without the node graph of a thousand services at once.
+_COMPOSE_SPLIT = (("services",), ("configs",), ("x-modelfleet", "models"))
 
 
 def runbook_files(runbooks: Mapping[str, str]) -> dict[str, bytes]:

@@ -486,11 +486,8 @@ def scope_matchers(namespace: str | None, service: str) -> str:
 def _syntax_problem(expression: str) -> str | None:
     if "$" in expression:
         return "has an unknown placeholder (only $window and $selector are replaced)"
-    try:
-        promql.parse(expression)
-    except ValueError as error:
-        return f"is not valid PromQL: {error}"
-    return None
+    message = promql.problem(expression)
+    return None if message is None else f"is not valid PromQL: {message}"
 
 
 def _finding(model: ResolvedModel, field: str, message: str, hint: str) -> Finding:

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.yamlout import dump, dump_documents, needs_quotes
+from generator.yamlout import dump, dump_documents, dump_split, needs_quotes
 
 # fmt: off
 AMBIGUOUS = [
@@ -267,3 +267,38 @@ def test_random_documents_round_trip(docs: list[Any], header: str) -> None:
     out = dump_documents(docs, header)
     assert list(yaml.safe_load_all(out)) == docs
     assert out == "" or (out.endswith("\n") and not out.endswith("\n\n"))
+
+
+def _mapping_paths(data: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(key, str) and isinstance(value, dict):
+                yield (*path, key)
+                yield from _mapping_paths(value, (*path, key))
+
+
+SIMPLE_KEYS = st.sampled_from(["services", "a", "b_1", "x-modelfleet", "models", "app.kubernetes.io", "yes", "1"])
+NESTED = st.recursive(
+    SCALARS,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(SIMPLE_KEYS | STRINGS, children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(SIMPLE_KEYS | STRINGS, NESTED, max_size=5), st.data())
+def test_dump_split_writes_exactly_what_dump_writes(data: dict[Any, Any], draw: st.DataObject) -> None:
+    paths = sorted(set(_mapping_paths(data)))
+    split = draw.draw(st.lists(st.sampled_from(paths), unique=True) if paths else st.just([]))
+    assert dump_split(data, split) == dump(data)
+    assert dump_split(data, paths) == dump(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["line\n\nafter a blank\n", " leading space\nx", "x\n\n\ny", "tab\tin\nlines\n", "ünï\ncödé\n"],
+)
+def test_dump_split_keeps_literal_blocks_with_blank_lines(text: str) -> None:
+    data = {"services": {"a": {"environment": {"SCRIPT": text}, "command": ["sh", "-c", text]}}, "name": "n"}
+    assert dump_split(data, [("services",)]) == dump(data)
+    assert yaml.safe_load(dump_split(data, [("services",)])) == data

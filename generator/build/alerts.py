@@ -80,9 +80,8 @@ def _off_bucket(model: ResolvedModel, sli: Sli, threshold_ms: int) -> Finding:
 
 
 def _bad_promql(model: ResolvedModel, index: int, expr: str) -> list[Finding]:
-    try:
-        promql.parse(expr)
-    except ValueError as error:
+    error = promql.problem(expr)
+    if error is not None:
         path = ("monitoring", "modelMetrics", index, "alert", "expr")
         document, doc_path = model.locate(path)
         message = f"monitoring.modelMetrics[{index}].alert.expr is not valid PromQL: {error}"

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import re
 
-import promql_parser
+from ..promql import LabelMatcher, selector_matchers
 
-from .. import promql
-
-EQUAL, NOT_EQUAL, MATCH = (
-    str(op) for op in (promql_parser.MatchOp.Equal, promql_parser.MatchOp.NotEqual, promql_parser.MatchOp.Re)
-)
+EQUAL, NOT_EQUAL, MATCH = "=", "!=", "=~"
 
 Labels = dict[str, str]
 
@@ -83,31 +79,29 @@ def _sequence(pattern: str) -> str:
     return "".join(out)
 
 
-def _matchers(selector: str) -> tuple[str, list[promql_parser.Matcher]]:
-    parsed = promql.parse(selector)
-    assert isinstance(parsed, promql_parser.VectorSelector) and parsed.name is not None
-    return parsed.name, list(parsed.matchers.matchers)
+def _matchers(selector: str) -> tuple[str, tuple[LabelMatcher, ...]]:
+    return selector_matchers(selector)
 
 
-def _holds(matcher: promql_parser.Matcher, value: str) -> bool:
-    op = str(matcher.op)
+def _holds(matcher: LabelMatcher, value: str) -> bool:
+    op = matcher.op
     if op in (EQUAL, NOT_EQUAL):
         return (value == matcher.value) == (op == EQUAL)
     found = re.fullmatch(matcher.value, value) is not None
     return found == (op == MATCH)
 
 
-def _satisfy(matcher: promql_parser.Matcher, preferred: str | None) -> str:
+def _satisfy(matcher: LabelMatcher, preferred: str | None) -> str:
     candidates = [preferred] if preferred is not None else []
-    if str(matcher.op) == EQUAL:
+    if matcher.op == EQUAL:
         candidates.append(matcher.value)
-    elif str(matcher.op) == MATCH:
+    elif matcher.op == MATCH:
         candidates.append(regex_example(matcher.value))
     candidates += ["other", "x"]
     return next(value for value in candidates if _holds(matcher, value))
 
 
-def _violate(matcher: promql_parser.Matcher) -> str:
+def _violate(matcher: LabelMatcher) -> str:
     return next(value for value in ("200", "OK", "other", "") if not _holds(matcher, value))
 
 
