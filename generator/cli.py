@@ -158,17 +158,19 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
         return EXIT_OK
     from .cache import UnitCache
     from .inputs import now_ns
-    from .pipeline import render, unit_cache
+    from .pipeline import render_fresh
 
     started = now_ns()
     cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
-    if use_cache and not check:
-        written = _render_delta(root, cache, started) or _render_streamed(root, cache, started)
-        if written is not None:
-            _emit(sys.stdout, report.format_ok(written))
-            return EXIT_OK
-    with unit_cache(cache):
-        rendered = render(root)
+    if check:
+        streamed = _check_streamed(root, cache)
+    else:
+        delta = _render_delta(root, cache, started) if use_cache else None
+        streamed = delta or _render_streamed(root, cache, started, save=use_cache)
+    if streamed is not None:
+        _emit(sys.stdout, report.format_ok(streamed))
+        return EXIT_OK
+    rendered = render_fresh(root)  # a finding stopped the streaming render: report it
     files = rendered.plan.files
     environments = len(rendered.resolution.environments)
     if use_cache and not check:
@@ -190,10 +192,6 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
         _emit(sys.stdout, report.format_ok(f"rendered/ is current ({len(files)} files)"))
         return EXIT_OK
     diff = write_tree(target, files)
-    if rendered.delta_record is not None:
-        from .delta import save_delta_record
-
-        save_delta_record(root, cache, rendered.delta_record, started)
     changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
     summary = _render_summary(len(files), rendered.object_count, environments, changes)
     _emit(sys.stdout, report.format_ok(summary))
@@ -220,11 +218,36 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
     return _render_summary(len(planned), delta.objects, delta.environments, changes)
 
 
-def _render_streamed(root: Path, cache: UnitCache, started: int) -> str | None:
-    """``render`` with the unit cache, each file handed to the writer as soon as it exists,
-    so the render never holds the whole tree; None when a finding needs the full path. The
-    writer (and its lock) is taken at the first file: a spec that fails validation leaves
-    every tree alone."""
+def _check_streamed(root: Path, cache: UnitCache) -> str | None:
+    """``render --check`` keeping only each file's digest (the files are compared by digest);
+    None when a finding needs the full path."""
+    from .deltarecord import content_digest
+    from .incremental import Unstreamable
+    from .pipeline import render, unit_cache
+    from .write import Kept, check_tree
+
+    digests: dict[str, str] = {}
+
+    def sink(path: str, data: bytes) -> str:
+        digests[path] = found = content_digest(data)
+        return found
+
+    try:
+        with unit_cache(cache):
+            rendered = render(root, sink)
+    except Unstreamable:
+        return None
+    planned: dict[str, bytes | Kept] = {path: Kept(found) for path, found in digests.items()}
+    planned.update(rendered.plan.files)  # a render that did not stream
+    check_tree(root / "rendered", planned)
+    return f"rendered/ is current ({len(planned)} files)"
+
+
+def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool = True) -> str | None:
+    """``render`` with the unit cache (or without: ``cache`` disabled), each file handed to the
+    writer as soon as it exists, so the render never holds the whole tree; None when a
+    finding needs the full path. The writer (and its lock) is taken at the first file: a
+    spec that fails validation leaves every tree alone. ``save``: record the render."""
     from .incremental import Unstreamable
     from .pipeline import render, unit_cache
     from .write import TreeWriter, tree_writer, write_tree
@@ -251,7 +274,7 @@ def _render_streamed(root: Path, cache: UnitCache, started: int) -> str | None:
             write_tree(root / "rendered", {})  # the empty plan's error
         diff = writers[0].commit()
     record = rendered.delta_record
-    if record is not None:
+    if record is not None and save:
         _save_records(root, cache, started, record, rendered.referenced)
     changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
     environments = len(rendered.resolution.environments)

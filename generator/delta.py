@@ -211,11 +211,11 @@ class _Delta:
         if set(service_names(name, model.spec.rollout.strategy)[1:]) & set(names):
             raise _NoDelta(f"a Service of {name} takes another model's name")
         units = _Units(self.root, resolution, self.cache, self.started)
-        units._base(resolution.base[0])
+        _, base = units._base(resolution.base[0])
         if units.base_keys[name] != self.record["base_keys"].get(name):
             raise _NoDelta(f"the base of {name} differs from the recorded one")
         ns_object = namespace_object(env, resolution.fleet.name)
-        _, entry = units.unit_entry(env, model, units.env_key(env, ns_object), ns_object)
+        _, entry = units.unit_entry(env, model, units.env_key(env, ns_object), ns_object, base)
         rules = model_adapter_rules(model, sli_for(model, env.spec.namespace))
         compose = compose_entry(model, self.root, env_name=env_name, index=names.index(name))
         unit_share = share(entry, rules, list(compose), model)

@@ -1,5 +1,7 @@
 """``render`` with the unit cache: build, check and serialise only the units whose inputs
-changed, one unit at a time.
+changed, one unit at a time, model by model (a model's base, its unit in each environment,
+its runbook), then each environment's shared files. A disabled cache serves a streaming
+render too (``render --no-cache``): every unit is then a miss.
 
 Units: each base model (``base/<model>/``), and each (environment, model) pair (its
 overlay resources and patches, its kustomization entries, its rule tests). A unit's key
@@ -29,7 +31,7 @@ record for ``generator.delta`` (``deltarecord.RecordBuilder``) is filled as unit
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +236,20 @@ def _valid_unit(entry: Any) -> bool:
     )
 
 
+@dataclass
+class _Environment:
+    """An environment while its units are rendered: what its shared files need of them."""
+
+    env: ResolvedEnvironment
+    ns_object: dict[str, Any]
+    env_key: str
+    models: dict[str, ResolvedModel]  # by name
+    keys: dict[str, str] = field(default_factory=dict)  # model -> unit key
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> entry without bytes
+    objects: int = 1  # the namespace
+    settled: bool = True
+
+
 class _Units:
     def __init__(
         self, root: Path, resolution: Resolution, cache: UnitCache, started: int, sink: Sink | None = None
@@ -246,7 +262,6 @@ class _Units:
         self.fleet_key = digest(generator_fingerprint(), str(root.resolve()), _json(fleet))
         self.allowed = allowed_images(resolution)
         self.base_keys: dict[str, str] = {}
-        self.base_computed: dict[str, ModelObjects] = {}
         self.env_keys: dict[int, Any] = {}
         self.record = RecordBuilder()
         self.record.base_keys = self.base_keys
@@ -288,105 +303,114 @@ class _Units:
                 raise _SinkFailed(exc) from None
 
     def run(self) -> tuple[dict[str, bytes], int]:
+        """Every unit, model by model: a model's base, then its unit in each environment, so
+        its base objects and the memoised texts it shares with them are released at once,
+        then each environment's shared files from the units' shares."""
         resolution = self.resolution
-        for model in resolution.base:
-            self.emit(self._base(model))
-        objects = 0
-        for env in resolution.environments:
-            objects += self._environment(env)
-        images = [build_image(model) for model in resolution.base]
-        self.emit(image_files(images, build_bake(resolution.base)))
-        self._runbooks()
-        return dict(sorted(self.files.items())), objects
-
-    def _runbooks(self) -> None:
-        """Emit ``runbook_files(runbooks(resolution))``, one cached runbook per model (each as
-        soon as it exists: together they are some 20 MB at 1,000 models). A runbook reads
-        the base model and the (environment, namespace) pairs that run it."""
+        opened = [self._open(env) for env in resolution.environments]
         where: dict[str, list[tuple[str, str]]] = {}
-        for env in self.resolution.environments:
+        for env in resolution.environments:
             for model in env.models:
                 where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
-        for model in self.resolution.base:
-            places = where.get(model.name, [])
-            key = digest("runbook", self.base_keys[model.name], places)
-            entry = self.cache.get(key, _is_files)
-            if entry is None:
-                text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
-                entry = runbook_files({model.name: text})
-                if self._settled(model):
-                    self.cache.put(key, entry)
-            self.emit(entry)
+        for model in resolution.base:
+            files, base = self._base(model)
+            self.emit(files)
+            for state in opened:
+                env_model = state.models.get(model.name)
+                if env_model is not None:
+                    self._add_unit(state, env_model, base)
+            self.emit(self._runbook(model, where.get(model.name, [])))
+        objects = sum(self._close(state) for state in opened)
+        images = [build_image(model) for model in resolution.base]
+        self.emit(image_files(images, build_bake(resolution.base)))
+        return dict(sorted(self.files.items())), objects
 
-    def _base(self, model: ResolvedModel) -> dict[str, bytes]:
+    def _runbook(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
+        """``runbook_files`` of one model, cached: a runbook reads the base model and the
+        (environment, namespace) pairs that run it."""
+        key = digest("runbook", self.base_keys[model.name], places)
+        entry = self.cache.get(key, _is_files)
+        if entry is None:
+            text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
+            entry = runbook_files({model.name: text})
+            if self._settled(model):
+                self.cache.put(key, entry)
+        files: dict[str, bytes] = entry
+        return files
+
+    def _base(self, model: ResolvedModel) -> tuple[dict[str, bytes], ModelObjects]:
+        """The files and objects of ``model``'s base, from the cache or computed (and stored
+        when settled)."""
         key = digest("base", self.fleet_key, self._model_key(model))
         self.base_keys[model.name] = key
         entry = self.cache.get(key, _valid_base)
         if entry is None:
             computed = model_objects(model, self.root)
             entry = {"files": base_files(computed), "objects": _plain_objects(computed)}
-            if not (self._settled(model) and self.cache.put(key, entry)):
-                self.base_computed[model.name] = computed  # else read back when an environment needs it
-        files: dict[str, bytes] = entry["files"]
-        return files
-
-    def _base_objects(self, name: str) -> ModelObjects:
-        if name in self.base_computed:
-            return self.base_computed[name]
-        entry = self.cache.get(self.base_keys[name], _valid_base, count=False)
-        if entry is None:
-            raise _Uncacheable(name)  # vanished since it was read: start over without the cache
-        return _model_objects(entry["objects"])
+            if self._settled(model):
+                self.cache.put(key, entry)
+            return entry["files"], computed
+        return entry["files"], _model_objects(entry["objects"])
 
     def env_key(self, env: ResolvedEnvironment, ns_object: dict[str, Any]) -> str:
         return digest("env", self.fleet_key, env.spec.model_dump(mode="json", exclude={"models"}), ns_object)
 
     def unit_entry(
-        self, env: ResolvedEnvironment, model: ResolvedModel, env_key: str, ns_object: dict[str, Any]
+        self,
+        env: ResolvedEnvironment,
+        model: ResolvedModel,
+        env_key: str,
+        ns_object: dict[str, Any],
+        base: ModelObjects,
     ) -> tuple[str, dict[str, Any]]:
-        """The unit's key and its entry, from the cache or computed (and stored when settled)."""
+        """The unit's key and its entry, from the cache or computed against its ``base`` (and
+        stored when settled)."""
         key = digest("unit", env_key, self._model_key(model), self.base_keys[model.name])
         entry = self.cache.get(key, _valid_unit)
         if entry is None:
-            entry = self._unit(env, model, ns_object)
+            entry = self._unit(env, model, ns_object, base)
             if self._settled(model):
                 self.cache.put(key, entry)
         return key, entry
 
-    def _environment(self, env: ResolvedEnvironment) -> int:
-        resolution, name = self.resolution, env.spec.name
-        version = env.spec.kubernetesVersion
-        ns_object = namespace_object(env, resolution.fleet.name)
-        if check_environment(name, version, [ns_object]) or policy_findings(name, [ns_object], self.allowed):
+    def _open(self, env: ResolvedEnvironment) -> _Environment:
+        name = env.spec.name
+        ns_object = namespace_object(env, self.resolution.fleet.name)
+        if check_environment(name, env.spec.kubernetesVersion, [ns_object]) or policy_findings(
+            name, [ns_object], self.allowed
+        ):
             raise _Uncacheable(name)
-        env_key = self.env_key(env, ns_object)
-        objects = 1
-        keys: list[str] = []
-        settled = True
-        entries: list[dict[str, Any]] = []
-        for model in env.models:
-            key, entry = self.unit_entry(env, model, env_key, ns_object)
-            keys.append(key)
-            settled = self._settled(model) and settled
-            self.emit(entry["files"])
-            objects += entry["objects"]
-            entries.append(_without_bytes(entry))
-        composed = self._compose_entries(env, digest("compose", env_key, keys), settled)
+        return _Environment(env, ns_object, self.env_key(env, ns_object), {m.name: m for m in env.models})
+
+    def _add_unit(self, state: _Environment, model: ResolvedModel, base: ModelObjects) -> None:
+        key, entry = self.unit_entry(state.env, model, state.env_key, state.ns_object, base)
+        state.keys[model.name] = key
+        state.settled = self._settled(model) and state.settled
+        self.emit(entry["files"])
+        state.objects += entry["objects"]
+        state.entries[model.name] = _without_bytes(entry)
+
+    def _close(self, state: _Environment) -> int:
+        """Emit the environment's shared files from its units' shares; its object count."""
+        env, name = state.env, state.env.spec.name
+        keys = [state.keys[model.name] for model in env.models]
+        entries = [state.entries[model.name] for model in env.models]
+        composed = self._compose_entries(env, digest("compose", state.env_key, keys), state.settled)
         shares = [
             share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
             for entry, model in zip(entries, env.models, strict=True)
         ]
-        shared_key = digest("shared", env_key, keys)
+        shared_key = digest("shared", state.env_key, keys)
         shared = self.cache.get(shared_key, _is_files)
         if shared is None:
-            shared = shared_files(resolution, env, ns_object, shares)
-            if settled:
+            shared = shared_files(self.resolution, env, state.ns_object, shares)
+            if state.settled:
                 self.cache.put(shared_key, shared)
         self.emit(shared)
         self.record.environment(name, [m.name for m in env.models], sorted(shared))
         for model, entry, unit_share in zip(env.models, entries, shares, strict=True):
             self.record.unit(name, model.name, entry, unit_share)
-        return objects
+        return state.objects
 
     def _compose_entries(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, Any]:
         """Each model's compose entry: it reads the environment's settings and the model (its
@@ -403,7 +427,9 @@ class _Units:
                 self.cache.put(key, entry)
         return dict(entry)
 
-    def _unit(self, env: ResolvedEnvironment, model: ResolvedModel, ns_object: dict[str, Any]) -> dict[str, Any]:
+    def _unit(
+        self, env: ResolvedEnvironment, model: ResolvedModel, ns_object: dict[str, Any], base: ModelObjects
+    ) -> dict[str, Any]:
         name = env.spec.name
         built = model_objects(model, self.root)
         received = [namespaced(obj, env.spec.namespace) for obj in built.objects]
@@ -411,7 +437,7 @@ class _Units:
             name, received, self.allowed, require_digests=env.spec.policy.requireDigests
         ):
             raise _Uncacheable(f"{name}/{model.name}")
-        item = overlay(name, ns_object, [self._base_objects(model.name)], [built])
+        item = overlay(name, ns_object, [base], [built])
         part = overlay_part(item, model.name)
         files = {**part.files, **proof_files(rule_proof(model))}
         return {

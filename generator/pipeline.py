@@ -140,10 +140,11 @@ def render(root: Path, sink: Callable[[str, bytes], str] | None = None) -> Rende
     """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding.
     Inside ``unit_cache(cache)``, units whose inputs did not change come from the cache, and
     each planned file goes to ``sink`` (when given; it returns the file's ``content_digest``)
-    as soon as it exists instead of into the returned plan (``incremental.render_cached``).
-    A render without the cache ignores ``sink``."""
+    as soon as it exists instead of into the returned plan (``incremental.render_cached``;
+    a disabled cache serves that too, with no entries). Without ``unit_cache``, ``sink`` is
+    ignored."""
     cache = _UNIT_CACHE.get()
-    if cache is not None and cache.enabled:
+    if cache is not None and (cache.enabled or sink is not None):
         from .incremental import render_cached
 
         return render_cached(root, cache, sink)

@@ -107,10 +107,11 @@ def render_text(template: str, context: Mapping[str, Any]) -> str:
         raise TemplateBug(f"{where}: {exc}") from None
 
 
-# BLAKE2b-256 of a rendered text -> marshal of its documents, oldest first. About 3 KB an
-# entry; a 1000-model fleet has some 13,000 distinct texts.
+# BLAKE2b-256 of a rendered text -> marshal of its documents, oldest first. About 1.4 KB an
+# entry. A text recurs within one model (its base, then its units: at most 30 renders apart
+# at 1000x3, where a render goes model by model), so a few hundred entries serve every hit.
 _PARSED: dict[bytes, bytes] = {}
-_PARSED_MAX = 1 << 14
+_PARSED_MAX = 1 << 8
 
 
 def _parse(template: str, text: str) -> list[dict[str, Any]]:

@@ -478,9 +478,10 @@ def dashboard(model: ResolvedModel, sli: Sli) -> dict[str, Any]:
 
 
 # BLAKE2b-256 of a dashboard's compact JSON -> its indented text, zlib-compressed (a tenth of
-# its 20 KB: a render streams its files out, so nothing else holds the texts), oldest first.
+# its 20 KB), oldest first. A model's base and units share one dashboard, and a render goes
+# model by model, so the last few dozen are all that recur.
 _TEXTS: dict[bytes, bytes] = {}
-_TEXTS_MAX = 1 << 12
+_TEXTS_MAX = 1 << 6
 
 
 def dashboard_text(dashboard: dict[str, Any]) -> str:
