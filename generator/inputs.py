@@ -159,12 +159,16 @@ def tree_digest(files: Mapping[str, bytes]) -> tuple[str, str]:
 def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:
     """``tree_digest`` of a tree given as path -> blake2b-20 hex digest of the file's bytes."""
     digest = hashlib.blake2b(digest_size=20)
-    dirs: set[str] = set()
+    parents: set[str] = set()
     for path in sorted(digests):
-        digest.update(path.encode("utf-8") + b"\0")
-        digest.update(bytes.fromhex(digests[path]))
-        parts = path.split("/")[:-1]
-        dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+        digest.update(path.encode("utf-8") + b"\0" + bytes.fromhex(digests[path]))
+        parents.add(path.rpartition("/")[0])
+    dirs: set[str] = set()
+    for parent in parents:  # every directory above a file, each walked up once
+        directory = parent
+        while directory and directory not in dirs:
+            dirs.add(directory)
+            directory = directory.rpartition("/")[0]
     return digest.hexdigest(), _dirs_digest(dirs)
 
 

@@ -324,13 +324,30 @@ def _load_manifest(target: Path) -> _Manifest:
     flag, _, checksum = head[len(_MAGIC) :].partition(b" ")
     if not head.startswith(_MAGIC) or flag not in {b"0", b"1"} or checksum != _checksum(body):
         return _Manifest(None, None)
-    try:
-        doc = json.loads(body)
-        visible = _decode_record(doc["visible"], None) if doc["visible"] is not None else None
-        kept = _decode_record(doc["kept"], visible) if flag == b"1" and doc["kept"] is not None else None
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-        return _Manifest(None, None)
-    return _Manifest(visible, kept)
+    decoded = _DECODED.get(head)
+    if decoded is None:
+        try:
+            doc = json.loads(body)
+            visible = _decode_record(doc["visible"], None) if doc["visible"] is not None else None
+            kept = _decode_record(doc["kept"], visible) if flag == b"1" and doc["kept"] is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return _Manifest(None, None)
+        decoded = _Manifest(visible, kept)
+        _DECODED.clear()
+        _DECODED[head] = decoded
+    return _Manifest(_copy_record(decoded.visible), _copy_record(decoded.kept))
+
+
+# The last manifest decoded, by its head line (magic, flag and the body's checksum): a render
+# reads the manifest twice (is rendered/ current? then the writer), and decoding 26,000 files'
+# records costs more than the copies handed out (callers may change what they get).
+_DECODED: dict[bytes, _Manifest] = {}
+
+
+def _copy_record(record: _Record | None) -> _Record | None:
+    if record is None:
+        return None
+    return _Record(dict(record.files), dict(record.dirs), set(record.racy), dict(record.odd), record.complete)
 
 
 def _checksum(body: bytes) -> bytes:

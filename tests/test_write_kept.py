@@ -455,3 +455,18 @@ def test_killed_update_leaves_an_untrusted_kept_tree(target: Path, monkeypatch: 
     write_tree(target, C)
     assert tree(target) == expected(C)
     assert kept_trusted(target)
+
+
+def test_a_manifest_decoded_once_is_handed_out_as_copies(tmp_path: Path) -> None:
+    target = tmp_path / "rendered"
+    write_tree(target, {"a.yaml": b"a: 1\n", "d/b.yaml": b"b: 2\n"})
+    first = write._load_manifest(target).visible
+    assert first is not None
+    first.files.clear()
+    first.dirs.clear()
+    second = write._load_manifest(target).visible
+    assert second is not None and set(second.files) == {"a.yaml", "d/b.yaml"}
+    write_tree(target, {"a.yaml": b"a: 3\n"})
+    third = write._load_manifest(target).visible
+    assert third is not None and set(third.files) == {"a.yaml"}, "a rewritten manifest is decoded again"
+    assert last_written(target) == {"a.yaml": content_digest(b"a: 3\n")}
