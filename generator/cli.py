@@ -12,7 +12,7 @@ import gc
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -145,8 +145,7 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
 
 def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from . import report
-    from .inputs import save_record, tree_digest
-    from .write import check_tree, write_tree
+    from .write import check_tree, content_digest, write_tree
 
     current = _current_render(root, check) if use_cache else None
     if current is not None:
@@ -174,26 +173,23 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     files = rendered.plan.files
     environments = len(rendered.resolution.environments)
     if use_cache and not check:
-        tree, dirs = tree_digest(files)
-        result = {
-            "files": len(files),
-            "objects": rendered.object_count,
-            "environments": environments,
-            "models": len(rendered.resolution.base),
-            "tree": tree,
-            "dirs": dirs,
-        }
-        save_record(root, "render", rendered.referenced, result, started)
-        validated = {"models": len(rendered.resolution.base), "environments": environments}
-        save_record(root, "validate", rendered.referenced, validated, started)
+        digests = {path: content_digest(data) for path, data in files.items()}
+        _save_input_records(
+            root,
+            started,
+            rendered.referenced,
+            digests,
+            objects=rendered.object_count,
+            environments=environments,
+            models=len(rendered.resolution.base),
+        )
     target = root / "rendered"
     if check:
         check_tree(target, files)
         _emit(sys.stdout, report.format_ok(f"rendered/ is current ({len(files)} files)"))
         return EXIT_OK
     diff = write_tree(target, files)
-    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
-    summary = _render_summary(len(files), rendered.object_count, environments, changes)
+    summary = _render_summary(len(files), rendered.object_count, environments, diff.changed)
     _emit(sys.stdout, report.format_ok(summary))
     return EXIT_OK
 
@@ -214,8 +210,7 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
     except KeptUnavailable:  # rendered/ no longer holds a file the record names: build it all
         return None
     _save_records(root, cache, started, delta.record, delta.referenced)
-    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
-    return _render_summary(len(planned), delta.objects, delta.environments, changes)
+    return _render_summary(len(planned), delta.objects, delta.environments, diff.changed)
 
 
 def _check_streamed(root: Path, cache: UnitCache) -> str | None:
@@ -276,9 +271,8 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool =
     record = rendered.delta_record
     if record is not None and save:
         _save_records(root, cache, started, record, rendered.referenced)
-    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
     environments = len(rendered.resolution.environments)
-    return _render_summary(added, rendered.object_count, environments, changes)
+    return _render_summary(added, rendered.object_count, environments, diff.changed)
 
 
 def _save_records(
@@ -286,21 +280,37 @@ def _save_records(
 ) -> None:
     """The delta record and the input records of ``render`` and ``validate``, after a write."""
     from .delta import save_delta_record
-    from .inputs import save_record, tree_digest_of
 
     save_delta_record(root, cache, record, started)
-    tree, dirs = tree_digest_of(record["files"])
     summary = record["summary"]
-    models, environments = int(summary["models"]), int(summary["environments"])
-    result = {
-        "files": len(record["files"]),
-        "objects": int(summary["objects"]),
-        "environments": environments,
-        "models": models,
-        "tree": tree,
-        "dirs": dirs,
-    }
-    save_record(root, "render", referenced, result, started)
+    _save_input_records(
+        root,
+        started,
+        referenced,
+        record["files"],
+        objects=int(summary["objects"]),
+        environments=int(summary["environments"]),
+        models=int(summary["models"]),
+    )
+
+
+def _save_input_records(
+    root: Path,
+    started: int,
+    referenced: frozenset[str],
+    digests: Mapping[str, str],
+    *,
+    objects: int,
+    environments: int,
+    models: int,
+) -> None:
+    """The input records of ``render`` (the written tree, by its files' ``content_digest``)
+    and ``validate``."""
+    from .inputs import save_record, tree_digest_of
+
+    tree, dirs = tree_digest_of(digests)
+    result = {"files": len(digests), "objects": objects, "environments": environments, "models": models}
+    save_record(root, "render", referenced, {**result, "tree": tree, "dirs": dirs}, started)
     save_record(root, "validate", referenced, {"models": models, "environments": environments}, started)
 
 
@@ -362,7 +372,7 @@ def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
         return EXIT_OK
     _emit(sys.stdout, result.diff)
     diff = write_tree(root / "rendered", render(root).plan.files)
-    changes = len(diff.stale) + len(diff.missing) + len(diff.extra)
+    changes = diff.changed
     summary = (
         f"promoted {model} from {source} to {target}: image {result.new_image}, artifact {result.new_artifact}; "
         f"rendered/ updated ({changes} {'file' if changes == 1 else 'files'} changed)"

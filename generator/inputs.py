@@ -151,13 +151,10 @@ def write_atomic_with(path: Path, fill: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def tree_digest(files: Mapping[str, bytes]) -> tuple[str, str]:
-    """Digests of a planned tree: every path and its bytes in path order, and its directories."""
-    return tree_digest_of({path: hashlib.blake2b(data, digest_size=20).hexdigest() for path, data in files.items()})
-
-
 def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:
-    """``tree_digest`` of a tree given as path -> blake2b-20 hex digest of the file's bytes."""
+    """Digests of a tree given as path -> blake2b-20 hex digest of the file's bytes (the
+    writer's ``content_digest``): every path and its bytes' digest in path order, and its
+    directories."""
     digest = hashlib.blake2b(digest_size=20)
     parents: set[str] = set()
     for path in sorted(digests):
@@ -177,7 +174,7 @@ def _dirs_digest(dirs: Iterable[str]) -> str:
 
 
 def disk_tree_digest(target: Path) -> tuple[str, str] | None:
-    """``tree_digest`` of the files under ``target``; None when anything under it is neither
+    """``tree_digest_of`` the files under ``target``; None when anything under it is neither
     a regular file nor a directory (``render --check`` would call it stale) or unreadable."""
     digest = hashlib.blake2b(digest_size=20)
     entries: list[tuple[str, Path]] = []

@@ -101,6 +101,11 @@ class TreeDiff:
         """True when the disk holds exactly the planned files."""
         return not (self.stale or self.missing or self.extra)
 
+    @property
+    def changed(self) -> int:
+        """How many files differ: stale, missing and extra."""
+        return len(self.stale) + len(self.missing) + len(self.extra)
+
 
 @dataclass(frozen=True)
 class Kept:
