@@ -29,6 +29,12 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing {module}.{name}")
 
 
+def plain_loads(data: bytes) -> Any:
+    """Unpickle plain data only (dict, list, tuple, str, bytes, numbers, bool, None): any class
+    is refused (``pickle.UnpicklingError``), so foreign bytes cannot run code."""
+    return _PlainUnpickler(io.BytesIO(data)).load()
+
+
 def digest(*parts: Any) -> str:
     """A key from JSON-able parts (canonical: sorted keys, no whitespace)."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
@@ -79,7 +85,7 @@ class UnitCache:
         if not raw.startswith(header) or raw[len(header) : len(header) + _DIGEST] != _hash(body):
             return None
         try:
-            value = _PlainUnpickler(io.BytesIO(body)).load()
+            value = plain_loads(body)
         except Exception:  # a corrupt entry with a matching digest is still only a miss
             return None
         return value if valid(value) else None

@@ -38,8 +38,8 @@ from typing import Any
 
 from .build.compose import compose_entry
 from .build.scaling import model_adapter_rules
-from .cache import UnitCache, _PlainUnpickler
-from .deltarecord import environment_texts, load_record, save_record, unit_record
+from .cache import UnitCache, plain_loads
+from .deltarecord import content_digest, environment_texts, load_record, save_record, unit_record
 from .errors import ModelfleetError
 from .incremental import _Uncacheable, _Units, share, shared_files
 from .inputs import RACY_NS, fleet_state, path_state
@@ -68,8 +68,6 @@ class Delta:
 
     @property
     def digests(self) -> dict[str, str]:
-        from .deltarecord import content_digest
-
         return {p: v if isinstance(v, str) else content_digest(v) for p, v in self.files.items()}
 
 
@@ -109,12 +107,6 @@ def save_delta_record(root: Path, cache: UnitCache, record: dict[str, Any], star
     with contextlib.suppress(OSError, ValueError, TypeError):
         state, _ = fleet_state(root, record["referenced"], racy_after=started - RACY_NS)
         save_record(root, cache, {**record, "inputs": state})
-
-
-def _unpickle(blob: bytes) -> Any:
-    import io
-
-    return _PlainUnpickler(io.BytesIO(blob)).load()
 
 
 class _Delta:
@@ -189,7 +181,7 @@ class _Delta:
         raw = self.record["models_raw"].get(name)
         if raw is None:
             raise _NoDelta(f"no recorded model {name}")
-        fleet = {**_unpickle(self.record["fleet_raw"]), "models": [_unpickle(raw)]}
+        fleet = {**plain_loads(self.record["fleet_raw"]), "models": [plain_loads(raw)]}
         env = {**settings, "models": {name: override}}
         sources = Sources(self.root, Document("models.yaml", fleet), (Document(path, env),))
         with recording_paths() as referenced:
@@ -231,7 +223,7 @@ class _Delta:
     def _shared(self, env_name: str, resolution: Resolution, env: ResolvedEnvironment, ns_object: Any) -> None:
         """Rebuild an environment's shared files from every unit's recorded share."""
         units = self.units[env_name]
-        shares = [_unpickle(units[name]["share"]) for name in self.record["env_models"][env_name]]
+        shares = [plain_loads(units[name]["share"]) for name in self.record["env_models"][env_name]]
         files = shared_files(resolution, env, ns_object, shares)
         for old in self.shared_paths[env_name]:
             del self.files[old]
