@@ -46,7 +46,6 @@ import errno
 import fcntl
 import functools
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -58,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Finding, Location, ModelfleetError, StaleOutputError
+from .manifestcodec import DirRec, FileRec, Tree, decode_body, encode_body
 from .treewalk import walk
 
 __all__ = [
@@ -84,8 +84,9 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 _FSYNC_MAX = 256  # an update of the kept tree with more changed paths than this syncs with syncfs
 # The manifest: _MAGIC, b"1" (the kept record is trusted) or b"0", a space, the hex blake2b
-# digest of the JSON body (so a truncated or edited manifest is no manifest), b"\n", the body.
-_MAGIC = b"modelfleet-manifest 1 kept="
+# digest of the body (so a truncated or edited manifest is no manifest), b"\n", the body
+# (``generator.manifestcodec``).
+_MAGIC = b"modelfleet-manifest 2 kept="
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,6 @@ def _file_digest(path: str | Path) -> str:
 
 
 # --- records of trees on disk ----------------------------------------------------------
-
-FileRec = tuple[str, int, int, int, int]  # digest, st_ino, st_size, st_mtime_ns, st_ctime_ns
-DirRec = tuple[int, int, int]  # st_ino, st_mtime_ns, st_ctime_ns; the tree itself is ""
 
 
 @dataclass
@@ -277,40 +275,8 @@ def _manifest_path(target: Path) -> Path:
     return target.parent / _helper_name(target, "manifest")
 
 
-def _encode_record(record: _Record, base: _Record | None) -> dict[str, Any]:
-    """The record as JSON; against ``base`` (the visible tree's record, when this is the kept
-    tree's), only the files whose record differs and the paths it lacks: the two trees share
-    most inodes, so most records are equal."""
-    shared = base.files if base is not None else {}
-    return {
-        "files": {p: f for p, f in record.files.items() if shared.get(p) != f},
-        "absent": [p for p in shared if p not in record.files],
-        "dirs": record.dirs,
-        "racy": sorted(record.racy),
-    }
-
-
-def _decode_record(data: Any, base: _Record | None) -> _Record:
-    files: dict[str, FileRec] = dict(base.files) if base is not None else {}
-    for path in data["absent"]:
-        del files[path]
-    for path, value in data["files"].items():
-        digest, ino, size, mtime, ctime = value
-        if type(digest) is not str or type(ino) is not int or type(size) is not int:
-            raise TypeError(path)
-        if type(mtime) is not int or type(ctime) is not int:
-            raise TypeError(path)
-        files[path] = (digest, ino, size, mtime, ctime)
-    dirs: dict[str, DirRec] = {}
-    for path, value in data["dirs"].items():
-        ino, mtime, ctime = value
-        if type(ino) is not int or type(mtime) is not int or type(ctime) is not int:
-            raise TypeError(path)
-        dirs[path] = (ino, mtime, ctime)
-    racy = set(data["racy"])
-    if "" not in dirs or not racy <= files.keys() | dirs.keys():
-        raise ValueError("incomplete record")
-    return _Record(files, dirs, racy)
+def _tree(record: _Record | None) -> Tree | None:
+    return (record.files, record.dirs, record.racy) if record is not None else None
 
 
 @dataclass
@@ -332,12 +298,12 @@ def _load_manifest(target: Path) -> _Manifest:
     decoded = _DECODED.get(head)
     if decoded is None:
         try:
-            doc = json.loads(body)
-            visible = _decode_record(doc["visible"], None) if doc["visible"] is not None else None
-            kept = _decode_record(doc["kept"], visible) if flag == b"1" and doc["kept"] is not None else None
+            visible, kept = decode_body(body, with_kept=flag == b"1")
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
             return _Manifest(None, None)
-        decoded = _Manifest(visible, kept)
+        decoded = _Manifest(
+            _Record(*visible) if visible is not None else None, _Record(*kept) if kept is not None else None
+        )
         _DECODED.clear()
         _DECODED[head] = decoded
     return _Manifest(_copy_record(decoded.visible), _copy_record(decoded.kept))
@@ -363,11 +329,7 @@ def _write_manifest(target: Path, visible: _Record | None, kept: _Record | None)
     """Replace the manifest (a temporary file renamed over it). Not synced: it describes
     trees already durable, and a manifest lost to a power cut leaves the previous one,
     whose kept flag was cleared before anything it describes changed."""
-    doc = {
-        "visible": _encode_record(visible, None) if visible is not None else None,
-        "kept": _encode_record(kept, visible) if kept is not None else None,
-    }
-    body = json.dumps(doc, separators=(",", ":")).encode()
+    body = encode_body(_tree(visible), _tree(kept))
     data = b"%s%s %s\n%s" % (_MAGIC, b"1" if kept is not None else b"0", _checksum(body), body)
     fd, name = tempfile.mkstemp(prefix=_helper_name(target, "tmp-manifest-"), dir=target.parent)
     try:

@@ -380,7 +380,7 @@ def keep_a_tree(root: Path) -> None:
     write_tree(rendered, plan)  # the kept tree updated in place and exchanged: rendered/ is as before
     assert tree_of(rendered) == before
     assert tree_of(root / ".rendered.kept") not in (None, before)
-    assert (root / ".rendered.manifest").read_bytes().startswith(b"modelfleet-manifest 1 kept=1 ")
+    assert (root / ".rendered.manifest").read_bytes().startswith(b"modelfleet-manifest 2 kept=1 ")
 
 
 def prepare(scenario: Scenario, target: Path, mode: str) -> tuple[Path, Tree | None]:

@@ -3,7 +3,6 @@ streaming writer. Every test runs on the real file system; wrapped functions onl
 
 from __future__ import annotations
 
-import json
 import os
 import tracemalloc
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from generator import write
+from generator import manifestcodec, write
 from generator.errors import ModelfleetError
 from generator.write import (
     Kept,
@@ -231,13 +230,13 @@ TAMPER: dict[str, Callable[[Path], None]] = {
 def _forge_digests(manifest: Path, resign: bool) -> None:
     """Swap two files' digests in both records (stats untouched), optionally with a valid checksum."""
     head, _, body = manifest.read_bytes().partition(b"\n")
-    doc = json.loads(body)
-    for record in (doc["visible"], doc["kept"]):
-        files = record["files"]
+    visible, kept = manifestcodec.decode_body(body, with_kept=True)
+    assert visible is not None and kept is not None
+    for files, _, _ in (visible, kept):
         for path in ("d0/sub0/f0.yaml", "d6/sub0/f6.yaml"):
             if path in files:
-                files[path][0] = "0" * 40
-    body = json.dumps(doc).encode()
+                files[path] = ("0" * 40, *files[path][1:])
+    body = manifestcodec.encode_body(visible, kept)
     if resign:
         head = head.rpartition(b" ")[0] + b" " + write._checksum(body)
     manifest.write_bytes(head + b"\n" + body)

@@ -1,0 +1,149 @@
+"""The body of the writer's manifest (``.rendered.manifest``, see ``generator.write``) in
+columns: a JSON head line, then each record's paths, digests and stat numbers as packed
+blocks. A 1,000-model fleet has 26,000 files per tree; as one JSON object per file the
+body took 60 ms to decode and 30 ms to encode, in columns it takes a few.
+
+A tree's record is ``(files, dirs, racy)``: path -> ``(digest, st_ino, st_size,
+st_mtime_ns, st_ctime_ns)``, path -> ``(st_ino, st_mtime_ns, st_ctime_ns)`` and a set of
+paths. The kept tree's record is stored against the visible one: only the files whose
+record differs, and the paths it lacks (the two trees share most inodes).
+
+Layout of one record's blocks, in this order, each length in the head line: the file paths
+joined by NUL (no POSIX path holds one), their digests (40 hex digits each, concatenated),
+their four numbers column by column as little-endian signed 64-bit integers, the absent
+paths joined by NUL, the directory paths joined by NUL, their three numbers column by
+column. Every malformed body raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from array import array
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["DirRec", "FileRec", "Tree", "decode_body", "encode_body"]
+
+FileRec = tuple[str, int, int, int, int]  # digest, st_ino, st_size, st_mtime_ns, st_ctime_ns
+DirRec = tuple[int, int, int]  # st_ino, st_mtime_ns, st_ctime_ns; the tree itself is ""
+Tree = tuple[dict[str, FileRec], dict[str, DirRec], set[str]]
+
+_DIGEST_HEX = 40
+_INT = "q"
+
+
+def _ints(columns: Iterable[Iterable[int]]) -> bytes:
+    packed = array(_INT)
+    for column in columns:
+        packed.extend(column)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unints(block: bytes, rows: int, width: int) -> list[list[int]]:
+    packed = array(_INT)
+    if len(block) != rows * width * packed.itemsize:
+        raise ValueError("a number block of the wrong size")
+    packed.frombytes(block)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    values = packed.tolist()
+    return [values[i * rows : (i + 1) * rows] for i in range(width)]
+
+
+def _names(paths: Iterable[str]) -> bytes:
+    return "\0".join(paths).encode()
+
+
+def _unnames(block: bytes, count: int) -> list[str]:
+    names = block.decode().split("\0") if count else []
+    if len(names) != count or (not count and block) or len(set(names)) != count:
+        raise ValueError("a path block with the wrong count, or a path twice")
+    return names
+
+
+def _encode_tree(tree: Tree, base: Tree | None) -> tuple[dict[str, Any], list[bytes]]:
+    files, dirs, racy = tree
+    shared = base[0] if base is not None else {}
+    changed = [(p, f) for p, f in files.items() if shared.get(p) != f]
+    absent = [p for p in shared if p not in files]
+    blocks = [
+        _names(p for p, _ in changed),
+        "".join(f[0] for _, f in changed).encode("ascii"),
+        _ints(zip(*(f[1:] for _, f in changed), strict=True) if changed else ()),
+        _names(absent),
+        _names(dirs),
+        _ints(zip(*dirs.values(), strict=True)),
+    ]
+    head = {"files": len(changed), "absent": len(absent), "dirs": len(dirs), "racy": sorted(racy)}
+    return {**head, "blocks": [len(b) for b in blocks]}, blocks
+
+
+def _decode_tree(head: Any, blocks: list[bytes], base: Tree | None) -> Tree:
+    count, absent_count, dir_count, racy = head["files"], head["absent"], head["dirs"], head["racy"]
+    if not all(type(n) is int and n >= 0 for n in (count, absent_count, dir_count)):
+        raise ValueError("counts must be whole numbers")
+    if not (isinstance(racy, list) and all(type(p) is str for p in racy)):
+        raise ValueError("racy paths must be strings")
+    names, digests_block, numbers, absent_block, dir_names, dir_numbers = blocks
+    paths = _unnames(names, count)
+    if len(digests_block) != count * _DIGEST_HEX:
+        raise ValueError("a digest block of the wrong size")
+    text = digests_block.decode("ascii")
+    digests = [text[i : i + _DIGEST_HEX] for i in range(0, len(text), _DIGEST_HEX)]
+    files: dict[str, FileRec] = dict(base[0]) if base is not None else {}
+    for path in _unnames(absent_block, absent_count):
+        del files[path]  # KeyError for a path the base lacks: malformed
+    files.update(zip(paths, zip(digests, *_unints(numbers, count, 4), strict=True), strict=True))
+    dirs: dict[str, DirRec] = dict(
+        zip(_unnames(dir_names, dir_count), zip(*_unints(dir_numbers, dir_count, 3), strict=True), strict=True)
+    )
+    if "" not in dirs or not set(racy) <= files.keys() | dirs.keys():
+        raise ValueError("an incomplete record")
+    return files, dirs, set(racy)
+
+
+def encode_body(visible: Tree | None, kept: Tree | None) -> bytes:
+    """The manifest body for the visible tree's record and the kept tree's (either may be absent)."""
+    head: dict[str, Any] = {"visible": None, "kept": None}
+    blocks: list[bytes] = []
+    for name, tree, base in (("visible", visible, None), ("kept", kept, visible)):
+        if tree is not None:
+            head[name], own = _encode_tree(tree, base)
+            blocks.extend(own)
+    return json.dumps(head, separators=(",", ":")).encode() + b"\n" + b"".join(blocks)
+
+
+def decode_body(body: bytes, *, with_kept: bool) -> tuple[Tree | None, Tree | None]:
+    """The records in ``body``; the kept tree's only ``with_kept`` (its trust flag is set).
+    ``ValueError`` (or ``KeyError``) for a malformed body."""
+    line, newline, rest = body.partition(b"\n")
+    if not newline:
+        raise ValueError("no head line")
+    head = json.loads(line)
+    if not isinstance(head, Mapping):
+        raise ValueError("the head line is not an object")
+    offset = 0
+    trees: dict[str, Tree | None] = {"visible": None, "kept": None}
+    for name in ("visible", "kept"):
+        part = head[name]
+        if part is None:
+            continue
+        sizes = part["blocks"]
+        if not (isinstance(sizes, list) and len(sizes) == 6 and all(type(n) is int and n >= 0 for n in sizes)):
+            raise ValueError("block sizes must be six whole numbers")
+        blocks = []
+        for size in sizes:
+            blocks.append(rest[offset : offset + size])
+            offset += size
+        if offset > len(rest):
+            raise ValueError("the body is shorter than its blocks")
+        if name == "visible":
+            trees[name] = _decode_tree(part, blocks, None)
+        elif with_kept:
+            trees[name] = _decode_tree(part, blocks, trees["visible"])
+    if offset != len(rest):
+        raise ValueError("bytes after the last block")
+    return trees["visible"], trees["kept"]
