@@ -444,6 +444,18 @@ GC_THRESHOLDS = (100_000, 50, 100)
 
 
 def main_entry() -> None:
-    """The console script (and `python -m generator`): main() in a process of its own."""
+    """The console script (and `python -m generator`): main() in a process of its own.
+
+    The process ends with ``os._exit`` once the output is flushed, as mypy's ``--fast-exit``
+    does: the interpreter's own shutdown frees every object one by one, which took 90 ms
+    after a render of a 1,000-model fleet, for memory the kernel reclaims at once. Nothing
+    is left to do by then: every file a command writes is closed (and where needed synced)
+    before ``main`` returns, the commands start no threads or child processes, and the two
+    exit handlers the imports register (``logging``'s flush of handlers modelfleet never
+    adds, ``certifi``'s release of a certificate file it never unpacked) have nothing to do."""
     gc.set_threshold(*GC_THRESHOLDS)
-    sys.exit(main())
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -4,6 +4,7 @@ where output goes, and the exact lines users and CI read."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -308,6 +309,33 @@ def test_python_m_generator_help() -> None:
     assert result.stdout.startswith("usage: modelfleet")
     for command in ("validate", "render", "explain", "schema"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("into", ["pipe", "file"])
+def test_the_console_script_flushes_its_output_before_the_fast_exit(
+    example_fleet: Path, tmp_path: Path, into: str
+) -> None:
+    """main_entry ends the process with os._exit: the exit code and every line of output,
+    to a pipe or to a file, survive it."""
+    edit(example_fleet, "environments/prod.yaml", "namespace: ml-prod", "namespace: ml-prod\nreplicaz: 3")
+    results = []
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as by default
+    for args in (["validate", "--format", "json"], ["validate"], ["render", "--check"]):
+        argv = [sys.executable, "-m", "generator", "--root", str(example_fleet), *args]
+        if into == "pipe":
+            done = subprocess.run(argv, capture_output=True, check=False, env=env)
+            results.append((done.returncode, done.stdout, done.stderr))
+            continue
+        out, err = tmp_path / "out", tmp_path / "err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            code = subprocess.run(argv, stdout=stdout, stderr=stderr, check=False, env=env).returncode
+        results.append((code, out.read_bytes(), err.read_bytes()))
+    (json_code, json_out, _), (text_code, _, text_err), (check_code, _, check_err) = results
+    assert (json_code, text_code, check_code) == (1, 1, 1)
+    findings = json.loads(json_out)
+    assert findings and "replicaz" in json.dumps(findings)
+    assert text_err.decode().endswith("1 error in environments/prod.yaml\n")
+    assert b"replicaz" in check_err
 
 
 # ---------------------------------------------------------------- schema
