@@ -9,6 +9,7 @@ parse stage can say "quote it" when they reach a string field.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -159,6 +160,19 @@ def _check_tabs(text: str, display: str, lines: tuple[str, ...]) -> None:
             )
 
 
+_TWO_DOCUMENTS = "the file holds more than one YAML document"
+_TWO_DOCUMENTS_HINT = (
+    "keep one document per file: remove the '---' separator and what follows, or move it to its own file"
+)
+_TOO_DEEP = f"nesting is deeper than {MAX_DEPTH} levels"
+_TOO_DEEP_HINT = "flatten the structure; no modelfleet field nests this deep"
+# The event stream is walked before composing only with the pure parser, which has no bound
+# on nesting. libyaml (the C parser) refuses nesting deeper than 1,000 levels itself, and the
+# converter stops at MAX_DEPTH; _prescan then runs only for a file with a finding, so that its
+# findings (more than one document, too deep) still come first, as they always did.
+_PRESCAN = not getattr(_Loader, "__module__", "").startswith("yaml.cyaml")
+
+
 def _prescan(text: str, display: str, lines: tuple[str, ...]) -> None:
     """Walk the event stream once: count documents, bound nesting depth."""
     depth = 0
@@ -167,32 +181,11 @@ def _prescan(text: str, display: str, lines: tuple[str, ...]) -> None:
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:
-                raise ModelfleetError(
-                    [
-                        _located(
-                            display,
-                            lines,
-                            event.start_mark,
-                            "the file holds more than one YAML document",
-                            "keep one document per file: remove the '---' separator "
-                            "and what follows, or move it to its own file",
-                        )
-                    ]
-                )
+                raise ModelfleetError([_located(display, lines, event.start_mark, _TWO_DOCUMENTS, _TWO_DOCUMENTS_HINT)])
         elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ModelfleetError(
-                    [
-                        _located(
-                            display,
-                            lines,
-                            event.start_mark,
-                            f"nesting is deeper than {MAX_DEPTH} levels",
-                            "flatten the structure; no modelfleet field nests this deep",
-                        )
-                    ]
-                )
+                raise ModelfleetError([_located(display, lines, event.start_mark, _TOO_DEEP, _TOO_DEEP_HINT)])
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
             depth -= 1
 
@@ -227,6 +220,8 @@ class _Converter:
                 )
         self.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if len(path) >= MAX_DEPTH and not via_alias:  # as _prescan counts: the top is level 1
+                raise self.fail(node.start_mark, _TOO_DEEP, _TOO_DEEP_HINT)
             if id(node) in self.active:
                 raise self.fail(
                     node.start_mark,
@@ -293,24 +288,30 @@ class _Converter:
         return value
 
 
+def _invalid_yaml(exc: yaml.YAMLError, display: str, lines: tuple[str, ...]) -> ModelfleetError:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return ModelfleetError([Finding(f"invalid YAML: {exc}", Location(display))])
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    if mark is None:
+        return ModelfleetError([Finding(f"invalid YAML: {problem}", Location(display))])
+    return ModelfleetError([_located(display, lines, mark, f"invalid YAML: {problem}", "fix the syntax at the caret")])
+
+
 def parse_text(text: str, display: str) -> Document:
     """Parse YAML text into a Document (no file access)."""
     lines = tuple(text.split("\n"))
     _check_tabs(text, display, lines)
     _check_line_breaks(text, display, lines)
     try:
-        _prescan(text, display, lines)
+        if _PRESCAN:
+            _prescan(text, display, lines)
         root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        if mark is None:
-            raise ModelfleetError([Finding(f"invalid YAML: {problem}", Location(display))]) from None
-        raise ModelfleetError(
-            [_located(display, lines, mark, f"invalid YAML: {problem}", "fix the syntax at the caret")]
-        ) from None
     except yaml.YAMLError as exc:
-        raise ModelfleetError([Finding(f"invalid YAML: {exc}", Location(display))]) from None
+        if not _PRESCAN:
+            with contextlib.suppress(yaml.YAMLError):
+                _prescan(text, display, lines)  # its findings come first, as when it runs first
+        raise _invalid_yaml(exc, display, lines) from None
     if root is None:
         raise ModelfleetError(
             [
@@ -322,7 +323,12 @@ def parse_text(text: str, display: str) -> Document:
             ]
         )
     converter = _Converter(display, lines)
-    data = converter.convert(root, ())
+    try:
+        data = converter.convert(root, ())
+    except ModelfleetError:
+        if not _PRESCAN:
+            _prescan(text, display, lines)  # as above (the text composed: it parses)
+        raise
     if not isinstance(data, dict):
         raise converter.fail(root.start_mark, "the file must be a YAML mapping (key: value) at the top")
     return Document(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from generator import load
 from generator.errors import Finding, Location, ModelfleetError
 from generator.load import MAX_ALIAS_NODES, MAX_DEPTH, Document, load_file, parse_text
 
@@ -186,6 +187,38 @@ def test_nesting_depth_bound() -> None:
     assert finding.message == f"nesting is deeper than {MAX_DEPTH} levels"
     assert finding.location == Location("m.yaml", 1, 3 + MAX_DEPTH)  # the bracket that opens level 41
     assert finding.hint == "flatten the structure; no modelfleet field nests this deep"
+
+
+_DEEP = "a: " + "[" * 45 + "]" * 45 + "\n"
+ORDER_CASES = {
+    "deep, then a duplicate key": "z: 1\n" + _DEEP + "z: 2\n",
+    "a duplicate key, then deep": "z: 1\nz: 2\n" + _DEEP,
+    "deep, then broken syntax": _DEEP + "b: [1\n",
+    "broken syntax, then deep": "b: [1\n" + _DEEP,
+    "two documents, the second broken": "a: 1\n---\nb: [1\n",
+    "deep, then two documents": _DEEP + "---\nb: 2\n",
+    "deeper than libyaml allows": "a: " + "[" * 1200 + "]" * 1200 + "\n",
+    "deep in block style": "".join("  " * i + "-\n" for i in range(60)),
+    "deep via an alias": "x: &x " + "[" * 30 + "]" * 30 + "\ny: [[[[[[[[[[[[*x]]]]]]]]]]]]\n",
+    "unsafe character, then deep": "a: \"\\x85\"\n" + _DEEP,
+    "deep, then a tag": _DEEP + "b: !!python/name:os.system x\n",
+}
+
+
+@pytest.mark.parametrize("case", list(ORDER_CASES))
+def test_the_c_parser_path_reports_what_the_prescan_reports(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the C parser the event stream is walked only for a file with a finding: whatever
+    the order of the problems in it, the finding is the one the prescan-first order gives."""
+    text = ORDER_CASES[case]
+
+    def outcome(prescan: bool) -> object:
+        monkeypatch.setattr(load, "_PRESCAN", prescan)
+        try:
+            return parse_text(text, "m.yaml").data
+        except ModelfleetError as exc:
+            return exc.findings
+
+    assert outcome(True) == outcome(False)
 
 
 def test_merge_key() -> None:
