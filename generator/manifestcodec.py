@@ -69,10 +69,12 @@ def _encode_tree(tree: Tree, base: Tree | None) -> tuple[dict[str, Any], list[by
     shared = base[0] if base is not None else {}
     changed = [(p, f) for p, f in files.items() if shared.get(p) != f]
     absent = [p for p in shared if p not in files]
+    inodes, sizes = [f[1] for _, f in changed], [f[2] for _, f in changed]
+    mtimes, ctimes = [f[3] for _, f in changed], [f[4] for _, f in changed]
     blocks = [
         _names(p for p, _ in changed),
         "".join(f[0] for _, f in changed).encode("ascii"),
-        _ints(zip(*(f[1:] for _, f in changed), strict=True) if changed else ()),
+        _ints((inodes, sizes, mtimes, ctimes)),
         _names(absent),
         _names(dirs),
         _ints(zip(*dirs.values(), strict=True)),
