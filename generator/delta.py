@@ -39,7 +39,15 @@ from typing import Any
 from .build.compose import compose_entry
 from .build.scaling import model_adapter_rules
 from .cache import UnitCache, plain_loads
-from .deltarecord import content_digest, environment_texts, load_record, save_record, unit_record
+from .deltarecord import (
+    content_digest,
+    environment_texts,
+    load_record,
+    load_shares,
+    save_record,
+    share_pack,
+    unit_record,
+)
 from .errors import ModelfleetError
 from .incremental import _Uncacheable, _Units, share, shared_files
 from .inputs import RACY_NS, fleet_state, path_state
@@ -118,6 +126,8 @@ class _Delta:
         self.envs = dict(record["envs"])
         self.shared_paths: dict[str, list[str]] = dict(record["shared_paths"])
         self.dirty: dict[str, tuple[Resolution, ResolvedEnvironment, Any]] = {}
+        self.new_shares: dict[str, dict[str, bytes]] = {}  # env -> model -> share, of the rebuilt units
+        self.packs: dict[str, dict[str, Any]] = {}  # env -> its share pack to store, when its shared files changed
 
     def run(self) -> Delta:
         record = self.record
@@ -142,6 +152,7 @@ class _Delta:
             "units": self.units,
             "shared_paths": self.shared_paths,
             "summary": {**record["summary"], "objects": self.objects},
+            "shares": self.packs,
         }
         delta = Delta(
             self.files,
@@ -211,9 +222,10 @@ class _Delta:
         rules = model_adapter_rules(model, sli_for(model, env.spec.namespace))
         compose = compose_entry(model, self.root, env_name=env_name, index=names.index(name))
         unit_share = share(entry, rules, list(compose), model)
-        unit = unit_record(entry, unit_share)
+        unit, blob = unit_record(entry, unit_share)
         if unit["contrib"] != recorded["contrib"]:
             self.dirty[env_name] = (resolution, env, ns_object)
+            self.new_shares.setdefault(env_name, {})[name] = blob
         for old in recorded["paths"]:
             del self.files[old]
         self.files.update(entry["files"])
@@ -223,8 +235,12 @@ class _Delta:
     def _shared(self, env_name: str, resolution: Resolution, env: ResolvedEnvironment, ns_object: Any) -> None:
         """Rebuild an environment's shared files from every unit's recorded share."""
         units = self.units[env_name]
-        shares = [plain_loads(units[name]["share"]) for name in self.record["env_models"][env_name]]
-        files = shared_files(resolution, env, ns_object, shares)
+        names = self.record["env_models"][env_name]
+        blobs = {**load_shares(self.root, self.cache, env_name, units), **self.new_shares[env_name]}
+        if set(names) - blobs.keys():
+            raise _NoDelta(f"the stored shares of {env_name} do not match the record")
+        files = shared_files(resolution, env, ns_object, [plain_loads(blobs[name]) for name in names])
+        self.packs[env_name] = share_pack(units, {name: blobs[name] for name in names})
         for old in self.shared_paths[env_name]:
             del self.files[old]
         self.files.update(files)

@@ -13,6 +13,15 @@ of the fleet root, and holds:
   entry and startup budget) and its object count;
 * every planned path with the digest of its bytes.
 
+What each unit adds (its "share", 2 KB a unit) is read only when an environment's shared
+files are rebuilt, so it is kept apart: one entry per environment (``share_key``), each
+share with the digest the record holds for it. At 1000x3 the shares are 6 of the record's
+10.6 MB, which a render after one change would otherwise read and write whole. A record in
+memory holds the packs to store under ``"shares"`` (environment -> pack); ``save_record``
+stores them first, then the record without them, so a pack never names a share the record
+does not know: a pack that does not match the record (a run stopped between the two) is
+only a render from scratch.
+
 Canonical texts are ``repr`` of the loaded data: unlike ``==`` it tells ``1``, ``1.0`` and
 ``True`` apart, and keys that are not strings from strings.
 """
@@ -28,9 +37,18 @@ from .cache import UnitCache, digest
 from .fingerprint import generator_fingerprint
 from .write import content_digest  # the writer compares Kept digests with its own: one function
 
-__all__ = ["RecordBuilder", "content_digest", "load_record", "save_record", "unit_record"]
+__all__ = [
+    "RecordBuilder",
+    "content_digest",
+    "load_record",
+    "load_shares",
+    "save_record",
+    "share_key",
+    "share_pack",
+    "unit_record",
+]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: shares stored apart
 
 
 def canonical(value: Any) -> str:
@@ -54,9 +72,12 @@ class RecordBuilder:
         self.env_models: dict[str, list[str]] = {}
         self.base_keys: dict[str, str] = {}
         self.shared_paths: dict[str, list[str]] = {}
+        self.shares: dict[str, dict[str, bytes]] = {}
 
     def unit(self, env: str, model: str, entry: Mapping[str, Any], share: Mapping[str, Any]) -> None:
-        self.units.setdefault(env, {})[model] = unit_record(entry, share)
+        unit, blob = unit_record(entry, share)
+        self.units.setdefault(env, {})[model] = unit
+        self.shares.setdefault(env, {})[model] = blob
 
     def environment(self, env: str, models: Iterable[str], shared_paths: list[str]) -> None:
         self.env_models[env] = list(models)
@@ -91,17 +112,43 @@ class RecordBuilder:
             "shared_paths": self.shared_paths,
             "files": dict(sorted(digests.items())),
             "summary": dict(summary),
+            "shares": {env: share_pack(self.units[env], blobs) for env, blobs in self.shares.items()},
         }
 
 
-def unit_record(entry: Mapping[str, Any], share: Mapping[str, Any]) -> dict[str, Any]:
-    """A unit in the record: its files, its share of the shared files (and its digest), its objects."""
-    return {
-        "paths": sorted(entry["files"]),
-        "contrib": contribution(share),
-        "share": _blob(dict(share)),
-        "objects": int(entry["objects"]),
-    }
+def unit_record(entry: Mapping[str, Any], share: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """A unit in the record (its files, the digest of its share of the shared files, its
+    objects) and its share, stored apart (``share_pack``)."""
+    unit = {"paths": sorted(entry["files"]), "contrib": contribution(share), "objects": int(entry["objects"])}
+    return unit, _blob(dict(share))
+
+
+def share_pack(units: Mapping[str, Mapping[str, Any]], blobs: Mapping[str, bytes]) -> dict[str, Any]:
+    """An environment's shares, each with the digest its unit's record holds."""
+    return {"contribs": {name: units[name]["contrib"] for name in blobs}, "shares": dict(blobs)}
+
+
+def share_key(root: Path, env: str) -> str:
+    return digest("delta-shares", str(root.resolve()), env)
+
+
+def load_shares(root: Path, cache: UnitCache, env: str, units: Mapping[str, Mapping[str, Any]]) -> dict[str, bytes]:
+    """The shares of ``env``'s units whose digests match ``units`` (the record's), by model."""
+    pack = cache.get(share_key(root, env), _valid_pack, count=False)
+    if pack is None:
+        return {}
+    contribs, shares = pack["contribs"], pack["shares"]
+    return {name: shares[name] for name, unit in units.items() if contribs.get(name) == unit["contrib"]}
+
+
+def _valid_pack(pack: Any) -> bool:
+    return (
+        isinstance(pack, dict)
+        and isinstance(pack.get("contribs"), dict)
+        and isinstance(pack.get("shares"), dict)
+        and pack["contribs"].keys() == pack["shares"].keys()
+        and all(isinstance(v, bytes) for v in pack["shares"].values())
+    )
 
 
 def environment_texts(data: Any) -> dict[str, Any]:
@@ -152,4 +199,8 @@ def load_record(root: Path, cache: UnitCache) -> dict[str, Any] | None:
 
 
 def save_record(root: Path, cache: UnitCache, record: Mapping[str, Any]) -> None:
-    cache.put(record_key(root), dict(record))
+    """Store the record's share packs (``"shares"``), then the record without them."""
+    for env, pack in sorted(record.get("shares", {}).items()):
+        if not cache.put(share_key(root, env), pack):
+            return
+    cache.put(record_key(root), {k: v for k, v in record.items() if k != "shares"})

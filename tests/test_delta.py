@@ -244,3 +244,57 @@ def test_a_racy_environment_file_is_read_again_next_time(recorded: Path, capsys:
     assert isinstance(delta, Delta), delta
     assert _materialised(delta, before) == pipeline.render_fresh(recorded).plan.files
     capsys.readouterr()
+
+
+SHARE_EDITS = [  # each changes what its unit adds to prod's or staging's shared files
+    LOCAL_EDITS["an image digest (compose file and kustomization images change)"],  # prod, fraud-detector
+    (PROD, "sha256:0d3b5f", "sha256:1d3b5f"),  # prod, image-classifier: needs fraud-detector's new share
+    LOCAL_EDITS["the log level (compose file changes)"],  # staging
+    (PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 60}\n    startup: {maxSeconds: 900}"),
+]
+
+
+def test_shares_stored_apart_follow_successive_changes(
+    recorded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each edit changes its unit's share of the environment's shared files: the delta path
+    rebuilds those files from the stored shares, and stores the new ones for the next run."""
+    record = load_record(recorded, UnitCache(recorded))
+    assert record is not None and "shares" not in record
+    assert all("share" not in unit for units in record["units"].values() for unit in units.values())
+
+    def no_full_render(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the full pipeline ran")
+
+    for path, old, new in SHARE_EDITS:
+        _edit(recorded / path, old, new)
+        _age(recorded)  # outside the racy window: the record is saved after each run
+        with monkeypatch.context() as patch:
+            patch.setattr(pipeline, "render", no_full_render)
+            assert main(["--root", str(recorded), "render"]) == 0
+        assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files, (path, new)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("damage", ["removed", "of another state"])
+def test_stored_shares_that_do_not_match_the_record_are_declined(
+    damage: str, recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator.deltarecord import share_key
+
+    cache = UnitCache(recorded)
+    pack = cache._path(share_key(recorded, "prod"))
+    if damage == "removed":
+        pack.unlink()
+    else:
+        stored = cache.get(share_key(recorded, "prod"), lambda value: True, count=False)
+        stored["contribs"] = dict.fromkeys(stored["contribs"], "0" * 40)
+        assert cache.put(share_key(recorded, "prod"), stored)
+    path, old, new = SHARE_EDITS[0]
+    _edit(recorded / path, old, new)
+    assert _delta(recorded) == "the stored shares of prod do not match the record"
+    assert main(["--root", str(recorded), "render"]) == 0  # the full path
+    capsys.readouterr()
+    assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files
+    _edit(recorded / path, new, old)  # the full path stored the shares again
+    assert isinstance(_delta(recorded), Delta)
