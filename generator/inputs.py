@@ -153,20 +153,26 @@ def write_atomic_with(path: Path, fill: Callable[[BinaryIO], object]) -> None:
 
 def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:
     """Digests of a tree given as path -> blake2b-20 hex digest of the file's bytes (the
-    writer's ``content_digest``): every path and its bytes' digest in path order, and its
-    directories."""
-    digest = hashlib.blake2b(digest_size=20)
-    parents: set[str] = set()
-    for path in sorted(digests):
-        digest.update(path.encode("utf-8") + b"\0" + bytes.fromhex(digests[path]))
-        parents.add(path.rpartition("/")[0])
+    writer's ``content_digest``): its paths in order and their bytes' digests in the same
+    order (``_files_digest``), and its directories."""
+    paths = sorted(digests)
     dirs: set[str] = set()
-    for parent in parents:  # every directory above a file, each walked up once
+    for parent in {path.rpartition("/")[0] for path in paths}:  # each directory walked up once
         directory = parent
         while directory and directory not in dirs:
             dirs.add(directory)
             directory = directory.rpartition("/")[0]
-    return digest.hexdigest(), _dirs_digest(dirs)
+    return _files_digest(paths, bytes.fromhex("".join([digests[path] for path in paths]))), _dirs_digest(dirs)
+
+
+def _files_digest(paths: list[str], digests: bytes) -> str:
+    """The digest of sorted ``paths`` (NUL-separated: no path holds a NUL) followed by their
+    files' raw 20-byte digests, concatenated in the same order: one hash update per part."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update("\0".join(paths).encode("utf-8", "surrogateescape"))
+    digest.update(b"\0\0")
+    digest.update(digests)
+    return digest.hexdigest()
 
 
 def _dirs_digest(dirs: Iterable[str]) -> str:
@@ -176,7 +182,6 @@ def _dirs_digest(dirs: Iterable[str]) -> str:
 def disk_tree_digest(target: Path) -> tuple[str, str] | None:
     """``tree_digest_of`` the files under ``target``; None when anything under it is neither
     a regular file nor a directory (``render --check`` would call it stale) or unreadable."""
-    digest = hashlib.blake2b(digest_size=20)
     entries: list[tuple[str, Path]] = []
     dirs: list[str] = []
     try:
@@ -187,10 +192,11 @@ def disk_tree_digest(target: Path) -> tuple[str, str] | None:
                 entries.append((rel, Path(entry.path)))
             else:
                 return None
-        for rel, path in sorted(entries):
-            digest.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+        entries.sort()
+        contents = []
+        for _, path in entries:
             with path.open("rb") as handle:
-                digest.update(hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).digest())
+                contents.append(hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).digest())
     except OSError:
         return None
-    return digest.hexdigest(), _dirs_digest(dirs)
+    return _files_digest([rel for rel, _ in entries], b"".join(contents)), _dirs_digest(dirs)
