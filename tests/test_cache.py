@@ -4,9 +4,11 @@ written does not fail the render, and the fast paths answer only when nothing ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from generator import fingerprint, pipeline
 from generator.cache import MAGIC, UnitCache
 from generator.cli import main
 from generator.inputs import CACHE_DIR
+from generator.sinks import WriterSink
 
 HEAVY = ("pydantic", "yaml", "jinja2", "jsonschema", "kubernetes_validate", "generator.pipeline")
 
@@ -31,11 +34,21 @@ def _age(root: Path) -> None:
             os.utime(path, (past, past))
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    target = root / "rendered"
+    return {p.relative_to(target).as_posix(): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
+
+
 def _cached_render(root: Path) -> tuple[dict[str, bytes], UnitCache]:
+    """A render streamed into rendered/ as the CLI does it: a hit's files go by digest."""
     cache = UnitCache(root)
-    with pipeline.unit_cache(cache):
-        rendered = pipeline.render(root)
-    return dict(rendered.plan.files), cache
+    with contextlib.ExitStack() as stack:
+        sink = WriterSink(root / "rendered", stack)
+        with pipeline.unit_cache(cache):
+            pipeline.render(root, sink)
+        assert sink.writer is not None
+        sink.writer.commit()
+    return _tree(root), cache
 
 
 def _fresh(root: Path) -> dict[str, bytes]:
@@ -73,12 +86,35 @@ def test_incremental_render_equals_a_fresh_render_after_an_edit(edit: str, examp
     assert again != first
 
 
-def test_unchanged_fleet_is_served_from_the_cache(example_fleet: Path) -> None:
+def test_unchanged_fleet_is_served_from_the_cache(example_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _age(example_fleet)
     first, _ = _cached_render(example_fleet)
+
+    def no_build(*args: object) -> None:
+        raise AssertionError("a unit was built")
+
+    monkeypatch.setattr("generator.incremental.model_objects", no_build)
     again, cache = _cached_render(example_fleet)
     assert cache.misses == 0 and cache.hits > 0
     assert again == first
+
+
+def test_entries_hold_digests_and_a_tree_that_lost_the_bytes_is_rebuilt(example_fleet: Path) -> None:
+    """The bytes of a hit come from the trees the writer keeps: with rendered/ and the kept
+    tree gone, every unit is built again, and the tree is the same."""
+    _age(example_fleet)
+    first, _ = _cached_render(example_fleet)
+    entries = _entries(example_fleet)
+    assert sum(p.stat().st_size for p in entries) < sum(len(data) for data in first.values()) / 4
+    for helper in [example_fleet / "rendered", *example_fleet.glob(".rendered.*")]:
+        if helper.is_dir():
+            shutil.rmtree(helper)
+        else:
+            helper.unlink()
+    again, cache = _cached_render(example_fleet)
+    assert cache.hits > 0
+    assert again == first == _fresh(example_fleet)
+    assert main(["--root", str(example_fleet), "render", "--check"]) == 0
 
 
 def test_a_new_generator_fingerprint_misses_everything(example_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +155,7 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "flipped-byte": lambda p: p.write_bytes(p.read_bytes()[:-1] + bytes([p.read_bytes()[-1] ^ 0xFF])),
     "garbage": lambda p: p.write_bytes(os.urandom(300)),
     "foreign-class": lambda p: p.write_bytes(_valid_entry(p.name, Path("/etc/passwd"))),
-    "wrong-shape": lambda p: p.write_bytes(_valid_entry(p.name, {"files": {"x": "not bytes"}, "objects": 1})),
+    "wrong-shape": lambda p: p.write_bytes(_valid_entry(p.name, {"files": {"x": b"not a digest"}, "objects": 1})),
     "other-key": lambda p: p.write_bytes(_valid_entry("0" * 40, {"files": {}})),
     "directory": lambda p: (p.unlink(), p.mkdir()),
 }
