@@ -296,6 +296,7 @@ class _Units:
         self.allowed = allowed_images(resolution)
         self.base_keys: dict[str, str] = {}
         self.env_keys: dict[int, Any] = {}
+        self.config_states: dict[str, list[str]] = {}
         self.record = RecordBuilder()
         self.record.base_keys = self.base_keys
 
@@ -319,8 +320,17 @@ class _Units:
                 env_part = self.env_keys[id(env)] = env.model_dump(mode="json", exclude={"models"})
             override = env.models.get(model.name)
             env_part = [env_part, _json(override)]
-        files = [path_state(self.root, relative)[0] for relative in model.spec.config.files]
+        files = [self._config_state(relative) for relative in model.spec.config.files]
         return [_json(model.spec), env_part, files]
+
+    def _config_state(self, relative: str) -> list[str]:
+        """``path_state`` of a config file, once a run: a model's base and each of its units
+        read the same files (a file changed during the run leaves its units unsettled, so
+        not stored, whatever state their keys hold)."""
+        state = self.config_states.get(relative)
+        if state is None:
+            state = self.config_states[relative] = path_state(self.root, relative)[0]
+        return state
 
     def _usable(self, entry: Mapping[str, str] | None) -> bool:
         """A hit whose files (path -> digest) can be planned by digest."""

@@ -80,6 +80,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the templates ship with the package: no stat of the file on every use
     )
     env.filters["bare"] = bare
     return env
