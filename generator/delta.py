@@ -40,6 +40,8 @@ from .build.compose import compose_entry
 from .build.scaling import model_adapter_rules
 from .cache import UnitCache, plain_loads
 from .deltarecord import (
+    clean_blob,
+    clean_digests,
     content_digest,
     environment_texts,
     load_record,
@@ -56,6 +58,7 @@ from .parse import parse_environment_document
 from .pipeline import namespace_object, validate_sources
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .schema import jsonschema_findings
+from .secretcheck import secret_verdicts
 from .sli import sli_for
 from .spec import service_names
 from .spectypes import recording_paths
@@ -128,6 +131,7 @@ class _Delta:
         self.dirty: dict[str, tuple[Resolution, ResolvedEnvironment, Any]] = {}
         self.new_shares: dict[str, dict[str, bytes]] = {}  # env -> model -> share, of the rebuilt units
         self.packs: dict[str, dict[str, Any]] = {}  # env -> its share pack to store, when its shared files changed
+        self.clean = clean_digests(record["clean_secrets"])  # what the secret scan found clean
 
     def run(self) -> Delta:
         record = self.record
@@ -153,6 +157,7 @@ class _Delta:
             "shared_paths": self.shared_paths,
             "summary": {**record["summary"], "objects": self.objects},
             "shares": self.packs,
+            "clean_secrets": clean_blob(self.clean),
         }
         delta = Delta(
             self.files,
@@ -195,8 +200,9 @@ class _Delta:
         fleet = {**plain_loads(self.record["fleet_raw"]), "models": [plain_loads(raw)]}
         env = {**settings, "models": {name: override}}
         sources = Sources(self.root, Document("models.yaml", fleet), (Document(path, env),))
-        with recording_paths() as referenced:
+        with recording_paths() as referenced, secret_verdicts(self.clean) as clean:
             resolution = validate_sources(sources)
+        self.clean = self.clean | clean
         if not set(referenced) <= set(self.record["referenced"]):
             raise _NoDelta(f"{name} points at files the last render did not read")
         return resolution

@@ -8,6 +8,8 @@ of the fleet root, and holds:
 * the raw data of ``models.yaml``: its header and defaults, and each model's entry;
 * per environment file: a canonical text of its settings (everything but ``models``) and of
   each per-model override;
+* the digests of the env values and config files the secret scan found clean
+  (``secretcheck.secret_verdicts``), so that the delta path scans only what changed;
 * per environment and model (a unit): the paths of its files, the digest of what it adds to
   the environment-wide files (its kustomization entries, prometheus-adapter rules, compose
   entry and startup budget) and its object count;
@@ -35,10 +37,13 @@ from typing import Any
 
 from .cache import UnitCache, digest
 from .fingerprint import generator_fingerprint
+from .secretcheck import CLEAN_DIGEST_SIZE
 from .write import content_digest  # the writer compares Kept digests with its own: one function
 
 __all__ = [
     "RecordBuilder",
+    "clean_blob",
+    "clean_digests",
     "content_digest",
     "load_record",
     "load_shares",
@@ -48,7 +53,7 @@ __all__ = [
     "unit_record",
 ]
 
-RECORD_VERSION = 2  # 2: shares stored apart
+RECORD_VERSION = 3  # 2: shares stored apart; 3: the secret scan's clean digests
 
 
 def canonical(value: Any) -> str:
@@ -90,6 +95,7 @@ class RecordBuilder:
         models_data: Mapping[str, Any],
         env_data: Mapping[str, Any],
         referenced: Iterable[str],
+        clean_secrets: Iterable[bytes],
         digests: Mapping[str, str],
         summary: Mapping[str, int],
     ) -> dict[str, Any]:
@@ -103,6 +109,7 @@ class RecordBuilder:
             "fingerprint": generator_fingerprint(),
             "inputs": [],  # the inputs' state is taken when the record is saved (delta.save_delta_record)
             "referenced": sorted(set(referenced)),
+            "clean_secrets": clean_blob(clean_secrets),
             "fleet_raw": _blob(fleet_raw),
             "models_raw": models_raw,
             "envs": envs,
@@ -114,6 +121,20 @@ class RecordBuilder:
             "summary": dict(summary),
             "shares": {env: share_pack(self.units[env], blobs) for env, blobs in self.shares.items()},
         }
+
+
+def clean_blob(digests: Iterable[bytes]) -> bytes:
+    """The digests of what the secret scan found clean (``secretcheck.secret_verdicts``), sorted
+    and concatenated."""
+    return b"".join(sorted(set(digests)))
+
+
+def clean_digests(blob: bytes) -> frozenset[bytes]:
+    """``clean_blob`` read back (``ValueError`` for a blob of the wrong size)."""
+    size = CLEAN_DIGEST_SIZE
+    if len(blob) % size:
+        raise ValueError("clean secret digests of the wrong size")
+    return frozenset(blob[i : i + size] for i in range(0, len(blob), size))
 
 
 def unit_record(entry: Mapping[str, Any], share: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -175,6 +196,7 @@ def _valid(record: Any) -> bool:
             for k, t in (
                 ("inputs", list),
                 ("referenced", list),
+                ("clean_secrets", bytes),
                 ("fleet_raw", bytes),
                 ("models_raw", dict),
                 ("envs", dict),

@@ -73,6 +73,7 @@ from .plan import (
 )
 from .policy import policy_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
+from .secretcheck import secret_verdicts
 from .sli import sli_for
 from .write import Kept
 
@@ -116,15 +117,17 @@ class Validated:
     referenced: frozenset[str]
     models_data: Any
     env_data: dict[str, Any]
+    clean_secrets: frozenset[bytes] = frozenset()  # what the secret scan found clean (secret_verdicts)
 
 
 def validate_for_render(root: Path) -> Validated:
     """Load and check the fleet (``ModelfleetError`` on any finding)."""
     started = now_ns()
     sources = load_fleet(root)
-    resolution, referenced = validate_recorded(sources)
+    with secret_verdicts() as clean:
+        resolution, referenced = validate_recorded(sources)
     env_data = {document.path: document.data for document in sources.environments}
-    return Validated(started, resolution, frozenset(referenced), sources.models.data, env_data)
+    return Validated(started, resolution, frozenset(referenced), sources.models.data, env_data, frozenset(clean))
 
 
 def render_cached(
@@ -151,6 +154,7 @@ def render_cached(
         models_data=validated.models_data,
         env_data=validated.env_data,
         referenced=validated.referenced,
+        clean_secrets=validated.clean_secrets,
         digests=units.digests,
         summary={"objects": objects, "environments": len(resolution.environments), "models": len(resolution.base)},
     )

@@ -395,6 +395,12 @@ _HINT = (
 )
 
 
+def text_suspect(text: str) -> bool:
+    """Whether any line of a config file's ``text`` looks like a plaintext secret (before any
+    allowance)."""
+    return next(_text_hits(text, ""), None) is not None
+
+
 def env_suspect(name: str, value: str) -> bool:
     """Whether env var ``name`` = ``value`` looks like a plaintext secret (before any allowance):
     a caller can skip working out where the value was set when it does not."""

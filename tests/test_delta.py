@@ -298,3 +298,37 @@ def test_stored_shares_that_do_not_match_the_record_are_declined(
     assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files
     _edit(recorded / path, new, old)  # the full path stored the shares again
     assert isinstance(_delta(recorded), Delta)
+
+
+def test_the_delta_path_scans_only_changed_env_values_for_secrets(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record keeps what the secret scan found clean: validating a changed pair scans
+    only the values that changed (none here), and never imports detect-secrets for them."""
+    from generator import secretcheck, secrets_scan
+
+    scanned: list[str] = []
+    real = secrets_scan._scan_env
+
+    def counting(name: str, value: str) -> object:
+        scanned.append(name)
+        return real(name, value)
+
+    monkeypatch.setattr(secrets_scan, "_scan_env", counting)
+    monkeypatch.setattr(secretcheck, "text_suspect", lambda text: pytest.fail("a config file was scanned"))
+    path, old, new = LOCAL_EDITS["maxReplicas"]
+    _edit(recorded / path, old, new)
+    delta = _delta(recorded)
+    assert isinstance(delta, Delta), delta
+    assert scanned == []
+
+
+def test_a_secret_in_a_changed_override_is_found(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = "AKIA" + "IOSFODNN7EXAMPLE"
+    path, old, _ = LOCAL_EDITS["maxReplicas"]
+    _edit(recorded / path, old, old + f"\n    env: {{AWS_ACCESS_KEY_ID: {key}}}")
+    before = _tree(recorded)
+    assert _delta(recorded) == "a finding: ModelfleetError"
+    assert main(["--root", str(recorded), "render"]) == 1
+    assert "AWS" in capsys.readouterr().err
+    assert _tree(recorded) == before
