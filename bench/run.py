@@ -50,7 +50,15 @@ PY = sys.executable
 # inherited (this machine sets it), every run compiled modelfleet's modules again, about
 # 70 ms added to every measured command.
 CHILD_ENV: dict[str, str] = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-SOURCE = {"label": "", "repo": REPO}
+@dataclass
+class _Source:
+    """What is benchmarked: the installed working tree, or a commit exported by ``--ref``."""
+
+    label: str = ""
+    repo: Path = REPO
+
+
+SOURCE = _Source()
 IMPORT_FLOOR = "import pydantic, jinja2, yaml, jsonschema, kubernetes_validate"
 HEAVY_MODULES = ("pydantic", "jinja2", "yaml", "jsonschema", "kubernetes_validate", "referencing", "promql_parser")
 STAGES = ("load", "parse", "resolve", "build", "layout", "check", "plan", "other", "write")
@@ -466,7 +474,7 @@ _CHANGED = re.compile(r"\((\d+) files? changed\)")
 def bench_fleet(spec: str, runs: dict[str, int], work: Path, *, full: bool = True) -> FleetResult:
     models, envs = parse_spec(spec)
     result = FleetResult(spec, models, envs)
-    root = fleetgen.generate(work / f"fleet-{spec}", models=models, environments=envs, repo=Path(SOURCE["repo"]))
+    root = fleetgen.generate(work / f"fleet-{spec}", models=models, environments=envs, repo=SOURCE.repo)
     log(f"[{spec}] fleet generated at {root}")
 
     repeat(runs["validate"], lambda _: run(modelfleet(root, "validate")), result.validate)
@@ -724,13 +732,13 @@ def use_ref(ref: str, dest: Path) -> None:
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True, check=True
     ).stdout.strip()
-    SOURCE["label"] = f"{commit} (`--ref {ref}`: the committed tree, exported; uncommitted work excluded)"
-    SOURCE["repo"] = src
+    SOURCE.label = f"{commit} (`--ref {ref}`: the committed tree, exported; uncommitted work excluded)"
+    SOURCE.repo = src
 
 
 def git_describe() -> str:
-    if SOURCE["label"]:
-        return str(SOURCE["label"])
+    if SOURCE.label:
+        return SOURCE.label
     try:
         head = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -981,7 +989,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"floors: python -c pass {floors['pass'].cell()}, import floor {floors['import'].cell()}")
 
         example: dict[str, Series] = {k: Series() for k in ("help", "validate", "render", "check", "import_generator")}
-        ex_root = fleetgen.copy_example(work / "example", repo=Path(SOURCE["repo"]))
+        ex_root = fleetgen.copy_example(work / "example", repo=SOURCE.repo)
         repeat(small_reps, lambda _: run([PY, "-m", "generator", "--help"]), example["help"])
         repeat(
             small_reps,
