@@ -36,8 +36,9 @@ from ..sli import Sli
 from ..slo import hours, plain_decimal
 from .alertmodel import Alert, Burn, Scope, namespace_of, number
 from .alerts import alert_annotations, alert_labels, model_alerts
+from .identity import hpa_name
 from .labelsets import Labels, labels_for
-from .opsalerts import OOM_WINDOW, hpa_name
+from .opsalerts import OOM_WINDOW
 from .promformat import render
 from .series import Clock, SeriesSpec, Traffic, counter, latency_series, request_series, series_text, steady
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..resolve import ResolvedModel
 from ..sli import Sli, plain, sli_for
+from .identity import hpa_name
 from .workload import CONTAINER
 
 SCHEMA_VERSION = 39
@@ -110,11 +111,6 @@ def error_budget(model: ResolvedModel) -> Decimal:
 def _pods(model: ResolvedModel) -> str:
     """Matchers of the model container in the workload's pods, in ``$namespace``."""
     return f'{NAMESPACE_MATCHER},pod=~"{model.name}-[a-z0-9]+-[a-z0-9]+",container="{CONTAINER}"'
-
-
-def _hpa_name(model: ResolvedModel) -> str:
-    engine = model.spec.scaling.engine
-    return f"keda-hpa-{model.name}" if engine == "keda" else model.name
 
 
 # ------------------------------------------------------------------ panel builders
@@ -284,7 +280,7 @@ def replicas_panel(model: ResolvedModel) -> Panel:
         own = f'rollout_info_replicas_available{{{NAMESPACE_MATCHER},name="{name}"}}'
         exported = f'rollout_info_replicas_available{{exported_namespace="{NAMESPACE_VARIABLE}",name="{name}"}}'
         available = f"max({own} or {exported})"
-    hpa = f'{NAMESPACE_MATCHER},horizontalpodautoscaler="{_hpa_name(model)}"'
+    hpa = f'{NAMESPACE_MATCHER},horizontalpodautoscaler="{hpa_name(model)}"'
     queries = [
         (available, "available"),
         (f"max(kube_horizontalpodautoscaler_status_desired_replicas{{{hpa}}})", "desired"),

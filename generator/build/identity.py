@@ -22,6 +22,12 @@ def serving_port(model: ResolvedModel) -> int:
     return model.spec.port or facts(model.spec.runtime).port
 
 
+def hpa_name(model: ResolvedModel) -> str:
+    """The model's HorizontalPodAutoscaler: named after the model, or ``keda-hpa-<model>``,
+    the one KEDA creates for a ScaledObject."""
+    return f"keda-hpa-{model.name}" if model.spec.scaling.engine == "keda" else model.name
+
+
 def selector_labels(model: ResolvedModel) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": model.spec.name,

@@ -21,6 +21,7 @@ import re
 from ..alerting import AlertDoc, anchor_for
 from ..resolve import ResolvedModel
 from .alertmodel import PERCENT, RAW_VALUE, VALUE, Alert, Scope
+from .identity import hpa_name
 
 # ------------------------------------------------------------------ operational alerts
 
@@ -96,11 +97,6 @@ def _crash_looping(model: ResolvedModel, scope: Scope) -> Alert:
     doc = _doc(model, "ModelCrashLooping", "ticket", text, (waiting, last, memory_ratio(scope)))
     description = f"{VALUE} model container(s) of {model.name} have been in CrashLoopBackOff for {STUCK_FOR}."
     return Alert(doc, f"count({waiting} == 1) > 0", description, "op-crashloop", STUCK_FOR)
-
-
-def hpa_name(model: ResolvedModel) -> str:
-    """The HorizontalPodAutoscaler of the model (KEDA names the one it creates keda-hpa-<name>)."""
-    return f"keda-hpa-{model.name}" if model.spec.scaling.engine == "keda" else model.name
 
 
 def _at_max_replicas(model: ResolvedModel, scope: Scope) -> Alert:
