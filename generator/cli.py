@@ -89,7 +89,7 @@ def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
     result = recorded_result(root, "validate") if use_cache else None
     if result is None or not all(isinstance(result.get(k), int) for k in ("models", "environments")):
         from .load import load_fleet
-        from .pipeline import validate_recorded
+        from .validation import validate_recorded
 
         started = now_ns()
         resolution, referenced = validate_recorded(load_fleet(root))
@@ -229,8 +229,9 @@ def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
 def _check_streamed(root: Path, cache: UnitCache) -> str | None:
     """``render --check`` keeping only each file's digest (the files are compared by digest);
     None when a finding needs the full path."""
+    from .cache import unit_cache
     from .incremental import Unstreamable
-    from .pipeline import render, unit_cache
+    from .pipeline import render
     from .sinks import DigestSink
     from .write import Kept, check_tree
 
@@ -251,8 +252,9 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool =
     writer as soon as it exists, so the render never holds the whole tree; None when a
     finding needs the full path. The writer (and its lock) is taken at the first file: a
     spec that fails validation leaves every tree alone. ``save``: record the render."""
+    from .cache import unit_cache
     from .incremental import Unstreamable
-    from .pipeline import render, unit_cache
+    from .pipeline import render
     from .sinks import WriterSink
     from .write import write_tree
 

@@ -55,13 +55,14 @@ from .incremental import _Uncacheable, _Units, share, shared_files
 from .inputs import RACY_NS, fleet_state, path_state
 from .load import Document, Sources, load_file
 from .parse import parse_environment_document
-from .pipeline import namespace_object, validate_sources
+from .pipeline import namespace_object
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .schema import jsonschema_findings
 from .secretcheck import secret_verdicts
 from .sli import sli_for
 from .spec import service_names
 from .spectypes import recording_paths
+from .validation import validate_sources
 
 MAX_CHANGED_UNITS = 32
 

@@ -8,8 +8,8 @@ from typing import Any
 from .errors import UsageError, path_str
 from .load import FieldPath
 from .parse import did_you_mean
-from .pipeline import validate
 from .resolve import ResolvedModel
+from .validation import validate
 from .yamlout import dump
 
 

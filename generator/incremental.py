@@ -57,7 +57,7 @@ from .fingerprint import generator_fingerprint
 from .inputs import RACY_NS, now_ns, path_state
 from .layout import ModelObjects, namespaced, overlay
 from .load import load_fleet
-from .pipeline import Rendered, allowed_images, model_objects, namespace_object, render_fresh, validate_recorded
+from .pipeline import Rendered, allowed_images, model_objects, namespace_object, render_fresh
 from .plan import (
     OverlayPart,
     Plan,
@@ -75,6 +75,7 @@ from .policy import policy_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .secretcheck import secret_verdicts
 from .sli import sli_for
+from .validation import validate_recorded
 from .write import Kept
 
 

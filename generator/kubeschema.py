@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import importlib.util
 import json
 import re
 import reprlib
@@ -35,15 +36,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.abc import Traversable
 from importlib.resources import files
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, ValidationError
-from jsonschema.protocols import Validator
-from referencing import Registry, Resource
 
 from .errors import Finding, Location
 from .fastschema import fast_accepts
+
+if TYPE_CHECKING:  # jsonschema and referencing load only to explain an object jsonschema-rs rejects
+    from jsonschema import Draft202012Validator, ValidationError
+    from jsonschema.protocols import Validator
+    from referencing import Registry
 
 __all__ = [
     "KubeError",
@@ -113,7 +117,13 @@ def _minor_str(minor: tuple[int, int]) -> str:
 
 @functools.cache
 def _schema_root() -> Traversable:
-    return files(_SCHEMA_PACKAGE) / _SCHEMA_DIR
+    """kubernetes-validate's schema directory, found without importing the package: its
+    ``__init__`` imports jsonschema, which only explaining a rejected object needs."""
+    spec = importlib.util.find_spec(_SCHEMA_PACKAGE)
+    locations = spec.submodule_search_locations if spec is not None else None
+    if not locations:  # not a plain directory package: let importlib.resources find it
+        return files(_SCHEMA_PACKAGE) / _SCHEMA_DIR
+    return Path(locations[0]) / _SCHEMA_DIR
 
 
 @functools.cache
@@ -199,6 +209,8 @@ def _definitions(schema_version: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=8)
 def _definitions_registry(schema_version: str) -> Registry[Any]:
     """A ``referencing`` registry holding ``_definitions.json`` of one version."""
+    from referencing import Registry, Resource
+
     return Resource.from_contents(_definitions(schema_version)) @ Registry()
 
 
@@ -242,6 +254,9 @@ def _kind_validator(schema_version: str, api_version: str, kind: str) -> Draft20
     schema = _kind_schema(schema_version, api_version, kind)
     if schema is None:
         return None
+    from jsonschema import Draft202012Validator
+    from referencing import Resource
+
     registry: Registry[Any] = Resource.from_contents(schema) @ _definitions_registry(schema_version)
     return Draft202012Validator(schema, registry=registry)
 

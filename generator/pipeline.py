@@ -6,9 +6,7 @@ the CLI) touches rendered/.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,24 +16,20 @@ from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
 from .build.gitops import gitops_objects
 from .build.identity import common_labels, image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
-from .build.monitoring import RuleProof, environment_rule, monitoring_findings, rule_proof, runbooks
+from .build.monitoring import RuleProof, environment_rule, rule_proof, runbooks
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
-from .cache import UnitCache, digest
+from .cache import current_unit_cache
 from .check import check_environment, check_gitops
 from .errors import Finding, ModelfleetError
-from .fingerprint import generator_fingerprint
 from .layout import ModelObjects, Overlay, namespaced, overlay
-from .load import Sources, load_fleet
-from .parse import parse
+from .load import load_fleet
 from .plan import Plan, plan
 from .policy import image_allowlist, policy_findings
-from .resolve import Resolution, ResolvedEnvironment, ResolvedModel, resolve
-from .schema import sources_findings
-from .secretcheck import secret_findings
+from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .sli import sli_for
-from .spectypes import recording_paths
 from .templating import render_documents
+from .validation import validate_recorded
 
 if TYPE_CHECKING:
     from .incremental import Sink
@@ -69,19 +63,6 @@ class Rendered:
         if self.cached_objects is not None:
             return self.cached_objects
         return sum(len(e.objects) for e in self.environments)
-
-
-_UNIT_CACHE: ContextVar[UnitCache | None] = ContextVar("modelfleet_unit_cache", default=None)
-
-
-@contextlib.contextmanager
-def unit_cache(cache: UnitCache | None) -> Iterator[None]:
-    """Inside the block, ``render`` reuses and fills ``cache`` (``generator.incremental``)."""
-    token = _UNIT_CACHE.set(cache)
-    try:
-        yield
-    finally:
-        _UNIT_CACHE.reset(token)
 
 
 def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
@@ -146,7 +127,7 @@ def render(root: Path, sink: Sink | None = None) -> Rendered:
     and takes the files of a hit by digest, see ``incremental.Sink``) as soon as it exists
     instead of into the returned plan (``incremental.render_cached``; a disabled cache
     serves that too, with no entries). Without ``unit_cache``, ``sink`` is ignored."""
-    cache = _UNIT_CACHE.get()
+    cache = current_unit_cache()
     if cache is not None and (cache.enabled or sink is not None):
         from .incremental import render_cached
 
@@ -213,48 +194,3 @@ def render_fresh(root: Path) -> Rendered:
 def allowed_images(resolution: Resolution) -> Callable[[str], bool]:
     """Images a pod may run: the fleet's registry and the pinned artifact fetchers."""
     return image_allowlist(resolution.fleet.registry, resolution.fleet.fetcher_images())
-
-
-def validate(root: Path) -> Resolution:
-    """Everything `modelfleet validate` checks about the spec: load, parse, resolve, and the
-    semantics that need the SLI (reachable objectives, latency buckets, alert PromQL)."""
-    return validate_sources(load_fleet(root))
-
-
-def validate_recorded(sources: Sources) -> tuple[Resolution, set[str]]:
-    """Everything `validate` checks, including the JSON Schemas the editor applies to the raw
-    files, and the paths (config files, build contexts) the spec points at."""
-    with recording_paths() as referenced:
-        resolution = validate_sources(sources)
-    findings = _schema_findings(sources)
-    if findings:
-        raise ModelfleetError(findings)
-    return resolution, referenced
-
-
-def _schema_findings(sources: Sources) -> list[Finding]:
-    """``sources_findings``; inside ``unit_cache``, skipped for data that already passed."""
-    cache = _UNIT_CACHE.get()
-    if cache is None or not cache.enabled:
-        return sources_findings(sources)
-    import hashlib
-    import pickle
-
-    documents = [sources.models, *sources.environments]
-    data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
-    key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
-    if cache.get(key, lambda value: value is True):
-        return []
-    findings = sources_findings(sources)
-    if not findings:
-        cache.put(key, True)
-    return findings
-
-
-def validate_sources(sources: Sources) -> Resolution:
-    """`validate` on files already loaded."""
-    resolution = resolve(parse(sources))
-    findings = monitoring_findings(resolution) + secret_findings(resolution)
-    if findings:
-        raise ModelfleetError(findings)
-    return resolution

@@ -35,9 +35,9 @@ import yaml
 from .build.identity import image_reference
 from .errors import Finding, ModelfleetError, UsageError
 from .parse import did_you_mean
-from .pipeline import validate
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .spec import Artifact, Image
+from .validation import validate
 from .yamlout import needs_quotes
 
 

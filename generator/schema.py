@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import jsonschema_rs
 
 from .errors import Finding
@@ -16,6 +15,7 @@ from .fastschema import fast_accepts
 from .load import Document, Sources
 
 if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
     from pydantic import BaseModel
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -96,10 +96,12 @@ def committed_schema(filename: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(filename: str) -> jsonschema.protocols.Validator:
+def _validator(filename: str) -> Validator:
+    """The ``jsonschema`` validator that words the errors (imported only for a rejection)."""
+    from jsonschema.validators import validator_for
+
     schema = committed_schema(filename)
-    cls = jsonschema.validators.validator_for(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
+    validator: Validator = validator_for(schema)(schema)
     return validator
 
 

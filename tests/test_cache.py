@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from generator import fingerprint, pipeline
-from generator.cache import MAGIC, UnitCache
+from generator.cache import MAGIC, UnitCache, unit_cache
 from generator.cli import main
 from generator.inputs import CACHE_DIR
+from generator.load import load_fleet
+from generator.schema import sources_findings
 from generator.sinks import WriterSink
 
 HEAVY = ("pydantic", "yaml", "jinja2", "jsonschema", "kubernetes_validate", "generator.pipeline")
@@ -44,7 +46,7 @@ def _cached_render(root: Path) -> tuple[dict[str, bytes], UnitCache]:
     cache = UnitCache(root)
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
-        with pipeline.unit_cache(cache):
+        with unit_cache(cache):
             pipeline.render(root, sink)
         assert sink.writer is not None
         sink.writer.commit()
@@ -122,7 +124,7 @@ def test_a_new_generator_fingerprint_misses_everything(example_fleet: Path, monk
     first, _ = _cached_render(example_fleet)
     monkeypatch.setattr(fingerprint, "generator_fingerprint", lambda: "another-generator")
     monkeypatch.setattr("generator.incremental.generator_fingerprint", lambda: "another-generator")
-    monkeypatch.setattr("generator.pipeline.generator_fingerprint", lambda: "another-generator")
+    monkeypatch.setattr("generator.validation.generator_fingerprint", lambda: "another-generator")
     again, cache = _cached_render(example_fleet)
     assert cache.hits == 0
     assert again == first
@@ -222,6 +224,26 @@ def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_validate_after_an_edit_imports_no_builder_and_no_explainer(example_fleet: Path) -> None:
+    """Every check runs (no record), yet templates, the Kubernetes schemas and jsonschema (which
+    only words a rejection) stay unloaded: pre-commit pays for what validate checks."""
+    result = _cli(example_fleet, "validate", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert "5 models, 3 environments valid" in result.stdout
+    assert _imported(result) == ["pydantic", "yaml"]
+
+
+def test_a_schema_rejection_is_still_worded_by_jsonschema(example_fleet: Path) -> None:
+    """jsonschema, imported only when jsonschema-rs rejects a file, words the finding."""
+    models = example_fleet / "models.yaml"
+    models.write_text(models.read_text().replace("apiVersion: modelfleet/v1", "apiVersion: 7", 1))
+    findings = sources_findings(load_fleet(example_fleet))
+    assert [(f.location and f.location.line, f.message) for f in findings] == [
+        (4, "'modelfleet/v1' was expected (JSON Schema models.schema.json)"),
+        (4, "7 is not of type 'string' (JSON Schema models.schema.json)"),
+    ]
 
 
 def test_noop_check_and_validate_answer_from_the_record(example_fleet: Path) -> None:

@@ -29,9 +29,10 @@ from generator.build.compose import (
     validate_compose,
 )
 from generator.build.workload import CONFIG_DIR
-from generator.pipeline import render, validate
+from generator.pipeline import render
 from generator.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES
+from generator.validation import validate
 from generator.yamlout import dump, dump_documents
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,9 +14,10 @@ import yaml
 import generator.promote
 from generator.build.identity import image_reference
 from generator.errors import Location, ModelfleetError, UsageError
-from generator.pipeline import render, validate
+from generator.pipeline import render
 from generator.promote import promote
 from generator.resolve import ResolvedModel
+from generator.validation import validate
 
 DIGEST = "sha256:" + "ab" * 32
 SHA = "9f" * 32

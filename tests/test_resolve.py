@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from generator.errors import Finding, Location, ModelfleetError
-from generator.pipeline import validate
 from generator.resolve import Resolution, ResolvedModel
+from generator.validation import validate
 
 BASE = Path(__file__).resolve().parent / "invalid" / "_base"
 DIGEST = "sha256:" + "ab" * 32

@@ -12,7 +12,7 @@ from ..alerting import AlertDoc
 from ..resolve import ResolvedModel
 from ..sli import Sli
 from ..slo import BurnWindow, plain_decimal
-from .workload import CONTAINER
+from .identity import CONTAINER
 
 RECORD_PREFIX = "modelfleet:sli_"
 VALUE = "{{ $value | humanize }}"

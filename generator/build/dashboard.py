@@ -37,8 +37,7 @@ from typing import Any
 
 from ..resolve import ResolvedModel
 from ..sli import Sli, plain, sli_for
-from .identity import hpa_name
-from .workload import CONTAINER
+from .identity import CONTAINER, hpa_name
 
 SCHEMA_VERSION = 39
 NAMESPACE_VARIABLE = "$namespace"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from ..resolve import ResolvedModel
 from ..runtimes import facts
 
+CONTAINER = "model"  # the model container of every pod: named in probes, metrics and alerts
+
 
 def image_repository(model: ResolvedModel) -> str:
     return model.spec.image.repository or f"{model.fleet.registry}/{model.spec.name}"

@@ -19,14 +19,13 @@ from ..sli import sli_for
 from ..spec import Prometheus
 from ..templating import render_documents
 from .fetch import FetchPlan, fetch_plan
-from .identity import common_labels, image_reference, selector_labels, serving_port, version_label
+from .identity import CONTAINER, common_labels, image_reference, selector_labels, serving_port, version_label
 from .rollout import analysis_sli, rollout_context
 from .scaling import scaling_context
 
 CONFIG_DIR = "/etc/modelfleet/config"
 # Runtimes that read their log level from a variable of their own (vLLM: VLLM_LOGGING_LEVEL).
 RUNTIME_LOG_LEVEL = {"vllm": "VLLM_LOGGING_LEVEL"}
-CONTAINER = "model"
 
 KubeObject = dict[str, Any]
 
