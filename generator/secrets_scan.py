@@ -118,6 +118,16 @@ _EXTRA_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Hugging Face token", re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")),
     ("Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
 )
+# Whatever a known-format detector (detect-secrets' or _EXTRA_FORMATS) can match contains one of
+# these: a detector's fixed marker (compared as that detector compares: some ignore case), or, for
+# the three formats without one, the part of their shape that only they have. With both "://" and
+# "@" (a URL with a password) this is all a detector can find. See _maybe_known.
+_MAYBE_KNOWN = re.compile(
+    r"(?i:private key|putty-user-key|xox|hooks\.slack\.com|aws)"  # private keys, Slack, AWS secret keys
+    r"|A3T|ABIA|ACCA|AKIA|ASIA|eyJ|_authToken|gh[pousr]_|github_pat_|gl[a-z]+-|GR1348941|[rs]k_live_"
+    r"|T3BlbkFJ|pypi-|SG\.|AccountKey=|sq0csp-|hf_|AIza|-us[0-9]"  # OpenAI, PyPI, ..., Mailchimp
+    r"|(?:AC|SK)[a-z0-9]{32}|\.[\w-]{6}\.|\d:[\w-]{35}"  # Twilio, Discord, Telegram
+)
 # Known tokens start with a format marker (AKIA, ghp_, xoxb, eyJh): messages show that much.
 _SHOW_PREFIX = 4
 
@@ -208,7 +218,16 @@ def _windows(text: str) -> Iterator[str]:
         yield text[start : start + WINDOW]
 
 
+def _maybe_known(text: str) -> bool:
+    """False when no known-format detector can match ``text`` (in linear time): then
+    detect-secrets, which imports an HTTP stack for its verification feature, is not loaded,
+    about 60 ms of ``validate``. tests/test_secrets_scan.py holds every detector's pattern to it."""
+    return _MAYBE_KNOWN.search(text) is not None or ("://" in text and "@" in text)
+
+
 def _known_format(text: str) -> _Hit | None:
+    if not _maybe_known(text):
+        return None
     for window in _windows(text):
         hit = _known_format_in(window)
         if hit is not None:
@@ -266,11 +285,11 @@ def _high_entropy(text: str, context: str) -> _Hit | None:
         if bits >= HEX_LIMIT:
             return _Hit(f"high-entropy hex string ({len(token)} characters, {bits:.1f} bits/char)", token)
     for token in _B64_TOKEN.findall(text):
-        if _UUID.search(token) or _HEX_TOKEN.fullmatch(token) or _is_sequential(token):
-            continue
         if not (
             any(c.islower() for c in token) and any(c.isupper() for c in token) and any(c.isdigit() for c in token)
         ):
+            continue  # (before the sequence test, which loads detect-secrets)
+        if _UUID.search(token) or _HEX_TOKEN.fullmatch(token) or _is_sequential(token):
             continue
         bits = _entropy(token, "base64")
         if bits >= BASE64_LIMIT and _class_changes(token) >= CLASS_CHANGE_RATIO:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .build.monitoring import monitoring_findings
+from .build.alerts import monitoring_findings
 from .cache import current_unit_cache, digest
 from .errors import Finding, ModelfleetError
 from .fingerprint import generator_fingerprint

@@ -3,11 +3,18 @@ negatives, the allow marker, fingerprints, and that no message ever carries the 
 
 from __future__ import annotations
 
+import hashlib
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from generator import secrets_scan
 from generator.errors import Finding, Location
 from generator.secrets_scan import (
     ALLOW_MARKER,
@@ -253,3 +260,50 @@ def test_hostile_long_lines_take_linear_time(unit: str) -> None:
     scan_text(line)
     scan_env("VALUE", line)
     assert time.perf_counter() - start < 5
+
+
+# ---------------------------------------------------------------- the known-format gate
+
+KNOWN_FORMATS: list[tuple[str, re.Pattern[str]]] = [
+    (type(detector).__name__, regex) for detector in secrets_scan._detectors() for regex in detector.denylist
+] + [(kind, pattern) for kind, pattern in secrets_scan._EXTRA_FORMATS]
+
+# The detectors of detect-secrets 1.5.0, as the gate was checked against them. A release that
+# changes a pattern fails here: check _MAYBE_KNOWN against the new patterns, then update this.
+DETECTORS_DIGEST = "043f77599a7520691bc79b23320b25fe391b41149222b51914c9e25d4ccc5244"
+
+
+def test_the_gate_was_checked_against_these_detect_secrets_patterns() -> None:
+    patterns = sorted(
+        f"{type(d).__name__}\0{regex.pattern}\0{regex.flags}"
+        for d in secrets_scan._detectors()
+        for regex in d.denylist
+    )
+    assert hashlib.sha256("\n".join(patterns).encode()).hexdigest() == DETECTORS_DIGEST
+
+
+@pytest.mark.parametrize(
+    "pattern", [p for _, p in KNOWN_FORMATS], ids=[f"{kind}-{i}" for i, (kind, _) in enumerate(KNOWN_FORMATS)]
+)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_text_any_known_format_matches_passes_the_gate(pattern: re.Pattern[str], data: st.DataObject) -> None:
+    text = data.draw(st.from_regex(pattern))
+    assert secrets_scan._maybe_known(text), text
+
+
+@pytest.mark.parametrize(
+    "text", ["info", "0.82", "https://runbooks.acme.example/ml", "s3://acme-models/fraud/2.3.1/", "a" * 19]
+)
+def test_plain_values_skip_the_detectors(text: str) -> None:
+    assert not secrets_scan._maybe_known(text)
+
+
+def test_validating_the_example_fleet_does_not_load_detect_secrets() -> None:
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom generator.validation import validate\n"
+        f"validate(Path({str(REPO)!r}))\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('detect_secrets', 'requests')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

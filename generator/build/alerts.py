@@ -20,8 +20,8 @@ from typing import Any
 
 from .. import promql
 from ..alerting import AlertDoc
-from ..errors import Finding
-from ..resolve import ResolvedModel
+from ..errors import Finding, ModelfleetError
+from ..resolve import Resolution, ResolvedModel
 from ..sli import Sli, latency_missing, sli_for
 from ..slo import BurnWindow, as_percent, burn_windows, error_budget, minimum_objective
 from .alertmodel import Alert, Objective, Scope, namespace_of, number, objectives, window_days
@@ -30,6 +30,17 @@ from .identity import common_labels
 from .opsalerts import model_metric_alerts, operational_alerts
 
 # ------------------------------------------------------------------ validation
+
+
+def monitoring_findings(resolution: Resolution) -> list[Finding]:
+    findings: list[Finding] = []
+    for env in resolution.environments:
+        for model in env.models:
+            try:
+                findings.extend(validate_monitoring(model, sli_for(model, env.spec.namespace)))
+            except ModelfleetError as exc:
+                findings.extend(exc.findings)
+    return findings
 
 
 def validate_monitoring(model: ResolvedModel, sli: Sli) -> list[Finding]:

@@ -1,6 +1,5 @@
 """Monitoring per model: the PrometheusRule an environment receives, its promtool proof,
-the runbook, and the semantic checks of ``monitoring`` (reachable objectives, latency
-thresholds on bucket boundaries, parseable model-metric alerts)."""
+and the runbook. The semantic checks of ``monitoring`` are in ``alerts.monitoring_findings``."""
 
 from __future__ import annotations
 
@@ -8,10 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Finding, ModelfleetError
 from ..resolve import Resolution, ResolvedModel
 from ..sli import sli_for
-from .alerts import alert_docs, prometheus_rule, rule_groups, validate_monitoring
+from .alerts import alert_docs, prometheus_rule, rule_groups
 from .alerttests import rules_test
 from .identity import common_labels
 from .runbook import runbook
@@ -25,17 +23,6 @@ class RuleProof:
     model: str
     rules: dict[str, Any]
     tests: dict[str, Any]
-
-
-def monitoring_findings(resolution: Resolution) -> list[Finding]:
-    findings: list[Finding] = []
-    for env in resolution.environments:
-        for model in env.models:
-            try:
-                findings.extend(validate_monitoring(model, sli_for(model, env.spec.namespace)))
-            except ModelfleetError as exc:
-                findings.extend(exc.findings)
-    return findings
 
 
 def environment_rule(model: ResolvedModel) -> dict[str, Any]:
