@@ -124,7 +124,7 @@ _EXTRA_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
 # "@" (a URL with a password) this is all a detector can find. See _maybe_known.
 _MAYBE_KNOWN = re.compile(
     r"(?i:private key|putty-user-key|xox|hooks\.slack\.com|aws)"  # private keys, Slack, AWS secret keys
-    r"|A3T|ABIA|ACCA|AKIA|ASIA|eyJ|_authToken|gh[pousr]_|github_pat_|gl[a-z]+-|GR1348941|[rs]k_live_"
+    r"|A3T|ABIA|ACCA|AKIA|ASIA|eyJ|_authToken|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|GR1348941|[rs]k_live_"
     r"|T3BlbkFJ|pypi-|SG\.|AccountKey=|sq0csp-|hf_|AIza|-us[0-9]"  # OpenAI, PyPI, ..., Mailchimp
     r"|(?:AC|SK)[a-z0-9]{32}|\.[\w-]{6}\.|\d:[\w-]{35}"  # Twilio, Discord, Telegram
 )

@@ -250,7 +250,9 @@ def test_a_pem_block_without_end_does_not_hide_later_lines() -> None:
     assert scan_text(text) == [(4, "'password' is assigned a literal value (8 characters)")]
 
 
-@pytest.mark.parametrize("unit", ["://a:", "password.", 'password="', "eyJa.", "-----BEGIN A-----", "ab12", "aB3"])
+@pytest.mark.parametrize(
+    "unit", ["://a:", "password.", 'password="', "eyJa.", "-----BEGIN A-----", "ab12", "aB3", "gl", "AC", "1:", "://a@"]
+)
 def test_hostile_long_lines_take_linear_time(unit: str) -> None:
     """A 256 KiB line of a pattern that makes a naive regex quadratic (detect-secrets' URL
     password regex, a keyword regex with unbounded key parts) is scanned in seconds, not hours."""
