@@ -16,7 +16,15 @@ from typing import NamedTuple
 
 import promql_parser
 
-__all__ = ["LabelMatcher", "problem", "selector_matchers"]
+__all__ = [
+    "INSTANT_VECTOR",
+    "RULE_RESULT",
+    "LabelMatcher",
+    "problem",
+    "selector_matchers",
+    "type_problem",
+    "value_type",
+]
 
 
 class LabelMatcher(NamedTuple):
@@ -35,6 +43,70 @@ def problem(expression: str) -> str | None:
     except ValueError as error:
         return str(error)
     return None
+
+
+# The type of an expression's result, as Prometheus defines it (prometheus/prometheus
+# promql/parser/ast.go, the ``Type()`` method of each node): an aggregation is a vector, a
+# binary operation is a scalar only between two scalars, a call has its function's return
+# type, a range or subquery is a matrix, parentheses and unary minus keep their operand's.
+_VALUE_TYPES = {
+    str(promql_parser.ValueType.Vector): "vector",
+    str(promql_parser.ValueType.Scalar): "scalar",
+    str(promql_parser.ValueType.Matrix): "matrix",
+    str(promql_parser.ValueType.String): "string",
+}
+
+
+def _type_of(node: object) -> str:
+    if isinstance(node, (promql_parser.VectorSelector, promql_parser.AggregateExpr)):
+        return "vector"
+    if isinstance(node, (promql_parser.MatrixSelector, promql_parser.SubqueryExpr)):
+        return "matrix"
+    if isinstance(node, promql_parser.NumberLiteral):
+        return "scalar"
+    if isinstance(node, promql_parser.StringLiteral):
+        return "string"
+    if isinstance(node, promql_parser.Call):
+        return _VALUE_TYPES[str(node.func.return_type)]
+    if isinstance(node, promql_parser.BinaryExpr):
+        both_scalar = _type_of(node.lhs) == "scalar" and _type_of(node.rhs) == "scalar"
+        return "scalar" if both_scalar else "vector"
+    if isinstance(node, (promql_parser.ParenExpr, promql_parser.UnaryExpr)):
+        return _type_of(node.expr)
+    raise TypeError(f"unknown PromQL node {type(node).__name__}")
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def value_type(expression: str) -> str:
+    """The type of ``expression``'s result: "vector", "scalar", "matrix" or "string"
+    (``ValueError`` when it is not valid PromQL)."""
+    return _type_of(promql_parser.parse(expression))
+
+
+def type_problem(expression: str, wanted: frozenset[str]) -> str | None:
+    """Why ``expression`` cannot serve a consumer that reads one of the ``wanted`` types
+    (its parse error, or its type), else None."""
+    error = problem(expression)
+    if error is not None:
+        return f"is not valid PromQL: {error}"
+    found = value_type(expression)
+    if found in wanted:
+        return None
+    article = "an" if found[0] in "aeiou" else "a"
+    needed = " or ".join(f"{'an' if t == 'vector' else 'a'} {_TYPE_WORDS[t]}" for t in _TYPE_ORDER if t in wanted)
+    return f"is {article} {_TYPE_WORDS[found]}, where {needed} is needed"
+
+
+_TYPE_WORDS = {
+    "vector": "instant vector",
+    "scalar": "scalar",
+    "matrix": "range vector",
+    "string": "string",
+}
+
+_TYPE_ORDER = ("vector", "scalar", "matrix", "string")
+INSTANT_VECTOR = frozenset({"vector"})
+RULE_RESULT = frozenset({"vector", "scalar"})  # what a recording or alerting rule may yield
 
 
 _OPS = {

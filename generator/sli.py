@@ -484,10 +484,11 @@ def scope_matchers(namespace: str | None, service: str) -> str:
 
 
 def _syntax_problem(expression: str) -> str | None:
+    """Why ``expression`` cannot be an SLI query: every consumer (recording rules, the
+    prometheus-adapter, KEDA, Argo Rollouts analysis) reads an instant vector."""
     if "$" in expression:
         return "has an unknown placeholder (only $window and $selector are replaced)"
-    message = promql.problem(expression)
-    return None if message is None else f"is not valid PromQL: {message}"
+    return promql.type_problem(expression, promql.INSTANT_VECTOR)
 
 
 def _finding(model: ResolvedModel, field: str, message: str, hint: str) -> Finding:
@@ -495,10 +496,16 @@ def _finding(model: ResolvedModel, field: str, message: str, hint: str) -> Findi
     return document.finding(doc_path, f"monitoring.sli.{field} {message}", hint)
 
 
+_EXAMPLES = {
+    "requestRate": "sum(rate(my_requests_total{$selector}[$window]))",
+    "errorRatio": "sum(rate(my_errors_total{$selector}[$window])) / sum(rate(my_requests_total{$selector}[$window]))",
+}
+
+
 def _expression(model: ResolvedModel, field: str, text: str | None, scope: str, found: list[Finding]) -> str | None:
     if text is None:
         return None
-    example = "sum(rate(my_requests_total{$selector}[$window]))"
+    example = _EXAMPLES[field]
     if WINDOW not in text:
         found.append(_finding(model, field, f"has no {WINDOW} placeholder", f"write the range as [$window]: {example}"))
         return None

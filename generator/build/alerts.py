@@ -91,11 +91,13 @@ def _off_bucket(model: ResolvedModel, sli: Sli, threshold_ms: int) -> Finding:
 
 
 def _bad_promql(model: ResolvedModel, index: int, expr: str) -> list[Finding]:
-    error = promql.problem(expr)
+    # Prometheus evaluates a rule to a vector or a scalar, anything else is an error
+    # (prometheus/prometheus rules/manager.go EngineQueryFunc: "rule result is not a vector or scalar").
+    error = promql.type_problem(expr, promql.RULE_RESULT)
     if error is not None:
         path = ("monitoring", "modelMetrics", index, "alert", "expr")
         document, doc_path = model.locate(path)
-        message = f"monitoring.modelMetrics[{index}].alert.expr is not valid PromQL: {error}"
+        message = f"monitoring.modelMetrics[{index}].alert.expr {error}"
         return [document.finding(doc_path, message, "check the expression with promtool or in the Prometheus UI")]
     return []
 
