@@ -35,6 +35,7 @@ FILE_NAMES = {
     "ScaledObject": "scaledobject",
     "AnalysisTemplate": "analysistemplate",
     "ServiceMonitor": "servicemonitor",
+    "PodMonitor": "podmonitor",
     "PrometheusRule": "prometheusrule",
 }
 

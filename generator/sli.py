@@ -5,10 +5,12 @@ autoscaling (KEDA triggers, prometheus-adapter rules for the HPA), the Argo Roll
 AnalysisTemplate of canary and blue-green models, and the SLO recording rules and burn-rate
 alerts. ``sli_for(model, namespace)`` gives a model's ``Sli``; its methods return PromQL.
 
-Scope. Pods are scraped through a prometheus-operator ServiceMonitor on the model's Service,
-so every series carries ``namespace``, ``service`` and ``pod``. Each selector is scoped with
-``namespace="<ns>",service="<model>"`` (no namespace in the shared base; ``service`` may name
-the canary or preview Service instead). Per-model labels of the servers (Triton ``model``,
+Scope. Each pod is scraped once, through the model's prometheus-operator PodMonitor, which
+labels every series with ``namespace``, ``pod``, ``service="<model>"`` (a relabeling: Argo
+Rollouts points the model's Services at one ReplicaSet each, so scraping through them would
+miss pods or count them twice) and, for a Rollout, ``rollouts_pod_template_hash``. Each
+selector is scoped with ``namespace="<ns>",service="<model>"`` (no namespace in the shared
+base); a canary analysis adds the hash of the pods it judges. Per-model labels of the servers (Triton ``model``,
 TF Serving ``model_name``, vLLM ``model_name``) are not filtered: one server per Service.
 
 Semantics, the same for every runtime (each query is one call or is parenthesised, so a
@@ -478,8 +480,15 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def scope_matchers(namespace: str | None, service: str) -> str:
+# The label a scrape copies from Argo Rollouts' ``rollouts-pod-template-hash`` pod label
+# (the PodMonitor's podTargetLabels; the operator's sanitizeLabelName turns '-' into '_').
+POD_HASH_SERIES_LABEL = "rollouts_pod_template_hash"
+
+
+def scope_matchers(namespace: str | None, service: str, pod_hash: str | None = None) -> str:
     pairs = ([("namespace", namespace)] if namespace is not None else []) + [("service", service)]
+    if pod_hash is not None:
+        pairs.append((POD_HASH_SERIES_LABEL, pod_hash))
     return ",".join(f"{label}={_quote(value)}" for label, value in pairs)
 
 
@@ -543,11 +552,12 @@ def _bucket(model: ResolvedModel, text: str, scope: str, found: list[Finding]) -
     return histogram
 
 
-def sli_for(model: ResolvedModel, namespace: str | None, service: str | None = None) -> Sli:
-    """The SLI of ``model`` scraped in ``namespace`` (None: the shared base) through the Service
-    ``service`` (default: the model's own). Raises ModelfleetError on a bad ``monitoring.sli``."""
+def sli_for(model: ResolvedModel, namespace: str | None, pod_hash: str | None = None) -> Sli:
+    """The SLI of ``model`` scraped in ``namespace`` (None: the shared base), of the pods whose
+    ``rollouts-pod-template-hash`` is ``pod_hash`` when given (one ReplicaSet of a Rollout, as
+    a canary analysis measures it). Raises ModelfleetError on a bad ``monitoring.sli``."""
     runtime = RUNTIME_SLIS[model.spec.runtime]
-    scope = scope_matchers(namespace, service or model.name)
+    scope = scope_matchers(namespace, model.name, pod_hash)
     override = model.spec.monitoring.sli
     found: list[Finding] = []
     request_rate = _expression(model, "requestRate", override.requestRate, scope, found)

@@ -35,3 +35,8 @@ def example_fleet(tmp_path: Path) -> Iterator[Path]:
         if (REPO / name).exists():
             shutil.copytree(REPO / name, target / name, ignore=shutil.ignore_patterns(".mypy_cache", "__pycache__"))
     yield target
+
+
+def committed_file_count() -> int:
+    """How many files the committed rendered/ of the example fleet holds."""
+    return sum(1 for path in (REPO / "rendered").rglob("*") if path.is_file())

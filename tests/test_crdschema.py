@@ -366,9 +366,11 @@ def test_the_kinds_the_issues_need_have_schemas() -> None:
         ("keda.sh/v1alpha1", "ScaledObject"),
         ("keda.sh/v1alpha1", "TriggerAuthentication"),
         ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
         ("monitoring.coreos.com/v1", "PrometheusRule"),
         ("source.toolkit.fluxcd.io/v1", "GitRepository"),
         ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     }
     assert list(crd_kinds()) == sorted(crd_kinds())
 
@@ -622,3 +624,104 @@ def test_provenance_lists_every_file_with_its_package() -> None:
         assert info["sha256"] in provenance
     assert "additionalProperties: false" in provenance
     assert "vendoring time" in provenance
+
+
+# ------------------------------------------------------- PodMonitor and HTTPRoute
+
+
+def pod_monitor() -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": NAME, "labels": dict(LABELS)},
+        "spec": {
+            "selector": {"matchLabels": dict(LABELS)},
+            "podTargetLabels": ["rollouts-pod-template-hash"],
+            "podMetricsEndpoints": [
+                {
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": "30s",
+                    "scrapeTimeout": "10s",
+                    "relabelings": [{"action": "replace", "targetLabel": "service", "replacement": NAME}],
+                }
+            ],
+        },
+    }
+
+
+def http_route() -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": NAME},
+        "spec": {
+            "parentRefs": [{"name": "public", "namespace": "gateway-system"}],
+            "hostnames": ["fraud.acme.example"],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"name": NAME, "port": 8080, "weight": 100},
+                        {"name": f"{NAME}-canary", "port": 8080, "weight": 0},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize("make", [pod_monitor, http_route], ids=["PodMonitor", "HTTPRoute"])
+def test_pod_monitor_and_http_route_pass(make: Callable[[], dict[str, Any]]) -> None:
+    obj = make()
+    assert has_schema(obj["apiVersion"], obj["kind"])
+    assert crd_errors(obj) == []
+    assert validate_custom_objects([("rendered/base/x.yaml", obj)]) == []
+
+
+def test_pod_monitor_and_http_route_reject_typos() -> None:
+    monitor = pod_monitor()
+    monitor["spec"]["podMetricEndpoints"] = monitor["spec"].pop("podMetricsEndpoints")
+    assert crd_errors(monitor) == [
+        KubeError(
+            "spec.podMetricEndpoints",
+            "unknown field 'podMetricEndpoints'; did you mean 'podMetricsEndpoints'?",
+            "",
+            ("spec", "podMetricEndpoints"),
+        )
+    ]
+    route = http_route()
+    route["spec"]["rules"][0]["backendRef"] = route["spec"]["rules"][0].pop("backendRefs")
+    assert crd_errors(route) == [
+        KubeError(
+            "spec.rules[0].backendRef",
+            "unknown field 'backendRef'; did you mean 'backendRefs'? "
+            "(allowed fields: backendRefs, filters, matches, timeouts)",
+            "",
+            ("spec", "rules", 0, "backendRef"),
+        )
+    ]
+
+
+def test_http_route_constraints_and_experimental_fields() -> None:
+    route = http_route()
+    route["spec"]["hostnames"] = ["Fraud.acme.example"]
+    route["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Prefix"
+    route["spec"]["rules"][0]["backendRefs"][0]["port"] = 70000
+    route["spec"]["rules"][0]["backendRefs"][1]["weight"] = "0"
+    messages = {e.path: e.message for e in crd_errors(route)}
+    assert set(messages) == {
+        "spec.hostnames[0]",
+        "spec.rules[0].matches[0].path.type",
+        "spec.rules[0].backendRefs[0].port",
+        "spec.rules[0].backendRefs[1].weight",
+    }
+    assert "does not match" in messages["spec.hostnames[0]"]
+    assert "is not one of" in messages["spec.rules[0].matches[0].path.type"]
+    assert messages["spec.rules[0].backendRefs[0].port"] == "70000 is greater than the maximum of 65535"
+    assert messages["spec.rules[0].backendRefs[1].weight"] == "'0' is not of type 'integer'"
+    # HTTPRoute v1 is Gateway API v1.0.0's experimental channel (PROVENANCE.md): it lists these
+    route = http_route()
+    route["spec"]["parentRefs"][0]["port"] = 443
+    route["spec"]["rules"][0]["timeouts"] = {"request": "10s", "backendRequest": "5s"}
+    assert crd_errors(route) == []

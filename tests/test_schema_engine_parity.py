@@ -247,12 +247,12 @@ def test_messages_are_those_of_jsonschema(rendered: pipeline.Rendered) -> None:
 
 def test_an_object_only_jsonschema_accepts_is_valid(rendered: pipeline.Rendered) -> None:
     """Where the regex dialects differ (a final newline before `$`), jsonschema's verdict stands."""
-    monitor = next(o for e in rendered.environments for o in e.objects if o["kind"] == "ServiceMonitor")
+    monitor = next(o for e in rendered.environments for o in e.objects if o["kind"] == "PodMonitor")
     broken = copy.deepcopy(monitor)
-    broken["spec"]["endpoints"][0]["interval"] += "\n"
-    assert crdschema._fast_validator("monitoring.coreos.com/v1", "ServiceMonitor") is not None
+    broken["spec"]["podMetricsEndpoints"][0]["interval"] += "\n"
+    assert crdschema._fast_validator("monitoring.coreos.com/v1", "PodMonitor") is not None
     assert not crdschema.crd_accepts(broken)
-    assert crdschema._validator("monitoring.coreos.com/v1", "ServiceMonitor").is_valid(broken)  # type: ignore[union-attr]
+    assert crdschema._validator("monitoring.coreos.com/v1", "PodMonitor").is_valid(broken)  # type: ignore[union-attr]
     assert crdschema.crd_errors(broken) == []
     assert crdschema.validate_custom_objects([("a.yaml", broken)]) == []
 

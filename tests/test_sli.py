@@ -135,9 +135,9 @@ def test_the_shared_base_has_no_namespace(fleet: Path, runtime: str) -> None:
     assert "namespace" not in s.error_ratio("5m")
 
 
-def test_a_canary_service_can_be_selected(fleet: Path) -> None:
-    s = sli_for(resolved(fleet, "scorer"), "ml-prod", service="scorer-canary")
-    assert 'service="scorer-canary"' in s.error_ratio("2m")
+def test_the_pods_of_one_replicaset_can_be_selected(fleet: Path) -> None:
+    s = sli_for(resolved(fleet, "scorer"), "ml-prod", pod_hash="{{args.canary-hash}}")
+    assert 'service="scorer",rollouts_pod_template_hash="{{args.canary-hash}}"' in s.error_ratio("2m")
 
 
 def test_torchserve_has_no_latency_histogram(fleet: Path) -> None:

@@ -8,11 +8,12 @@ to ``schemas/crds/<group>_<version>_<Kind>.json`` and ``schemas/crds/PROVENANCE.
 
 Where the schemas come from (every package pinned by version and sha256 below):
 
-* npm ``@kubernetes-models/argo-rollouts`` and ``@kubernetes-models/argo-cd``: releases built
-  with ``crd-generate`` carry the CRD's ``openAPIV3Schema`` as a JSON object literal
-  (``const schema = {...}``) in each kind's CommonJS module. That literal is parsed as JSON;
-  no JavaScript runs. (Their newer releases ship only compiled validator functions, from
-  which no schema can be read back, so the newest releases with the literal are pinned.)
+* npm ``@kubernetes-models/argo-rollouts``, ``@kubernetes-models/argo-cd`` and
+  ``@kubernetes-models/gateway-api``: releases built with ``crd-generate`` carry the CRD's
+  ``openAPIV3Schema`` as a JSON object literal (``const schema = {...}``) in each kind's
+  CommonJS module. That literal is parsed as JSON; no JavaScript runs. (Their newer releases
+  ship only compiled validator functions, from which no schema can be read back, so the newest
+  releases with the literal are pinned.)
 * PyPI ``cloudcoil-models-*``: pydantic models generated from the upstream CRDs, whose
   version is the upstream release plus a build number. They declare Python >= 3.14 and
   import the ``cloudcoil`` runtime; only their field declarations matter for the schema, so
@@ -47,6 +48,7 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -79,6 +81,11 @@ class Package:
     upstream: str  # upstream project
     upstream_version: str  # release whose CRDs the package was generated from
     upstream_license: str
+    # npm: crd-generate inputs of other upstream releases that the package also reads, none of
+    # which defines a vendored apiVersion; every other input must be of upstream_version.
+    other_release_inputs: tuple[str, ...] = ()
+    # said under "Known limits" in PROVENANCE.md (markdown, one paragraph)
+    note: str = ""
 
     @property
     def spec(self) -> str:
@@ -122,6 +129,32 @@ ARGO_CD = Package(
     "v2.10.8",
     "Apache-2.0",
 )
+# Its crd-generate inputs are Gateway API v0.6.2 standard-install.yaml and v1.0.0 standard- and
+# experimental-install.yaml. v0.6.2 serves no gateway.networking.k8s.io/v1 kind (only v1beta1 and
+# v1alpha2), and the v1 HTTPRoute literal is the v1.0.0 experimental channel's: compared with the
+# upstream CRDs when pinned, it differs from experimental-install.yaml only by what crd-generate
+# drops (descriptions, x-kubernetes-*) and adds (nullable), and one escaped "/" in a pattern.
+GATEWAY_API = Package(
+    "npm",
+    "@kubernetes-models/gateway-api",
+    "0.5.1",
+    "3650c87c49f95ccf5fee93f29a076ea4781e2a346fbe085a1143a4da9323d156",
+    "Gateway API",
+    "v1.0.0",
+    "Apache-2.0",
+    other_release_inputs=(
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v0.6.2/standard-install.yaml",
+    ),
+    note=(
+        "`@kubernetes-models/gateway-api@0.5.1` merges the v0.6.2 standard, v1.0.0 standard and v1.0.0"
+        " experimental install manifests; v0.6.2 has no `gateway.networking.k8s.io/v1` kinds, and"
+        " HTTPRoute v1 is the v1.0.0 **experimental** channel's schema (checked against the upstream"
+        " CRDs when pinned). It therefore accepts the experimental fields `spec.parentRefs[].port` and"
+        " `spec.rules[].timeouts`, which a cluster with the v1.0.0 standard-channel CRD prunes silently."
+        " Its 73 CEL rules (such as a RequestRedirect filter not being allowed together with"
+        " `backendRefs`, or `matches[].path.value` having to be an absolute path) are not carried."
+    ),
+)
 KEDA = Package(
     "pypi",
     "cloudcoil-models-keda",
@@ -154,6 +187,7 @@ KINDS: tuple[KindSource, ...] = (
     KindSource("argoproj.io/v1alpha1", "Rollout", ARGO_ROLLOUTS, "argoproj.io/v1alpha1/Rollout.js"),
     KindSource("argoproj.io/v1alpha1", "AnalysisTemplate", ARGO_ROLLOUTS, "argoproj.io/v1alpha1/AnalysisTemplate.js"),
     KindSource("argoproj.io/v1alpha1", "Application", ARGO_CD, "argoproj.io/v1alpha1/Application.js"),
+    KindSource("gateway.networking.k8s.io/v1", "HTTPRoute", GATEWAY_API, "gateway.networking.k8s.io/v1/HTTPRoute.js"),
     KindSource("keda.sh/v1alpha1", "ScaledObject", KEDA, "cloudcoil.models.keda.v1alpha1:ScaledObject"),
     KindSource(
         "keda.sh/v1alpha1", "TriggerAuthentication", KEDA, "cloudcoil.models.keda.v1alpha1:TriggerAuthentication"
@@ -163,6 +197,12 @@ KINDS: tuple[KindSource, ...] = (
         "ServiceMonitor",
         PROMETHEUS_OPERATOR,
         "cloudcoil.models.prometheus_operator.v1:ServiceMonitor",
+    ),
+    KindSource(
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        PROMETHEUS_OPERATOR,
+        "cloudcoil.models.prometheus_operator.v1:PodMonitor",
     ),
     KindSource(
         "monitoring.coreos.com/v1",
@@ -230,8 +270,12 @@ def npm_metadata(package: Package, tarball: Path) -> str:
     if meta.get("name") != package.name or meta.get("version") != package.version:
         raise VendorError(f"{tarball.name}: package.json names {meta.get('name')}@{meta.get('version')}")
     inputs = (meta.get("crd-generate") or {}).get("input") or []
-    if not inputs or not all(f"/{package.upstream_version}/" in url for url in inputs):
-        raise VendorError(f"{package.label}: crd-generate inputs {inputs} are not all {package.upstream_version}")
+    missing = [url for url in package.other_release_inputs if url not in inputs]
+    if missing:
+        raise VendorError(f"{package.label}: crd-generate inputs {inputs} do not include {missing}")
+    own = [url for url in inputs if url not in package.other_release_inputs]
+    if not own or not all(f"/{package.upstream_version}/" in url for url in own):
+        raise VendorError(f"{package.label}: crd-generate inputs {own} are not all {package.upstream_version}")
     return str(meta.get("license") or "unknown")
 
 
@@ -700,15 +744,27 @@ def provenance(rows: list[tuple[KindSource, str]], meta_source: str) -> str:
         "## Known limits",
         "",
         "- The npm packages' newer releases ship only compiled validator functions (no schema data), so",
-        "  Argo Rollouts and Argo CD schemas are those of the newest releases that carry the CRD literal.",
+        "  Argo Rollouts, Argo CD and Gateway API schemas are those of the newest releases that carry the",
+        "  CRD literal.",
         "- crd-generate drops `x-kubernetes-*` keys. The Argo Rollouts v1.5.0 and Argo CD v2.10.8 CRDs",
-        "  have `x-kubernetes-preserve-unknown-fields` only on objects that list no properties (checked",
-        "  against the upstream CRDs when these versions were pinned), so the strictness rule is unaffected;",
-        '  the cloudcoil models keep it as `extra="allow"`, exported as `additionalProperties: true`.',
+        "  have `x-kubernetes-preserve-unknown-fields` only on objects that list no properties, and the",
+        "  Gateway API v1.0.0 HTTPRoute CRD has none (checked against the upstream CRDs when these versions",
+        "  were pinned), so the strictness rule is unaffected; the cloudcoil models keep it as",
+        '  `extra="allow"`, exported as `additionalProperties: true`.',
         "- Not carried: CEL rules (`x-kubernetes-validations`), descriptions of the cloudcoil models, and",
         "  upstream nullability (`null` is rejected everywhere but in ObjectMeta).",
-        "",
     ]
+    for package in packages:
+        if package.note:
+            lines += textwrap.wrap(
+                f"{package.upstream} {package.upstream_version}: {package.note}",
+                width=100,
+                initial_indent="- ",
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
+    lines.append("")
     return "\n".join(lines)
 
 

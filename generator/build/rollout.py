@@ -1,10 +1,28 @@
 """Rollout strategies: a Deployment RollingUpdate, or an Argo Rollouts Rollout (canary or
-blue-green) with an AnalysisTemplate built from the model's SLI.
+blue-green) gated by an AnalysisTemplate built from the model's SLI.
 
-Analysis is traffic-aware: each query yields a value only when the pods served at least
-``minRequests`` requests in the window; otherwise the result is empty, neither the success
-nor the failure condition holds, and the measurement is inconclusive (the rollout pauses
-for a human) instead of failed.
+Evidence before promotion. Argo Rollouts promotes a canary once its last step completes,
+whatever a background analysis is still doing, and ends a terminated run Successful
+(argo-rollouts rollout/sync.go shouldFullPromote; analysis/analysis.go assessMetricStatus).
+So every weight is followed by an inline analysis step, which the rollout waits for: a
+Successful run moves on, an Inconclusive one pauses the rollout for a person, a Failed one
+aborts it (rollout/analysis.go reconcileStepBasedAnalysisRun). Blue-green waits for its
+prePromotionAnalysis the same way (rollout/pause.go completedPrePromotionAnalysis).
+
+Too little traffic is never evidence. Each query yields a value only when the judged pods
+served at least ``minRequests`` requests in the window; both conditions start with
+``len(result) > 0``, so an empty result satisfies neither and the measurement is
+Inconclusive, not an Error (utils/evaluate/evaluate.go EvaluateResult). A metric ends
+Inconclusive when its inconclusive measurements exceed ``inconclusiveLimit`` and Successful
+only after ``count`` measurements (analysis.go assessMetricFailureInconclusiveOrError); Count
+grows with Successful, Failed and Inconclusive measurements, never with Errors
+(analysis.go runMeasurements). With the limits below a Successful metric therefore rests on
+at least ``MIN_CONCLUSIVE`` measurements that had enough traffic.
+
+The judged pods are the newest ReplicaSet's, picked by the ``rollouts-pod-template-hash``
+label that the PodMonitor copies onto every series (the analysis argument
+``podTemplateHashValue: Latest``, utils/analysis/factory.go): the canary of a canary, the
+preview of a blue-green, whether or not a traffic router splits the requests.
 """
 
 from __future__ import annotations
@@ -14,32 +32,39 @@ from typing import Any
 
 from ..resolve import ResolvedModel
 from ..sli import Sli, sli_for
-from ..spec import service_names
 from ..updates import budget
 from .scaling import plain
 
 ANALYSIS_WINDOW = "2m"
+MEASUREMENTS = 5  # per analysis run, one a minute
+FAILURE_LIMIT = 1  # a second failed measurement fails the run
+MIN_CONCLUSIVE = 3  # measurements with enough traffic that a Successful run needs at least
+INCONCLUSIVE_LIMIT = MEASUREMENTS - MIN_CONCLUSIVE  # one more ends the run Inconclusive
+CONSECUTIVE_ERROR_LIMIT = 4  # query errors in a row (Prometheus unreachable) before the run errs
+CANARY_HASH_ARG = "canary-hash"
 ANALYSIS_NOTE = (
-    "Each query returns a value only when the pods served at least minRequests requests in the "
-    "window; with less traffic the measurement is inconclusive, never a failure."
+    f"Each query returns a value only when the newest ReplicaSet's pods served at least minRequests "
+    f"requests in the last {ANALYSIS_WINDOW}; with less traffic a measurement is inconclusive, never a "
+    f"failure. A run succeeds only after {MEASUREMENTS} measurements of which at most {INCONCLUSIVE_LIMIT} "
+    f"were inconclusive; one more inconclusive measurement pauses the rollout for a person."
 )
 
 
 def analysis_sli(model: ResolvedModel) -> Sli:
-    """The SLI scoped by the AnalysisRun's arguments, so one template serves every namespace."""
-    return sli_for(model, "{{args.namespace}}", "{{args.service-name}}")
+    """The SLI of the newest ReplicaSet's pods, scoped by the AnalysisRun's arguments, so one
+    template serves every namespace and every revision."""
+    return sli_for(model, "{{args.namespace}}", "{{args." + CANARY_HASH_ARG + "}}")
 
 
-def services(model: ResolvedModel) -> list[str]:
-    """The Services of a model: the stable/active one first."""
-    return service_names(model.name, model.spec.rollout.strategy)
-
-
-def _analysis_args(service: str) -> list[dict[str, Any]]:
+def _analysis_args() -> list[dict[str, Any]]:
     return [
         {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "service-name", "value": service},
+        {"name": CANARY_HASH_ARG, "valueFrom": {"podTemplateHashValue": "Latest"}},
     ]
+
+
+def _analysis_ref(model: ResolvedModel) -> dict[str, Any]:
+    return {"templates": [{"templateName": model.name}], "args": _analysis_args()}
 
 
 def _guarded(query: str, sli: Sli, min_requests: int) -> str:
@@ -60,10 +85,10 @@ def analysis_metrics(model: ResolvedModel, sli: Sli, prometheus_url: str) -> lis
             {
                 "name": name,
                 "interval": "1m",
-                "count": 5,
-                "failureLimit": 1,
-                "consecutiveErrorLimit": 4,
-                "inconclusiveLimit": 5,
+                "count": MEASUREMENTS,
+                "failureLimit": FAILURE_LIMIT,
+                "inconclusiveLimit": INCONCLUSIVE_LIMIT,
+                "consecutiveErrorLimit": CONSECUTIVE_ERROR_LIMIT,
                 "successCondition": f"{measured} && result[0] <= {limit}",
                 "failureCondition": f"{measured} && result[0] > {limit}",
                 "provider": {
@@ -89,40 +114,49 @@ def _auto_promote(model: ResolvedModel) -> bool:
     return not (env.name == "prod" or env.name.startswith("prod-"))
 
 
+def canary_steps(model: ResolvedModel) -> list[dict[str, Any]]:
+    """Each weight, its pause, then an analysis the rollout waits for (see the module notes)."""
+    canary = model.spec.rollout.canary
+    steps: list[dict[str, Any]] = []
+    for weight in canary.steps:
+        steps.append({"setWeight": weight})
+        if canary.pauseMinutes:
+            steps.append({"pause": {"duration": f"{canary.pauseMinutes}m"}})
+        steps.append({"analysis": _analysis_ref(model)})
+    return steps
+
+
 def strategy(model: ResolvedModel) -> dict[str, Any]:
     spec = model.spec
     update = budget(spec.resources.gpu, spec.rollout.rolling.maxSurge, spec.rollout.rolling.maxUnavailable)
-    stable, other = [*services(model), ""][:2]
     if spec.rollout.strategy == "canary":
-        canary = spec.rollout.canary
-        steps: list[dict[str, Any]] = []
-        for weight in canary.steps:
-            steps.append({"setWeight": weight})
-            if canary.pauseMinutes:
-                steps.append({"pause": {"duration": f"{canary.pauseMinutes}m"}})
+        # No stable/canary Service without a traffic router: Argo Rollouts would point the
+        # model's Service at the stable pods only (rollout/service.go ensureSVCTargets), and
+        # clients would never reach the canary. Without them the Service keeps selecting every
+        # pod, and the canary gets its share of requests by its share of replicas.
         return {
             "canary": {
-                "stableService": stable,
-                "canaryService": other,
                 "maxSurge": update.max_surge,
                 "maxUnavailable": update.max_unavailable,
-                "analysis": {
-                    "templates": [{"templateName": model.name}],
-                    "startingStep": 1,
-                    "args": _analysis_args(other),
-                },
-                "steps": steps,
+                "steps": canary_steps(model),
             }
         }
     return {
         "blueGreen": {
-            "activeService": stable,
-            "previewService": other,
+            "activeService": model.name,
+            "previewService": f"{model.name}-preview",
             "autoPromotionEnabled": _auto_promote(model),
             "scaleDownDelaySeconds": 30,
-            "prePromotionAnalysis": {"templates": [{"templateName": model.name}], "args": _analysis_args(other)},
+            "prePromotionAnalysis": _analysis_ref(model),
         }
     }
+
+
+def services(model: ResolvedModel) -> list[str]:
+    """The model's Services: its own, and the preview of a blue-green."""
+    if model.spec.rollout.strategy == "blueGreen":
+        return [model.name, f"{model.name}-preview"]
+    return [model.name]
 
 
 def rollout_context(model: ResolvedModel, sli: Sli, prometheus_url: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Build the Kubernetes objects that run one model: ServiceAccount, ConfigMap,
-Deployment, Service, PodDisruptionBudget, NetworkPolicy and HorizontalPodAutoscaler.
+"""Build the Kubernetes objects that run one model: ServiceAccount, ConfigMap, Deployment or
+Rollout, Services, PodDisruptionBudget, NetworkPolicy, autoscaler and PodMonitor.
 
 Values are computed here; templates in templates/k8s/ only lay them out.
 """
@@ -20,10 +20,13 @@ from ..spec import Prometheus
 from ..templating import render_documents
 from .fetch import FetchPlan, fetch_plan
 from .identity import CONTAINER, common_labels, image_reference, selector_labels, serving_port, version_label
-from .rollout import analysis_sli, rollout_context
+from .rollout import CANARY_HASH_ARG, analysis_sli, rollout_context
 from .scaling import scaling_context
 
 CONFIG_DIR = "/etc/modelfleet/config"
+# The label Argo Rollouts puts on every pod of a Rollout's ReplicaSet (argo-rollouts
+# pkg/apis/rollouts/v1alpha1/types.go DefaultRolloutUniqueLabelKey).
+POD_HASH_LABEL = "rollouts-pod-template-hash"
 # Runtimes that read their log level from a variable of their own (vLLM: VLLM_LOGGING_LEVEL).
 RUNTIME_LOG_LEVEL = {"vllm": "VLLM_LOGGING_LEVEL"}
 
@@ -191,6 +194,14 @@ def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
         "runtime_config_data": RUNTIME_CONFIG_FILES.get(spec.runtime, {}),
         "metrics_port_name": "metrics" if info.metrics_port not in (None, serving_port(model)) else "http",
         "metrics_path": info.metrics_path,
+        "monitoring_labels": labels,
+        "pod_target_labels": [POD_HASH_LABEL] if spec.rollout.strategy != "rolling" else [],
+        # The operator labels a PodMonitor's series with namespace, pod and container but no
+        # service; the SLI queries scope by service, so the scrape names it after the model
+        # (user relabelings come after the operator's own: prometheus-operator
+        # pkg/prometheus/promcfg.go generatePodMonitorConfig).
+        "scrape_relabelings": [{"action": "replace", "targetLabel": "service", "replacement": spec.name}],
+        "canary_hash_arg": CANARY_HASH_ARG,
         "config_sources": ", ".join(f.source for f in files),
         "config_data": {f.key: f.content for f in files},
     }
@@ -235,5 +246,5 @@ def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
     add("pdb")
     add("networkpolicy")
     add("scaledobject" if model.spec.scaling.engine == "keda" else "hpa")
-    add("servicemonitor")
+    add("podmonitor")
     return objects
