@@ -51,6 +51,7 @@ from .build.runbook import runbook
 from .build.scaling import model_adapter_rules
 from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
+from .controllers import controller_findings
 from .deltarecord import RecordBuilder, content_digest
 from .errors import ModelfleetError
 from .fingerprint import generator_fingerprint
@@ -490,8 +491,11 @@ class _Units:
         name = env.spec.name
         built = model_objects(model, self.root)
         received = [namespaced(obj, env.spec.namespace) for obj in built.objects]
-        if check_environment(name, env.spec.kubernetesVersion, received) or policy_findings(
-            name, received, self.allowed, require_digests=env.spec.policy.requireDigests
+        adapter = {"rules": {"external": model_adapter_rules(model, sli_for(model, env.spec.namespace))}}
+        if (
+            check_environment(name, env.spec.kubernetesVersion, received)
+            or policy_findings(name, received, self.allowed, require_digests=env.spec.policy.requireDigests)
+            or controller_findings(name, received, adapter)
         ):
             raise _Uncacheable(f"{name}/{model.name}")
         item = overlay(name, ns_object, [base], [built])

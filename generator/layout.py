@@ -46,13 +46,16 @@ def identity(obj: KubeObject) -> tuple[str, str, str]:
 
 
 def file_stem(obj: KubeObject, siblings: Sequence[KubeObject], model: str = "") -> str:
-    """The file name of an object within its model's directory."""
+    """The file name of an object within its model's directory. A Service that is not the
+    model's own (a canary's, a preview) is named for its role wherever it stands."""
     kind = str(obj["kind"])
     stem = FILE_NAMES.get(kind, kind.lower())
     same_kind = [o for o in siblings if o["kind"] == kind]
+    name = str(obj["metadata"]["name"])
+    if kind == "Service" and model and name != model:
+        return f"{stem}-{name.removeprefix(model + '-')}"
     if len(same_kind) <= 1:
         return stem
-    name = str(obj["metadata"]["name"])
     first = str(same_kind[0]["metadata"]["name"])  # the model's own (stable, active) object
     if name == first:
         return stem

@@ -21,6 +21,7 @@ from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
 from .cache import current_unit_cache
 from .check import check_environment, check_gitops
+from .controllers import controller_findings
 from .errors import Finding, ModelfleetError
 from .layout import ModelObjects, Overlay, namespaced, overlay
 from .load import load_fleet
@@ -155,6 +156,7 @@ def render_fresh(root: Path) -> Rendered:
             _collect(findings, exc)
             continue
         findings.extend(check_environment(output.name, output.version, output.objects))
+        findings.extend(controller_findings(output.name, output.objects, output.adapter_values))
         findings.extend(
             policy_findings(
                 output.name,

@@ -251,6 +251,51 @@ def _policy(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
     return findings
 
 
+def _traffic(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
+    """Exposure, routed canaries and router wake-ups need the environment's router."""
+    spec, router = model.spec, env.traffic.router
+    findings: list[Finding] = []
+
+    def add(path: FieldPath, message: str, hint: str) -> None:
+        document, doc_path = model.locate(path)
+        findings.append(document.finding(doc_path, message, hint))
+
+    if spec.expose is not None and router == "none":
+        add(
+            ("expose",),
+            f"{spec.name} is exposed, but environment {env.name} has no traffic router",
+            f"set traffic.router (gatewayAPI or nginx) in environments/{env.name}.yaml, "
+            f"or models.{spec.name}.expose: null there",
+        )
+    wake = spec.scaling.wakeUp
+    if wake is not None and wake.router:
+        if router != "nginx":
+            why = " (Gateway API implementations each count requests their own way)" if router != "none" else ""
+            add(
+                ("scaling", "wakeUp", "router"),
+                f"scaling.wakeUp.router reads ingress-nginx's request count, and environment {env.name}'s router is "
+                f"{router}{why}",
+                "set traffic.router: nginx there, or use scaling.wakeUp.query with a signal of your own "
+                "(your gateway's request count for this route, a queue length)",
+            )
+        elif spec.expose is None:
+            add(
+                ("scaling", "wakeUp", "router"),
+                f"scaling.wakeUp.router counts the requests of {spec.name}'s Ingress, and the model is not exposed",
+                "set expose.host (the Ingress is what the router counts)",
+            )
+    canary_behind_gateway = spec.rollout.strategy == "canary" and spec.expose is not None and router == "gatewayAPI"
+    if canary_behind_gateway and model.fleet.gitops.controller == "flux":
+        add(
+            ("rollout", "strategy"),
+            f"a canary behind the Gateway API in {env.name} needs the controller that applies rendered/ to leave "
+            "the HTTPRoute's weights alone while Argo Rollouts moves them; Flux reverts them on every reconcile",
+            "use traffic.router: nginx there (Argo Rollouts then adds a canary Ingress of its own), "
+            "or fleet.gitops.controller: argocd",
+        )
+    return findings
+
+
 def _check_base_images(parsed: Parsed, runtimes: set[str]) -> list[Finding]:
     """Base images are shared by every environment: one that demands digests binds them all."""
     demanding = [env for env in parsed.environments if env.spec.policy.requireBaseImageDigests]
@@ -375,6 +420,7 @@ def _resolve_environment(
             findings.extend(exc.findings)
             continue
         findings.extend(_policy(model, env.spec))
+        findings.extend(_traffic(model, env.spec))
         resolved.append(model)
     ordered = tuple(sorted(resolved, key=lambda m: m.name))
     return ResolvedEnvironment(env.spec, env.document, ordered), findings

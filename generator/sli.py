@@ -449,11 +449,10 @@ class Sli:
         total = f"sum(rate({histogram.series.select(self.scope, '_count')}[{window}]))"
         return f"({good} / ({total} > 0))"
 
-    def requests_series_selector(self) -> str:
-        """A selector of series that exist when the model serves (adapter ``seriesQuery``)."""
-        if self.request_rate_override is not None:
-            return f"up{{{self.scope}}}"
-        return self.requests[0].select(self.scope)
+    def up_selector(self) -> str:
+        """The scrape's ``up`` series of the model's pods: they exist while the pods run,
+        before any request (the adapter's ``seriesQuery``)."""
+        return f"up{{{self.scope}}}"
 
     def latency_series_selector(self) -> str:
         """The selector of the latency histogram's ``_bucket`` series."""

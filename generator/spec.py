@@ -28,11 +28,14 @@ from .spectypes import (
     ArtifactUri,
     ConfigFile,
     DebianPackage,
+    DemandQuery,
     Digest,
     DNSLabel,
     DNSSubdomain,
     Duration,
     EnvName,
+    Hostname,
+    HttpPath,
     ImageRef,
     IntOrPercent,
     KubeVersion,
@@ -40,6 +43,7 @@ from .spectypes import (
     ModelName,
     Percent,
     Port,
+    PromLabel,
     PythonVersion,
     Quantity,
     RelDir,
@@ -262,6 +266,37 @@ class ScalingTargets(Spec):
     )
 
 
+class WakeUp(Spec):
+    router: bool = Field(
+        False,
+        description="Wake on the requests the environment's router counts for the model (traffic.router: nginx, with expose set); that rate, measured in front of the model, then also drives scaling.targets.requestsPerSecond.",
+    )
+    query: DemandQuery | None = Field(
+        None,
+        description="PromQL that measures demand while the model has no pods, such as a queue length (an instant vector; its sum is used). Above 0 it wakes the model, and replicas follow value / perReplica.",
+    )
+    perReplica: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="With query: how much of the query's value one replica takes on."
+    )
+
+    @model_validator(mode="after")
+    def _one_signal(self) -> Self:
+        if self.router == (self.query is not None):
+            raise spec_error(
+                "scaling.wakeUp needs exactly one signal: router: true or a query"
+                + (" (both are set)" if self.router else ""),
+                "write wakeUp: {router: true}, or wakeUp: {query: 'sum(my_queue_length)', perReplica: 10}",
+            )
+        if (self.query is not None) != (self.perReplica is not None):
+            raise field_error(
+                "scaling.wakeUp.query and perReplica go together: perReplica is how much of the query's value "
+                "one replica takes on",
+                "set both, for example query: 'sum(my_queue_length)', perReplica: 10",
+                "perReplica" if self.query is not None else "query",
+            )
+        return self
+
+
 class Scaling(Spec):
     minReplicas: int = Field(2, ge=0, le=1000, description="Fewest replicas.")
     maxReplicas: int = Field(10, ge=1, le=1000, description="Most replicas.")
@@ -270,6 +305,10 @@ class Scaling(Spec):
     )
     engine: Literal["hpa", "keda"] = Field(
         "hpa", description="hpa (autoscaling/v2) or keda (ScaledObject; allows minReplicas: 0)."
+    )
+    wakeUp: WakeUp | None = Field(
+        None,
+        description="What wakes a model scaled to zero (minReplicas: 0): a signal that exists while it has no pods. Its own request metrics vanish with its pods.",
     )
 
     @model_validator(mode="after")
@@ -292,6 +331,16 @@ class Scaling(Spec):
                     "message": "scaling.engine keda needs at least one target to scale on",
                     "hint": "set scaling.targets.requestsPerSecond, latencyP95Ms, cpuUtilization or memoryUtilization",
                     "field": "targets",
+                },
+            )
+        if self.wakeUp is not None and self.engine != "keda":
+            raise PydanticCustomError(
+                "modelfleet",
+                "{message}",
+                {
+                    "message": "scaling.wakeUp wakes a model from zero replicas, which only KEDA does",
+                    "hint": "set scaling.engine: keda, or remove wakeUp",
+                    "field": "wakeUp",
                 },
             )
         if self.minReplicas == 0 and self.engine == "hpa":
@@ -423,6 +472,11 @@ class Monitoring(Spec):
     )
 
 
+class Expose(Spec):
+    host: Hostname = Field(description="Host name clients use; the model's HTTPRoute or Ingress matches it.")
+    path: HttpPath = Field("/", description="Path prefix sent to the model.")
+
+
 class Logging(Spec):
     level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level, passed as LOG_LEVEL (and the runtime's own variable where it has one)."
@@ -468,6 +522,10 @@ class ModelSpec(Spec):
     config: Config = Field(default_factory=Config, description="Configuration files.")
     scaling: Scaling = Field(default_factory=Scaling, description="Autoscaling.")
     rollout: Rollout = Field(default_factory=Rollout, description="Rollout strategy.")
+    expose: Expose | None = Field(
+        None,
+        description="Expose the model through the environment's traffic router (an HTTPRoute or Ingress); a canary of an exposed model shifts traffic there by weight.",
+    )
     monitoring: Monitoring = Field(default_factory=Monitoring, description="SLOs, alerts and model metrics.")
     logging: Logging = Field(
         default_factory=Logging, description="Log level and format; set per environment in its defaults."
@@ -526,12 +584,20 @@ class ModelSpec(Spec):
 
     def _check_scale_to_zero(self) -> None:
         scaling = self.scaling
-        if scaling.minReplicas == 0 and scaling.targets.requestsPerSecond is None:
+        if scaling.minReplicas == 0 and scaling.wakeUp is None:
             raise field_error(
-                "scale-to-zero needs a demand signal to wake the model up, and none is set",
-                "set scaling.targets.requestsPerSecond (measured at the ingress through monitoring.sli.requestRate "
-                "if the model's own pods are gone), or minReplicas: 1",
+                "scale-to-zero needs a wake-up signal that exists while the model has no pods, and none is set "
+                "(the model's own request metrics vanish with its pods)",
+                "set scaling.wakeUp.router: true (with expose, behind traffic.router: nginx), or scaling.wakeUp.query "
+                "with a queue length and perReplica, or minReplicas: 1",
                 "scaling.minReplicas",
+            )
+        if scaling.wakeUp is not None and scaling.wakeUp.router and scaling.targets.requestsPerSecond is None:
+            raise field_error(
+                "scaling.wakeUp.router scales on the router's request rate, and scaling.targets.requestsPerSecond "
+                "is not set",
+                "set scaling.targets.requestsPerSecond (requests one replica serves per second)",
+                "scaling.wakeUp.router",
             )
 
     def _check_update_feasible(self) -> None:
@@ -687,6 +753,43 @@ class Policy(Spec):
     )
 
 
+class GatewayRef(Spec):
+    name: DNSSubdomain = Field(description="Name of the Gateway the models' HTTPRoutes attach to.")
+    namespace: DNSLabel | None = Field(None, description="Its namespace; defaults to the environment's.")
+    sectionName: DNSSubdomain | None = Field(None, description="The Gateway listener to attach to; all by default.")
+
+
+class GatewayApiRouter(Spec):
+    gateway: GatewayRef = Field(description="The Gateway in front of the models.")
+
+
+class NginxRouter(Spec):
+    ingressClassName: DNSSubdomain = Field("nginx", description="IngressClass of the ingress-nginx controller.")
+    namespaceLabel: PromLabel = Field(
+        "exported_namespace",
+        description="The label that holds an Ingress's namespace on nginx_ingress_controller_requests as your Prometheus stores it: exported_namespace when the controller is scraped with honorLabels false (the charts' default), namespace with honorLabels true.",
+    )
+
+
+class Traffic(Spec):
+    router: Literal["none", "gatewayAPI", "nginx"] = Field(
+        "none",
+        description="What routes client traffic to exposed models: none, gatewayAPI (HTTPRoutes; canaries through the Argo Rollouts Gateway API plugin) or nginx (Ingresses; canaries through Argo Rollouts' NGINX support).",
+    )
+    gatewayAPI: GatewayApiRouter | None = Field(None, description="Settings of router gatewayAPI.")
+    nginx: NginxRouter = Field(default_factory=NginxRouter, description="Settings of router nginx.")
+
+    @model_validator(mode="after")
+    def _settings(self) -> Self:
+        if self.router == "gatewayAPI" and self.gatewayAPI is None:
+            raise field_error(
+                "traffic.router gatewayAPI needs traffic.gatewayAPI.gateway",
+                "name the Gateway: gatewayAPI: {gateway: {name: public, namespace: gateway-system}}",
+                "gatewayAPI",
+            )
+        return self
+
+
 class Prometheus(Spec):
     url: Url = Field(
         "http://prometheus-operated.monitoring.svc:9090",
@@ -707,6 +810,7 @@ class EnvironmentFile(Spec):
     kubernetesVersion: KubeVersion = Field(description='Kubernetes minor version to validate against, quoted: "1.31".')
     policy: Policy = Field(default_factory=Policy, description="Rules this environment enforces.")
     prometheus: Prometheus = Field(default_factory=Prometheus, description="The Prometheus of this cluster.")
+    traffic: Traffic = Field(default_factory=Traffic, description="How client traffic reaches exposed models.")
     defaults: ModelDefaults = Field(
         default_factory=MODEL_DEFAULTS, description="Same shape as models.yaml defaults; applied after them."
     )

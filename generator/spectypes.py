@@ -45,6 +45,15 @@ MAX_CONFIG_BYTES = 1024 * 1024  # the API server's limit on a ConfigMap
 UNSAFE_CHARACTERS = re.compile("[\x7f-\x9f\ufffe\uffff]")
 UNSAFE_HINT = "remove it; write what it stands for in words if it is meant as text"
 
+# An HTTP path prefix as both Gateway API and Ingress accept it: absolute, no empty, '.' or '..'
+# segment, no query or fragment (gateway-api HTTPPathMatch; networking/v1 HTTPIngressPath).
+HTTP_PATH_RE = re.compile(r"^(?!.*//)/(?!(.*/)?\.\.?(/|$))[A-Za-z0-9/._~%!$&'()*+,;=:@-]*$")
+PROM_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# A label or annotation key: an optional DNS-subdomain prefix and '/', then a name of at most 63.
+QUALIFIED_KEY_RE = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+
 MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
 
 
@@ -132,6 +141,16 @@ def _check_analysis_query(value: str) -> str:
             "in the canary analysis",
             "inside a PromQL string write '{' as \\x7b",
         )
+    return value
+
+
+def _check_instant_vector(value: str) -> str:
+    """A whole query that KEDA reads: valid PromQL whose result is an instant vector."""
+    from . import promql  # the PromQL parser, only for fields that hold whole queries
+
+    problem = promql.type_problem(value, promql.INSTANT_VECTOR)
+    if problem is not None:
+        raise spec_error(f"the query {problem}", "for example sum(my_queue_length{queue=\"scoring\"})")
     return value
 
 
@@ -335,6 +354,54 @@ def _check_duration(value: str) -> str:
     return value
 
 
+def _check_hostname(value: str) -> str:
+    if len(value) > 253 or not DNS_SUBDOMAIN_RE.match(value) or "." not in value:
+        raise spec_error(
+            f"'{value}' is not a host name: lower-case DNS labels joined by '.', such as fraud.example.com",
+            "write the name clients use, without scheme, port or path",
+        )
+    return value
+
+
+def _check_http_path(value: str) -> str:
+    if len(value) > 1024 or not HTTP_PATH_RE.match(value):
+        raise spec_error(
+            f"'{value}' is not a path prefix: it starts with '/', has no '//', '.' or '..' segment and no '?' or '#'",
+            "for example '/' or '/fraud'",
+        )
+    return value
+
+
+def _check_prom_label(value: str) -> str:
+    if not PROM_LABEL_RE.match(value):
+        raise spec_error(f"'{value}' is not a Prometheus label name", "letters, digits and '_', not starting with a digit")
+    return value
+
+
+def _check_qualified_key(value: str) -> str:
+    name = value.rpartition("/")[2]
+    prefix = value.rpartition("/")[0]
+    if len(name) > 63 or len(prefix) > 253 or not QUALIFIED_KEY_RE.match(value):
+        raise spec_error(
+            f"'{value}' is not a valid label or annotation key",
+            "an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.': example.com/team",
+        )
+    return value
+
+
+Hostname = Annotated[
+    str, AfterValidator(_check_hostname), WithJsonSchema({"type": "string", "pattern": DNS_SUBDOMAIN_RE.pattern})
+]
+HttpPath = Annotated[
+    str, AfterValidator(_check_http_path), WithJsonSchema({"type": "string", "pattern": HTTP_PATH_RE.pattern})
+]
+PromLabel = Annotated[
+    str, AfterValidator(_check_prom_label), WithJsonSchema({"type": "string", "pattern": PROM_LABEL_RE.pattern})
+]
+QualifiedKey = Annotated[
+    str, AfterValidator(_check_qualified_key), WithJsonSchema({"type": "string", "pattern": QUALIFIED_KEY_RE.pattern})
+]
+
 DNSLabel = Annotated[
     str,
     AfterValidator(_check_dns_label),
@@ -385,6 +452,12 @@ AnalysisQuery = Annotated[
     Field(min_length=1),
     AfterValidator(_check_analysis_query),
     WithJsonSchema({"type": "string", "minLength": 1, "not": {"pattern": r"\{\{"}}),
+]
+DemandQuery = Annotated[
+    str,
+    Field(min_length=1),
+    AfterValidator(_check_instant_vector),
+    WithJsonSchema({"type": "string", "minLength": 1}),
 ]
 RelFile = Annotated[
     str,

@@ -342,7 +342,11 @@ def _repair_scaling(m: Data, fix: Fix) -> None:
     only with a latency histogram."""
     low, high = m["scaling"]["minReplicas"], m["scaling"]["maxReplicas"]
     targets = _get(m, "scaling", "targets", default={})
-    if low == 0 and (_get(m, "scaling", "engine") != "keda" or targets.get("requestsPerSecond") is None):
+    keda = _get(m, "scaling", "engine") == "keda"
+    if _get(m, "scaling", "wakeUp") is not None and not keda:
+        fix(("scaling", "engine"), "keda")
+        keda = True
+    if low == 0 and (not keda or _get(m, "scaling", "wakeUp") is None):
         fix(("scaling", "minReplicas"), 1)
         low = 1
     if low > high:
@@ -466,11 +470,15 @@ def scalings(draw: st.DrawFn) -> Data:
         targets["memoryUtilization"] = draw(st.integers(1, 1000))
     if draw(st.booleans()):
         targets["latencyP95Ms"] = draw(st.integers(1, 10_000))
-    if low == 0 or draw(st.booleans()):
+    if draw(st.booleans()):
         targets["requestsPerSecond"] = draw(st.one_of(st.integers(1, 500), st.floats(0.01, 500, allow_nan=False)))
     if not targets:
         targets["cpuUtilization"] = 70
-    return {"minReplicas": low, "maxReplicas": high, "engine": engine, "targets": targets}
+    scaling: Data = {"minReplicas": low, "maxReplicas": high, "engine": engine, "targets": targets}
+    if low == 0:  # a queue wakes it: a signal that exists while the model has no pods
+        queue = draw(st.sampled_from(["scoring_queue_length", 'rabbitmq_queue_messages_ready{queue="jobs"}']))
+        scaling["wakeUp"] = {"query": f"sum({queue})", "perReplica": draw(st.integers(1, 1000))}
+    return scaling
 
 
 SURGES = st.one_of(st.integers(0, 3), st.sampled_from(["0%", "25%", "50%", "100%", "1%"]))

@@ -87,7 +87,7 @@ RANKER = """\
 """
 SCALE_TO_ZERO = """\
   sentiment:
-    scaling: {minReplicas: 0}
+    scaling: {minReplicas: 0, wakeUp: {query: 'sum(review_queue_length)', perReplica: 20}}
 """
 
 

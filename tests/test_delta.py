@@ -66,6 +66,7 @@ def _materialised(delta: Delta, before: dict[str, bytes]) -> dict[str, bytes]:
 
 PROD = "environments/prod.yaml"
 STAGING = "environments/staging.yaml"
+DEV = "environments/dev.yaml"
 LOCAL_EDITS: dict[str, tuple[str, str, str]] = {
     "maxReplicas": (PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 61}"),
     "minReplicas and maxReplicas": (
@@ -73,7 +74,7 @@ LOCAL_EDITS: dict[str, tuple[str, str, str]] = {
         "scaling: {minReplicas: 2, maxReplicas: 8}",
         "scaling: {minReplicas: 3, maxReplicas: 9}",
     ),
-    "scale to zero off": (STAGING, "scaling: {minReplicas: 0}   #", "scaling: {minReplicas: 1}   #"),
+    "scale to zero off": (DEV, "scaling: {minReplicas: 0, wakeUp", "scaling: {minReplicas: 1, wakeUp"),
     "a new override field": (
         PROD,
         "scaling: {maxReplicas: 60}",
@@ -97,8 +98,8 @@ LOCAL_EDITS: dict[str, tuple[str, str, str]] = {
         "scaling: {maxReplicas: 60}\n    startup: {maxSeconds: 900}",
     ),
     "scale to zero and back (the adapter rules)": (
-        STAGING,
-        "scaling: {minReplicas: 0}   #",
+        DEV,
+        "scaling: {minReplicas: 0, wakeUp: {router: true}}   #",
         "scaling: {minReplicas: 1, engine: hpa}   #",
     ),
     "two models at once": (

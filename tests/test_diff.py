@@ -147,8 +147,8 @@ def test_replica_change_in_a_fleet_below_the_repository_root(tmp_path: Path) -> 
     git(repo, "init", "-q")
     commit(repo, "base")
     edit(root, "environments/staging.yaml", "scaling: {maxReplicas: 2}", "scaling: {maxReplicas: 3}")
-    edit(root, "environments/staging.yaml", "scaling: {minReplicas: 0}", "scaling: {minReplicas: 1}")
-    commit(repo, "staging: more support-llm, churn-model always on")
+    edit(root, "environments/staging.yaml", "models:\n", "models:\n  churn-model:\n    scaling: {minReplicas: 1}\n")
+    commit(repo, "staging: more support-llm, one churn-model fewer at rest")
     (root / "environments" / "staging.yaml").write_text("not: [valid", encoding="utf-8")  # HEAD is what counts
     git(repo, "checkout", "-q", "--", ".")
 
@@ -156,7 +156,7 @@ def test_replica_change_in_a_fleet_below_the_repository_root(tmp_path: Path) -> 
 
     lines = model_lines(markdown, "staging", "churn-model")
     assert lines[0] == "- **churn-model**"
-    assert "replicas: min 0 → 1, max 5" in lines  # plus the alert that now expects a running pod
+    assert "replicas: min 2 → 1, max 5" in lines
     # min == max had no room to be pinned at max; with max 3 the alert appears
     assert model_lines(markdown, "staging", "support-llm") == [
         "- **support-llm**",

@@ -39,6 +39,8 @@ def test_policy_can_turn_auto_sync_on_in_prod(example_fleet: Path) -> None:
 def test_flux_objects(example_fleet: Path) -> None:
     models = example_fleet / "models.yaml"
     models.write_text(models.read_text().replace("controller: argocd", "controller: flux"))
+    prod = example_fleet / "environments" / "prod.yaml"  # Flux would reset a Gateway API canary's weights
+    prod.write_text(prod.read_text().replace("router: gatewayAPI", "router: nginx"))
     objects = _gitops(example_fleet)
     for env, (repository, kustomization) in objects.items():
         assert crd_errors(repository) == [] and crd_errors(kustomization) == []

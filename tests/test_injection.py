@@ -290,6 +290,22 @@ FREE_FIELDS: tuple[Field, ...] = (
         rejects=lambda p: bool(set(promql_string(p)) & set("{}$")),
     ),
 )
+def _put_wake_up_query(models: Data, envs: dict[str, Data], files: dict[str, bytes], value: Any) -> None:
+    targets = {"cpuUtilization": 70}
+    wake_up = {"query": value, "perReplica": 10}
+    scaling = {"engine": "keda", "minReplicas": 0, "maxReplicas": 4, "targets": targets, "wakeUp": wake_up}
+    _model(models)["scaling"] = scaling
+
+
+FREE_FIELDS += (
+    Field(
+        "scaling.wakeUp.query (string literal)",
+        "free",
+        _put_wake_up_query,
+        carrier=lambda p: f'sum(scoring_queue_length{{queue="{promql_string(p)}"}})',
+        encode=promql_string,
+    ),
+)
 NOSPACE_FIELDS: tuple[Field, ...] = (
     Field("gitops.repoURL", "nospace", _set_path("fleet", "gitops", "repoURL"),
           carrier=lambda p: f"https://git.example.com/a{p}z"),
@@ -306,6 +322,31 @@ NOSPACE_FIELDS: tuple[Field, ...] = (
 
 def _put_env_name(models: Data, envs: dict[str, Data], files: dict[str, bytes], value: Any) -> None:
     _model(models)["env"] = {value: "x"}
+
+
+def _routed(router: Data, expose: Data | None = None, scaling: Data | None = None) -> Putter:
+    """Put a traffic router into dev and expose the first model there (``expose`` and the
+    router's settings may hold the value: a callable of it)."""
+
+    def put(models: Data, envs: dict[str, Data], files: dict[str, bytes], value: Any) -> None:
+        def fill(node: Any) -> Any:
+            if callable(node):
+                return node(value)
+            if isinstance(node, dict):
+                return {k: fill(v) for k, v in node.items()}
+            return node
+
+        envs["dev"]["traffic"] = fill(router)
+        override = envs["dev"].setdefault("models", {}).setdefault(_model(models)["name"], {})
+        override["expose"] = fill(expose or {"host": "scorer.dev.example.com"})
+        if scaling is not None:
+            override["scaling"] = fill(scaling)
+
+    return put
+
+
+def _value(value: Any) -> Any:
+    return value
 
 
 def _constrained(
@@ -346,6 +387,17 @@ CONSTRAINED_FIELDS: tuple[Field, ...] = (
     _constrained("cluster.name", _set_path("env", "cluster", "name"), renames=True),
     _constrained("kubernetesVersion", _set_path("env", "kubernetesVersion")),
     _constrained("fleet.allowSecrets item", _set_path("fleet", "allowSecrets"), lambda p: [p]),
+    _constrained("expose.host", _routed({"router": "nginx"}, {"host": _value}), renames=True),
+    _constrained("expose.path", _routed({"router": "nginx"}, {"host": "s.example.com", "path": _value}), renames=True),
+    _constrained("traffic.nginx.ingressClassName",
+                 _routed({"router": "nginx", "nginx": {"ingressClassName": _value}}), renames=True),
+    _constrained("traffic.nginx.namespaceLabel",
+                 _routed({"router": "nginx", "nginx": {"namespaceLabel": _value}}, None,
+                         {"engine": "keda", "minReplicas": 0, "targets": {"requestsPerSecond": 5},
+                          "wakeUp": {"router": True}}), renames=True),
+    _constrained("traffic.gatewayAPI.gateway",
+                 _routed({"router": "gatewayAPI", "gatewayAPI": {"gateway": {"name": "public", "namespace": "gw",
+                                                                          "sectionName": _value}}}), renames=True),
 )  # fmt: skip
 
 
@@ -759,7 +811,7 @@ def test_every_string_field_of_the_spec_is_classified() -> None:
         "repository", "digest", "context", "requirements", "pythonVersion", "systemPackages", "sha256", "key",
         "files", "metric", "for_", "namespace", "kubernetesVersion", "cpu", "memory", "maxSurge", "maxUnavailable",
         "models",  # environment overrides by model name
-        "allowSecrets",
+        "allowSecrets", "host", "path", "query", "ingressClassName", "namespaceLabel", "sectionName",
     }  # fmt: skip
     found: set[str] = set()
     for obj in vars(spec_module).values():

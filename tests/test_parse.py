@@ -126,7 +126,7 @@ def test_extra_key_lists_allowed_keys_when_nothing_is_close(tmp_path: Path) -> N
     finding = one(fleet_findings(FLEET + "defaults: {image: {tag: '1'}}\n", tmp_path))
     assert finding.message == "unknown field 'image'"
     assert finding.hint == (
-        "allowed here: config, env, logging, monitoring, owner, port, resources, rollout, runtime, "
+        "allowed here: config, env, expose, logging, monitoring, owner, port, resources, rollout, runtime, "
         "scaling, secrets, startup"
     )
 

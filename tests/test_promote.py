@@ -240,8 +240,11 @@ def test_flow_override_stays_flow(example_fleet: Path) -> None:
     edit(
         example_fleet,
         "environments/dev.yaml",
-        "  churn-model:\n    scaling: {minReplicas: 0}   # idle most of the day: scale to zero\n",
-        "  churn-model: {scaling: {minReplicas: 0}}   # idle most of the day: scale to zero\n",
+        "  churn-model:\n    expose: {host: churn.dev.acme.example}\n"
+        "    scaling: {minReplicas: 0, wakeUp: {router: true}}"
+        "   # idle most of the day: scale to zero, woken by ingress-nginx\n",
+        "  churn-model: {expose: {host: churn.dev.acme.example}, scaling: {minReplicas: 0, wakeUp: {router: true}}}"
+        "   # idle most of the day\n",
     )
     dev = example_fleet / "environments" / "dev.yaml"
     old = dev.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -250,11 +253,11 @@ def test_flow_override_stays_flow(example_fleet: Path) -> None:
     row = line_index(old, "churn-model:")
     assert new[:row] + new[row + 1 :] == old[:row] + old[row + 1 :]
     assert new[row] == (
-        "  churn-model: {scaling: {minReplicas: 0}, "
+        "  churn-model: {expose: {host: churn.dev.acme.example}, scaling: {minReplicas: 0, wakeUp: {router: true}}, "
         'image: {digest: "sha256:6e8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a"}, '
         "artifact: {uri: pvc://churn-models/v7/, "
         "sha256: 8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f}}"
-        "   # idle most of the day: scale to zero\n"
+        "   # idle most of the day\n"
     )
 
 

@@ -100,7 +100,7 @@ def sli(root: Path, runtime: str, namespace: str | None = "ml-prod") -> Sli:
 
 
 def all_queries(s: Sli) -> list[str]:
-    queries = [s.request_rate("5m"), s.error_ratio("1h"), s.requests_in("2m"), s.requests_series_selector()]
+    queries = [s.request_rate("5m"), s.error_ratio("1h"), s.requests_in("2m"), s.up_selector()]
     if s.latency is not None:
         boundaries = s.latency.boundaries_ms() or (Decimal(120),)  # an override's bounds are unknown
         queries += [s.latency_quantile(0.95, "5m"), s.latency_series_selector()]
@@ -186,7 +186,7 @@ def test_python_queries_exactly(fleet: Path) -> None:
         f'(sum(rate(http_request_duration_seconds_bucket{{{PY},le="0.2"}}[30m]))'
         f" / (sum(rate(http_request_duration_seconds_count{{{PY}}}[30m])) > 0))"
     )
-    assert s.requests_series_selector() == f"http_requests_total{{{PY}}}"
+    assert s.up_selector() == f"up{{{PY}}}"
     assert s.latency_series_selector() == f"http_request_duration_seconds_bucket{{{PY}}}"
 
 
@@ -356,7 +356,7 @@ def test_override_is_used_verbatim_with_the_window_and_scope_filled_in(fleet: Pa
     assert s.request_rate("10m") == f"(sum(rate(app_predictions_total{{{PY}}}[10m])))"
     assert s.error_ratio("1h") == "(sum(rate(app_failures_total[1h])) / sum(rate(app_predictions_total[1h])))"
     assert s.requests_in("2m") == f"((sum(rate(app_predictions_total{{{PY}}}[2m]))) * 120 or vector(0))"
-    assert s.requests_series_selector() == f"up{{{PY}}}"
+    assert s.up_selector() == f"up{{{PY}}}"
     assert s.latency_series_selector() == f"app_latency_milliseconds_bucket{{{PY},stage='predict'}}"
     assert s.latency_quantile(0.95, "5m").endswith(") / 1000 >= 0)")
     assert f"app_latency_milliseconds_bucket{{{PY},stage='predict',le=~\"120|120[.]0\"}}" in s.latency_good_ratio(

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..resolve import Resolution, ResolvedEnvironment
+from .traffic import IN_PROGRESS_LABEL
 
 ARGOCD_NAMESPACE = "argocd"
 FLUX_NAMESPACE = "flux-system"
@@ -51,6 +52,22 @@ def argocd_application(resolution: Resolution, env: ResolvedEnvironment) -> dict
     }
     if auto_sync(env):
         sync = {"automated": {"prune": True, "selfHeal": True}, **sync}
+    spec: dict[str, Any] = {}
+    if env.spec.traffic.router == "gatewayAPI":
+        # Argo Rollouts' Gateway API plugin moves a canary's route weights and labels the route
+        # meanwhile; Argo CD must neither report nor revert that (the plugin's
+        # docs/features/multiple-routes.md, "Working with GitOps controllers"). The setting
+        # follows the environment, not its models, so it holds for any canary added later.
+        spec["ignoreDifferences"] = [
+            {
+                "group": "gateway.networking.k8s.io",
+                "kind": "HTTPRoute",
+                "jqPathExpressions": [
+                    f'select(.metadata.labels["{IN_PROGRESS_LABEL}"] == "in-progress") | .spec.rules'
+                ],
+            }
+        ]
+        sync["syncOptions"] = [*sync["syncOptions"], "RespectIgnoreDifferences=true"]
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -68,6 +85,7 @@ def argocd_application(resolution: Resolution, env: ResolvedEnvironment) -> dict
                 "path": overlay_path(env.spec.name),
             },
             "destination": {"server": env.spec.cluster.server, "namespace": env.spec.namespace},
+            **spec,
             "syncPolicy": sync,
         },
     }

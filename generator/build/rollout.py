@@ -34,6 +34,7 @@ from ..resolve import ResolvedModel
 from ..sli import Sli, sli_for
 from ..updates import budget
 from .scaling import plain
+from .traffic import canary_routing, services
 
 ANALYSIS_WINDOW = "2m"
 MEASUREMENTS = 5  # per analysis run, one a minute
@@ -130,12 +131,14 @@ def strategy(model: ResolvedModel) -> dict[str, Any]:
     spec = model.spec
     update = budget(spec.resources.gpu, spec.rollout.rolling.maxSurge, spec.rollout.rolling.maxUnavailable)
     if spec.rollout.strategy == "canary":
-        # No stable/canary Service without a traffic router: Argo Rollouts would point the
-        # model's Service at the stable pods only (rollout/service.go ensureSVCTargets), and
-        # clients would never reach the canary. Without them the Service keeps selecting every
-        # pod, and the canary gets its share of requests by its share of replicas.
+        # Stable and canary Services only with a traffic router (``traffic.canary_routing``):
+        # Argo Rollouts points each at one ReplicaSet (rollout/service.go ensureSVCTargets), so
+        # without a router the model's Service would reach the stable pods only and the canary
+        # no client at all. Without them the Service keeps selecting every pod, and the canary
+        # gets its share of requests by its share of replicas.
         return {
             "canary": {
+                **canary_routing(model),
                 "maxSurge": update.max_surge,
                 "maxUnavailable": update.max_unavailable,
                 "steps": canary_steps(model),
@@ -150,13 +153,6 @@ def strategy(model: ResolvedModel) -> dict[str, Any]:
             "prePromotionAnalysis": _analysis_ref(model),
         }
     }
-
-
-def services(model: ResolvedModel) -> list[str]:
-    """The model's Services: its own, and the preview of a blue-green."""
-    if model.spec.rollout.strategy == "blueGreen":
-        return [model.name, f"{model.name}-preview"]
-    return [model.name]
 
 
 def rollout_context(model: ResolvedModel, sli: Sli, prometheus_url: str) -> dict[str, Any]:

@@ -4,6 +4,17 @@ Custom targets (p95 latency, requests per second per replica) read the SLI queri
 ``generator.sli``: the HPA through External metrics that prometheus-adapter serves from
 exactly those queries (rules rendered per environment under platform/), KEDA through
 Prometheus triggers with the same queries. The autoscaler owns the replica count.
+
+At rest every custom metric reads 0, never nothing: an HPA with an unreadable metric does
+not scale down (kubernetes pkg/controller/podautoscaler/horizontal.go
+computeReplicasForMetrics), and an idle model's p95 is NaN, which prometheus-adapter would
+pass on cast to an integer (metric_converter.go convertSample). So each query ends with
+``or vector(0)``, and the adapter discovers the metric by the model's ``up`` series, which
+exists while its pods run, unlike request counters before the first request
+(external_series_registry.go). See ``generator.controllers.autoscaling``.
+
+A model scaled to zero wakes on ``scaling.wakeUp``: the router's request count (which
+exists with no pods behind it) or a query of the user's, such as a queue length.
 """
 
 from __future__ import annotations
@@ -15,8 +26,14 @@ from typing import Any
 from ..errors import ModelfleetError
 from ..resolve import ResolvedModel
 from ..sli import Sli, latency_missing
+from .traffic import router_request_rate
 
 SCALING_WINDOW = "2m"
+
+
+def at_rest(query: str) -> str:
+    """``query`` reading 0 when it has no sample (no traffic, or no pods at all)."""
+    return f"{query} or vector(0)"
 
 
 def quantity(value: Decimal) -> str:
@@ -51,10 +68,19 @@ def custom_queries(model: ResolvedModel, sli: Sli) -> dict[str, str]:
     targets = model.spec.scaling.targets
     queries: dict[str, str] = {}
     if targets.latencyP95Ms is not None:
-        queries[external_metric_name(model.name, "latency_p95_seconds")] = sli.latency_quantile(0.95, SCALING_WINDOW)
+        latency = sli.latency_quantile(0.95, SCALING_WINDOW)
+        queries[external_metric_name(model.name, "latency_p95_seconds")] = at_rest(latency)
     if targets.requestsPerSecond is not None:
-        queries[external_metric_name(model.name, "requests_per_second")] = sli.request_rate(SCALING_WINDOW)
+        queries[external_metric_name(model.name, "requests_per_second")] = at_rest(sli.request_rate(SCALING_WINDOW))
     return queries
+
+
+def _request_rate(model: ResolvedModel, sli: Sli) -> str:
+    """Requests per second for KEDA: at the router when it wakes the model, else at its pods."""
+    wake = model.spec.scaling.wakeUp
+    if wake is not None and wake.router:
+        return at_rest(router_request_rate(model, SCALING_WINDOW))
+    return at_rest(sli.request_rate(SCALING_WINDOW))
 
 
 def _resource_targets(model: ResolvedModel) -> list[tuple[str, int]]:
@@ -118,37 +144,34 @@ def behavior(model: ResolvedModel) -> dict[str, Any]:
 
 
 def keda_triggers(model: ResolvedModel, sli: Sli, prometheus_url: str) -> list[dict[str, Any]]:
+    """The ScaledObject's triggers. Each query answers with one series, 0 at rest, so an empty
+    answer means a broken query: KEDA reports it instead of reading 0 (ignoreNullValues false;
+    kedacore/keda pkg/scalers/prometheus_scaler.go ExecutePromQuery)."""
     targets = model.spec.scaling.targets
+    wake = model.spec.scaling.wakeUp
     triggers: list[dict[str, Any]] = []
+
+    def prometheus(name: str, metric_type: str, query: str, threshold: str, activation: bool) -> None:
+        metadata = {"serverAddress": prometheus_url, "query": query, "threshold": threshold}
+        if activation:
+            metadata["activationThreshold"] = "0"
+        triggers.append(
+            {
+                "type": "prometheus",
+                "name": name,
+                "metricType": metric_type,
+                "metadata": {**metadata, "ignoreNullValues": "false"},
+            }
+        )
+
+    if wake is not None and wake.query is not None and wake.perReplica is not None:
+        prometheus("wake-up", "AverageValue", at_rest(f"sum({wake.query})"), plain(_decimal(wake.perReplica)), True)
     if targets.requestsPerSecond is not None:
-        triggers.append(
-            {
-                "type": "prometheus",
-                "name": "requests-per-second",
-                "metricType": "AverageValue",
-                "metadata": {
-                    "serverAddress": prometheus_url,
-                    "query": sli.request_rate(SCALING_WINDOW),
-                    "threshold": plain(_decimal(targets.requestsPerSecond)),
-                    "activationThreshold": "0",
-                    "ignoreNullValues": "true",
-                },
-            }
-        )
+        rate = plain(_decimal(targets.requestsPerSecond))
+        prometheus("requests-per-second", "AverageValue", _request_rate(model, sli), rate, True)
     if targets.latencyP95Ms is not None:
-        triggers.append(
-            {
-                "type": "prometheus",
-                "name": "latency-p95",
-                "metricType": "Value",
-                "metadata": {
-                    "serverAddress": prometheus_url,
-                    "query": sli.latency_quantile(0.95, SCALING_WINDOW),
-                    "threshold": plain(latency_seconds(targets.latencyP95Ms)),
-                    "ignoreNullValues": "true",
-                },
-            }
-        )
+        latency = at_rest(sli.latency_quantile(0.95, SCALING_WINDOW))
+        prometheus("latency-p95", "Value", latency, plain(latency_seconds(targets.latencyP95Ms)), False)
     triggers.extend(
         {"type": name, "name": f"{name}-utilization", "metricType": "Utilization", "metadata": {"value": str(value)}}
         for name, value in _resource_targets(model)
@@ -180,7 +203,7 @@ def model_adapter_rules(model: ResolvedModel, sli: Sli) -> list[dict[str, Any]]:
         return []
     return [
         {
-            "seriesQuery": sli.requests_series_selector(),
+            "seriesQuery": sli.up_selector(),
             "metricsQuery": query,
             "name": {"as": name},
             "resources": {"overrides": {"namespace": {"resource": "namespace"}}},

@@ -22,6 +22,7 @@ from .fetch import FetchPlan, fetch_plan
 from .identity import CONTAINER, common_labels, image_reference, selector_labels, serving_port, version_label
 from .rollout import CANARY_HASH_ARG, analysis_sli, rollout_context
 from .scaling import scaling_context
+from .traffic import route_objects
 
 CONFIG_DIR = "/etc/modelfleet/config"
 # The label Argo Rollouts puts on every pod of a Rollout's ReplicaSet (argo-rollouts
@@ -241,6 +242,7 @@ def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
     add("rollout" if context["workload_kind"] == "Rollout" else "deployment")
     for service in context["service_names"]:
         add("service", service_name=service)
+    objects.extend(route_objects(model, context["labels"]))
     if context["analysis_metrics"]:
         add("analysistemplate")
     add("pdb")

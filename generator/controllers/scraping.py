@@ -1,0 +1,120 @@
+"""One scrape per pod, with the labels the queries read.
+
+Sources (prometheus-operator pkg/prometheus/promcfg.go, v0.93):
+- generateServiceMonitorConfig: a ServiceMonitor scrapes the endpoints of every Service it
+  selects, and labels them ``service=<Service name>``. Two selected Services in front of the
+  same pods (a canary's stable and canary Services, a blue-green's active and preview
+  Services whenever no rollout runs) scrape each pod twice, and every sum counts it twice.
+- generatePodMonitorConfig: a PodMonitor scrapes each selected pod once and adds
+  ``namespace``, ``pod``, ``container``, the ``podTargetLabels`` (sanitised: '-' becomes '_')
+  and, after them, the endpoint's own relabelings; it adds no ``service`` label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Finding
+from .common import Obj, Objects, equal_matchers, items, mapping, name_of, parse, selectors
+
+WORKLOADS = ("Deployment", "Rollout", "StatefulSet")
+POD_HASH_LABEL = "rollouts-pod-template-hash"
+
+
+def _labels(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in mapping(value).items()}
+
+
+def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _pod_labels(workload: Obj) -> dict[str, str]:
+    return _labels(mapping(mapping(mapping(workload.get("spec")).get("template")).get("metadata")).get("labels"))
+
+
+def scrape_findings(objects: Objects) -> list[Finding]:
+    found: list[Finding] = []
+    for workload in objects.of_kind(*WORKLOADS):
+        pods = _pod_labels(workload)
+        paths: list[tuple[Obj, str]] = []  # (monitor, the service label its series get)
+        for monitor in objects.of_kind("PodMonitor"):
+            selector = _labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels"))
+            if _selects(selector, pods):
+                paths.append((monitor, _relabelled_service(monitor)))
+        for monitor in objects.of_kind("ServiceMonitor"):
+            selector = _labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels"))
+            for service in objects.of_kind("Service"):
+                service_selector = _labels(mapping(service.get("spec")).get("selector"))
+                if _selects(selector, _labels(mapping(service.get("metadata")).get("labels"))) and _selects(
+                    service_selector, pods
+                ):
+                    paths.append((monitor, name_of(service)))
+        if len(paths) != 1:
+            how = ", ".join(f"{m['kind']}/{name_of(m)} as service={s}" for m, s in paths) or "nothing"
+            found.append(
+                objects.finding(
+                    workload,
+                    "spec.template.metadata.labels",
+                    f"its pods are scraped {len(paths)} times ({how}): every sum over them is off",
+                    "scrape the pods through one PodMonitor",
+                )
+            )
+            continue
+        found += _labels_for_queries(objects, workload, *paths[0])
+    return found
+
+
+def _relabelled_service(monitor: Obj) -> str:
+    service = ""
+    for endpoint in items(mapping(monitor.get("spec")).get("podMetricsEndpoints")):
+        for entry in items(mapping(endpoint).get("relabelings")):
+            relabel = mapping(entry)
+            static = relabel.get("action", "replace") == "replace" and not relabel.get("sourceLabels")
+            if relabel.get("targetLabel") == "service" and static:
+                service = str(relabel.get("replacement", ""))
+    return service
+
+
+def _labels_for_queries(objects: Objects, workload: Obj, monitor: Obj, service: str) -> list[Finding]:
+    """The queries about this workload's pods select labels the scrape gives them."""
+    name = name_of(workload)
+    found: list[Finding] = []
+    if service != name:
+        found.append(
+            objects.finding(
+                monitor,
+                "spec",
+                f"series of {name}'s pods are labelled service={service or '(none)'}, but its queries select "
+                f'service="{name}"',
+                f"relabel the scrape: targetLabel service, replacement {name}",
+            )
+        )
+    by_hash = any(_reads_pod_hash(template, name) for template in objects.of_kind("AnalysisTemplate"))
+    kept = [str(label) for label in items(mapping(monitor.get("spec")).get("podTargetLabels"))]
+    if by_hash and POD_HASH_LABEL not in kept:
+        found.append(
+            objects.finding(
+                monitor,
+                "spec.podTargetLabels",
+                f"the analysis of {name} selects pods by rollouts_pod_template_hash, which the scrape does not keep",
+                f"list {POD_HASH_LABEL} in podTargetLabels",
+            )
+        )
+    return found
+
+
+def _reads_pod_hash(template: Obj, model: str) -> bool:
+    for metric in items(mapping(template.get("spec")).get("metrics")):
+        query = parse(str(mapping(mapping(mapping(metric).get("provider")).get("prometheus")).get("query", "")))
+        if query is None:
+            continue
+        for selector in selectors(query):
+            matchers = equal_matchers(selector)
+            if matchers.get("service") == model and "rollouts_pod_template_hash" in matchers:
+                return True
+    return False
+
+
+__all__ = ["scrape_findings"]
