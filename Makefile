@@ -59,7 +59,7 @@ $(CHECKOV_VENV)/.installed: | $(BIN)/python
 	ln -sf ../tools/checkov/bin/checkov $(BIN)/checkov
 	touch $@
 
-test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint
+test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint live-deps
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q
@@ -87,3 +87,24 @@ crds: $(RUNTIME_STAMP)
 .PHONY: compose-schema
 compose-schema: $(RUNTIME_STAMP)
 	$(BIN)/python tools/vendor_compose_schema.py
+
+# ---------------------------------------------------------------------------------------------
+# live test (tests/test_live.py, marker `live`): the example services and MLServer run for real
+# next to a real Prometheus (Debian package `prometheus`, installed by the promtool target).
+# Each server gets a venv of its own, as the checkov venv above: the services' pins
+# (fraud-detector and churn-model pin the same set) and MLServer's would not fit one venv.
+LIVE_SERVICES_VENV := $(VENV)/tools/services
+LIVE_MLSERVER_VENV := $(VENV)/tools/mlserver
+.PHONY: live-deps
+live-deps: promtool $(LIVE_SERVICES_VENV)/.installed $(LIVE_MLSERVER_VENV)/.installed
+
+$(LIVE_SERVICES_VENV)/.installed: services/fraud-detector/requirements.txt services/churn-model/requirements.txt | $(BIN)/python
+	$(PYTHON) -m venv $(LIVE_SERVICES_VENV)
+	$(LIVE_SERVICES_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -r services/fraud-detector/requirements.txt -r services/churn-model/requirements.txt
+	touch $@
+
+$(LIVE_MLSERVER_VENV)/.installed: tests/live_requirements/mlserver.txt | $(BIN)/python
+	$(PYTHON) -m venv $(LIVE_MLSERVER_VENV)
+	$(LIVE_MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/live_requirements/mlserver.txt
+	touch $@

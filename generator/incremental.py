@@ -47,6 +47,7 @@ from .build.compose import ComposeEntry, compose_document, compose_entry, valida
 from .build.gitops import gitops_objects, slowest_of
 from .build.image import build_bake, build_image
 from .build.monitoring import rule_proof
+from .build.platform import dashboards_namespace
 from .build.runbook import runbook
 from .build.scaling import model_adapter_rules
 from .cache import UnitCache, digest
@@ -238,7 +239,8 @@ def shared_files(
     name, fleet = env.spec.name, resolution.fleet.name
     names = [str(s["compose"][0]) for s in shares]
     parts = [OverlayPart({}, s["resources"], s["patches"], s["images"]) for s in shares]
-    files = overlay_frame(name, str(ns_object["metadata"]["name"]), ns_object, names, parts)
+    keep = dashboards_namespace(resolution.fleet, env.spec.platform) is not None
+    files = overlay_frame(name, str(ns_object["metadata"]["name"]), ns_object, names, parts, keep_namespaces=keep)
     files.update(platform_files({name: {"rules": {"external": [rule for s in shares for rule in s["adapter"]]}}}))
     gitops = tuple(gitops_objects(resolution, env, slowest_startup=slowest_of(int(s["startup"]) for s in shares)))
     if check_gitops(name, gitops):

@@ -133,6 +133,7 @@ class Overlay:
     images: tuple[ImageOverride, ...]
     patches: tuple[Patch, ...]
     extra: tuple[tuple[str, KubeObject], ...] = field(default=())
+    keep_namespaces: bool = False  # some objects name a namespace of their own
 
 
 def split_image(ref: str, name: str) -> ImageOverride:
@@ -174,6 +175,8 @@ def namespaced(obj: KubeObject, namespace: str) -> KubeObject:
     """
     if obj["kind"] in CLUSTER_SCOPED:
         return obj
+    if "namespace" in obj["metadata"]:  # placed elsewhere on purpose (dashboards for Grafana)
+        return obj
     metadata = {"name": copy.deepcopy(obj["metadata"]["name"]), "namespace": namespace}
     metadata.update({k: copy.deepcopy(v) for k, v in obj["metadata"].items() if k != "name"})
     return {**obj, "metadata": metadata}
@@ -184,6 +187,8 @@ def overlay(
     namespace_object: KubeObject,
     base: Sequence[ModelObjects],
     env: Sequence[ModelObjects],
+    *,
+    keep_namespaces: bool = False,
 ) -> Overlay:
     """Compute the overlay that turns the bases into the environment's objects."""
     bases = {m.model: m for m in base}
@@ -219,4 +224,5 @@ def overlay(
         images=tuple(images),
         patches=tuple(patches),
         extra=tuple(extra),
+        keep_namespaces=keep_namespaces,
     )

@@ -17,6 +17,7 @@ from .build.gitops import gitops_objects
 from .build.identity import common_labels, image_reference, image_repository
 from .build.image import ImageFiles, build_bake, build_image
 from .build.monitoring import RuleProof, environment_rule, rule_proof, runbooks
+from .build.platform import dashboards_namespace
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
 from .cache import current_unit_cache
@@ -113,7 +114,13 @@ def build_environment(
         name=env.spec.name,
         version=env.spec.kubernetesVersion,
         objects=tuple(objects),
-        overlay=overlay(env.spec.name, ns, base, models),
+        overlay=overlay(
+            env.spec.name,
+            ns,
+            base,
+            models,
+            keep_namespaces=dashboards_namespace(resolution.fleet, env.spec.platform) is not None,
+        ),
         adapter_values=adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models]),
         gitops=tuple(gitops_objects(resolution, env)),
         proofs=tuple(rule_proof(model) for model in env.models),

@@ -13,7 +13,7 @@ from .build.image import ImageFiles
 from .build.monitoring import RuleProof
 from .build.workload import KubeObject
 from .layout import ModelObjects, Overlay, Patch, file_stem
-from .yamlout import dump_documents
+from .yamlout import dump, dump_documents
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 EDIT_HINT = "Do not edit: change models.yaml or environments/*.yaml and run `modelfleet render`."
@@ -113,7 +113,7 @@ def overlay_part(item: Overlay, model: str) -> OverlayPart:
 
 
 def overlay_frame(env: str, namespace: str, namespace_object: KubeObject, models: Sequence[str],
-                  parts: Sequence[OverlayPart]) -> dict[str, bytes]:
+                  parts: Sequence[OverlayPart], *, keep_namespaces: bool = False) -> dict[str, bytes]:
     """The overlay's namespace.yaml and kustomization.yaml around the models' parts (in model order)."""
     source = overlay_source(env)
     prefix = f"overlays/{env}"
@@ -125,13 +125,20 @@ def overlay_frame(env: str, namespace: str, namespace_object: KubeObject, models
         resources.extend(part.resources)
         patches.extend(part.patches)
         images.extend(part.images)
-    kustomization: dict[str, Any] = {
-        "apiVersion": KUSTOMIZE_API,
-        "kind": "Kustomization",
-        "namespace": namespace,
-        "resources": resources,
-        "images": images,
-    }
+    kustomization: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization"}
+    if keep_namespaces:
+        # `namespace:` would move every object; this sets only those that name none (kustomize
+        # api/filters/namespace, unsetOnly).
+        transformer = {
+            "apiVersion": "builtin",
+            "kind": "NamespaceTransformer",
+            "metadata": {"name": "namespace", "namespace": namespace},
+            "unsetOnly": True,
+        }
+        kustomization["transformers"] = [dump(transformer).rstrip("\n")]
+    else:
+        kustomization["namespace"] = namespace
+    kustomization.update({"resources": resources, "images": images})
     if patches:
         kustomization["patches"] = patches
     files[f"{prefix}/kustomization.yaml"] = _yaml([kustomization], source)
@@ -162,7 +169,14 @@ def _per_model(item: Overlay) -> dict[str, Overlay]:
 def overlay_files(item: Overlay) -> dict[str, bytes]:
     split = _per_model(item)
     parts = [overlay_part(split[model], model) for model in item.models]
-    files = overlay_frame(item.environment, item.namespace, item.namespace_object, item.models, parts)
+    files = overlay_frame(
+        item.environment,
+        item.namespace,
+        item.namespace_object,
+        item.models,
+        parts,
+        keep_namespaces=item.keep_namespaces,
+    )
     for part in parts:
         files.update(part.files)
     return files

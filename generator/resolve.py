@@ -21,6 +21,7 @@ from .kubeschema import UnknownVersion, schema_version_for
 from .load import Document, FieldPath
 from .parse import Parsed, ParsedEnvironment, did_you_mean, translate
 from .spec import ATOMIC_FIELDS, FETCHER_OF_SCHEME, EnvironmentFile, Fleet, ModelSpec, service_names
+from .spectypes import LABEL_VALUE_RE
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,28 @@ def _traffic(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
     return findings
 
 
+def _platform_labels(document: Document, prefix: FieldPath, platform: Any, models: Sequence[str]) -> list[Finding]:
+    """Platform label values that hold {model} must stay label values for every model's name."""
+    findings: list[Finding] = []
+    for section in ("serviceAccount", "pods", "services", "monitoring", "dashboards"):
+        for key, value in getattr(platform, section).labels.items():
+            if "{model}" not in value:
+                continue
+            for model in models:
+                shown = value.replace("{model}", model)
+                if len(shown) > 63 or not LABEL_VALUE_RE.match(shown):
+                    findings.append(
+                        document.finding(
+                            (*prefix, section, "labels", key),
+                            f"with model {model}, label {key} would be '{shown}', not a label value "
+                            "(at most 63 letters, digits, '-', '_' or '.')",
+                            "shorten the value, or move {model} into an annotation",
+                        )
+                    )
+                    break
+    return findings
+
+
 def _check_base_images(parsed: Parsed, runtimes: set[str]) -> list[Finding]:
     """Base images are shared by every environment: one that demands digests binds them all."""
     demanding = [env for env in parsed.environments if env.spec.policy.requireBaseImageDigests]
@@ -459,6 +482,9 @@ def resolve(parsed: Parsed) -> Resolution:
         resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed.root)
         environments.append(resolved_env)
         findings.extend(env_findings)
+    findings.extend(_platform_labels(document, ("fleet", "platform"), fleet_file.fleet.platform, names))
+    for env in parsed.environments:
+        findings.extend(_platform_labels(env.document, ("platform",), env.spec.platform, names))
     findings.extend(_check_base_images(parsed, {m.spec.runtime for m in base}))
     findings.extend(_shared_repositories(base))
     collisions = _service_collisions(base) + [f for e in environments for f in _service_collisions(e.models)]

@@ -42,9 +42,11 @@ from .spectypes import (
     LabelValue,
     ModelName,
     Percent,
+    PlatformLabelValue,
     Port,
     PromLabel,
     PythonVersion,
+    QualifiedKey,
     Quantity,
     RelDir,
     Repository,
@@ -115,6 +117,61 @@ def _check_base_images(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+# Labels modelfleet sets itself, on which selectors and queries rely.
+RESERVED_LABEL_PREFIXES = ("app.kubernetes.io/", "modelfleet.io/")
+RESERVED_LABELS = frozenset({"rollouts-pod-template-hash"})
+
+
+def _check_platform_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key.startswith(RESERVED_LABEL_PREFIXES) or key in RESERVED_LABELS:
+            raise spec_error(
+                f"label '{key}' is set by modelfleet (selectors and queries rely on it)",
+                "choose a key of your own, such as example.com/team",
+            )
+    return value
+
+
+def _check_platform_annotations(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key.startswith("modelfleet.io/") or key == "kubectl.kubernetes.io/default-container":
+            raise spec_error(f"annotation '{key}' is set by modelfleet", "choose a key of your own")
+    return value
+
+
+class PlatformMetadata(Spec):
+    labels: Annotated[dict[QualifiedKey, PlatformLabelValue], AfterValidator(_check_platform_labels)] = Field(
+        default_factory=dict, description="Labels; {model} in a value is the model's name."
+    )
+    annotations: Annotated[dict[QualifiedKey, str], AfterValidator(_check_platform_annotations)] = Field(
+        default_factory=dict, description="Annotations; {model} in a value is the model's name."
+    )
+
+
+class DashboardsPlatform(PlatformMetadata):
+    namespace: DNSLabel | None = Field(
+        None,
+        description="Namespace of the dashboard ConfigMaps, for a Grafana sidecar that searches only its own; by default the models' namespace.",
+    )
+
+
+class Platform(Spec):
+    serviceAccount: PlatformMetadata = Field(
+        default_factory=PlatformMetadata,
+        description="On each model's ServiceAccount, such as eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account.",
+    )
+    pods: PlatformMetadata = Field(default_factory=PlatformMetadata, description="On each pod template.")
+    services: PlatformMetadata = Field(default_factory=PlatformMetadata, description="On each Service.")
+    monitoring: PlatformMetadata = Field(
+        default_factory=PlatformMetadata,
+        description="On PodMonitors and PrometheusRules, such as the release label kube-prometheus-stack selects them by.",
+    )
+    dashboards: DashboardsPlatform = Field(
+        default_factory=DashboardsPlatform,
+        description="On the Grafana dashboard ConfigMaps (grafana_dashboard: \"1\" is always set), and where they go.",
+    )
+
+
 class Fleet(Spec):
     name: DNSLabel = Field(description="Name of the fleet; used in labels and GitOps object names.")
     registry: Repository = Field(
@@ -130,6 +187,10 @@ class Fleet(Spec):
     fetcherImages: dict[Literal["rclone", "oras"], ImageRef] = Field(
         default_factory=dict,
         description="Images of the init containers that fetch artifacts: rclone for s3:// and gs://, oras for oci://. Unset ones use the pinned upstream tags; an environment with policy.requireDigests needs them pinned by @sha256 digest (mirror them into fleet.registry).",
+    )
+    platform: Platform = Field(
+        default_factory=Platform,
+        description="Labels and annotations the cluster's shared services look for (cloud identity, Prometheus and Grafana selectors); an environment's platform is merged over it.",
     )
     allowSecrets: list[Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]] = Field(
         default_factory=list,
@@ -811,6 +872,9 @@ class EnvironmentFile(Spec):
     policy: Policy = Field(default_factory=Policy, description="Rules this environment enforces.")
     prometheus: Prometheus = Field(default_factory=Prometheus, description="The Prometheus of this cluster.")
     traffic: Traffic = Field(default_factory=Traffic, description="How client traffic reaches exposed models.")
+    platform: Platform = Field(
+        default_factory=Platform, description="Merged over fleet.platform, key by key, for this environment."
+    )
     defaults: ModelDefaults = Field(
         default_factory=MODEL_DEFAULTS, description="Same shape as models.yaml defaults; applied after them."
     )

@@ -389,6 +389,17 @@ def _check_qualified_key(value: str) -> str:
     return value
 
 
+def _check_platform_label_value(value: str) -> str:
+    shown = value.replace("{model}", "m")
+    if len(shown) > 63 or (shown and not LABEL_VALUE_RE.match(shown)):
+        raise spec_error(
+            f"'{value}' is not a valid label value: at most 63 letters, digits, '-', '_' or '.' ({{model}} allowed)",
+            "quote numbers and booleans: \"1\", \"true\"",
+        )
+    return value
+
+
+PlatformLabelValue = Annotated[str, AfterValidator(_check_platform_label_value), WithJsonSchema({"type": "string"})]
 Hostname = Annotated[
     str, AfterValidator(_check_hostname), WithJsonSchema({"type": "string", "pattern": DNS_SUBDOMAIN_RE.pattern})
 ]

@@ -299,6 +299,12 @@ def _put_wake_up_query(models: Data, envs: dict[str, Data], files: dict[str, byt
 
 FREE_FIELDS += (
     Field(
+        "platform annotation value",
+        "free",
+        _set_path("fleet", "platform"),
+        carrier=lambda p: {"serviceAccount": {"annotations": {"example.com/note": p}}},
+    ),
+    Field(
         "scaling.wakeUp.query (string literal)",
         "free",
         _put_wake_up_query,
@@ -387,6 +393,14 @@ CONSTRAINED_FIELDS: tuple[Field, ...] = (
     _constrained("cluster.name", _set_path("env", "cluster", "name"), renames=True),
     _constrained("kubernetesVersion", _set_path("env", "kubernetesVersion")),
     _constrained("fleet.allowSecrets item", _set_path("fleet", "allowSecrets"), lambda p: [p]),
+    _constrained("platform label value", _set_path("fleet", "platform"),
+                 lambda p: {"pods": {"labels": {"example.com/tier": p}}}, renames=True),
+    _constrained("platform label key", _set_path("fleet", "platform"),
+                 lambda p: {"services": {"labels": {p: "x"}}}, renames=True),
+    _constrained("platform annotation key", _set_path("fleet", "platform"),
+                 lambda p: {"serviceAccount": {"annotations": {p: "x"}}}, renames=True),
+    _constrained("platform dashboards namespace", _set_path("fleet", "platform"),
+                 lambda p: {"dashboards": {"namespace": p}}, renames=True),
     _constrained("expose.host", _routed({"router": "nginx"}, {"host": _value}), renames=True),
     _constrained("expose.path", _routed({"router": "nginx"}, {"host": "s.example.com", "path": _value}), renames=True),
     _constrained("traffic.nginx.ingressClassName",
@@ -812,6 +826,7 @@ def test_every_string_field_of_the_spec_is_classified() -> None:
         "files", "metric", "for_", "namespace", "kubernetesVersion", "cpu", "memory", "maxSurge", "maxUnavailable",
         "models",  # environment overrides by model name
         "allowSecrets", "host", "path", "query", "ingressClassName", "namespaceLabel", "sectionName",
+        "labels", "annotations",  # platform metadata
     }  # fmt: skip
     found: set[str] = set()
     for obj in vars(spec_module).values():

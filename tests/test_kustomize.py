@@ -79,3 +79,25 @@ def test_json_patch_round_trip_through_kustomize(tmp_path: Path) -> None:
     )
     [built] = kustomize(tmp_path / "ov")
     assert built == target
+
+
+def test_dashboards_in_a_namespace_of_their_own(example_fleet: Path) -> None:
+    """With platform.dashboards.namespace the overlay sets the namespace only where an object
+    names none (a NamespaceTransformer with unsetOnly), and the dashboards land there."""
+    from generator.cli import main
+
+    staging = example_fleet / "environments" / "staging.yaml"
+    text = staging.read_text(encoding="utf-8")
+    staging.write_text(text.replace("defaults:\n", "platform:\n  dashboards: {namespace: monitoring}\ndefaults:\n", 1))
+    assert main(["--root", str(example_fleet), "render"]) == 0
+    output = next(e for e in render(example_fleet).environments if e.name == "staging")
+    built = _by_identity(kustomize(example_fleet / "rendered" / "overlays" / "staging"))
+    expected = _by_identity([json.loads(json.dumps(o)) for o in output.objects])
+    assert sorted(built) == sorted(expected)
+    for key, obj in expected.items():
+        assert json_patch(built[key], obj) == [], f"{key} differs after kustomize"
+    dashboards = [o for o in built.values() if o["metadata"]["name"].endswith("-dashboard")]
+    assert dashboards and {o["metadata"]["namespace"] for o in dashboards} == {"monitoring"}
+    assert {o["metadata"]["name"] for o in dashboards} >= {"ml-staging-fraud-detector-dashboard"}
+    workloads = [o for o in built.values() if o["kind"] in ("Deployment", "Rollout")]
+    assert {o["metadata"]["namespace"] for o in workloads} == {"ml-staging"}

@@ -38,6 +38,7 @@ from typing import Any
 from ..resolve import ResolvedModel
 from ..sli import Sli, plain, sli_for
 from .identity import CONTAINER, hpa_name
+from .platform import platform_settings
 
 SCHEMA_VERSION = 39
 NAMESPACE_VARIABLE = "$namespace"
@@ -500,11 +501,22 @@ def dashboard_text(dashboard: dict[str, Any]) -> str:
 
 def dashboard_configmap(model: ResolvedModel, dashboard: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     """A v1 ConfigMap holding ``dashboard``, labelled for the Grafana sidecar's default
-    discovery label ``grafana_dashboard: "1"``."""
+    discovery label ``grafana_dashboard: "1"`` and the platform's dashboard settings. In a
+    namespace of its own (``platform.dashboards.namespace``) its name carries the models'
+    namespace, so the dashboards of two environments in one cluster stay apart."""
     text = dashboard_text(dashboard)
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": f"{model.name}-dashboard", "labels": {**labels, "grafana_dashboard": "1"}},
-        "data": {f"{model.name}.json": text},
+    platform = platform_settings(model)
+    env = model.environment
+    metadata: dict[str, Any] = {
+        "name": f"{model.name}-dashboard",
+        "labels": {**labels, "grafana_dashboard": "1", **platform.dashboards.labels},
     }
+    if platform.dashboards_namespace is not None and env is not None:
+        metadata = {
+            "name": f"{env.namespace}-{model.name}-dashboard",
+            "namespace": platform.dashboards_namespace,
+            "labels": metadata["labels"],
+        }
+    if platform.dashboards.annotations:
+        metadata["annotations"] = platform.dashboards.annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {f"{model.name}.json": text}}

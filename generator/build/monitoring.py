@@ -12,6 +12,7 @@ from ..sli import sli_for
 from .alerts import alert_docs, prometheus_rule, rule_groups
 from .alerttests import rules_test
 from .identity import common_labels
+from .platform import platform_settings
 from .runbook import runbook
 
 
@@ -29,7 +30,8 @@ def environment_rule(model: ResolvedModel) -> dict[str, Any]:
     """The PrometheusRule of a model in its environment (rules are scoped to the namespace)."""
     env = model.environment
     assert env is not None, "rules belong to an environment"
-    return prometheus_rule(model, sli_for(model, env.namespace), env.name, common_labels(model))
+    labels = {**common_labels(model), **platform_settings(model).monitoring.labels}
+    return prometheus_rule(model, sli_for(model, env.namespace), env.name, labels)
 
 
 def rule_proof(model: ResolvedModel) -> RuleProof:

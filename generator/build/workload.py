@@ -20,6 +20,7 @@ from ..spec import Prometheus
 from ..templating import render_documents
 from .fetch import FetchPlan, fetch_plan
 from .identity import CONTAINER, common_labels, image_reference, selector_labels, serving_port, version_label
+from .platform import platform_settings
 from .rollout import CANARY_HASH_ARG, analysis_sli, rollout_context
 from .scaling import scaling_context
 from .traffic import route_objects
@@ -149,17 +150,23 @@ def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
     labels = common_labels(model)
     workload_labels = {**labels, "app.kubernetes.io/version": version_label(model)}
     gpu = spec.resources.gpu > 0
+    platform = platform_settings(model)
     pod_annotations: dict[str, str] = {"kubectl.kubernetes.io/default-container": CONTAINER}
     if config_name:
         pod_annotations["modelfleet.io/config"] = config_name
+    pod_annotations.update(platform.pods.annotations)
     return {
         "name": spec.name,
         "labels": labels,
         "annotations": {"modelfleet.io/description": spec.description} if spec.description else {},
         "selector": selector_labels(model),
         "workload_labels": workload_labels,
-        "pod_labels": workload_labels,
+        "pod_labels": {**workload_labels, **platform.pods.labels},
         "pod_annotations": pod_annotations,
+        "service_account_labels": {**labels, **platform.service_account.labels},
+        "service_account_annotations": platform.service_account.annotations,
+        "service_labels": {**labels, **platform.services.labels},
+        "service_annotations": platform.services.annotations,
         "replicas": None,  # the HorizontalPodAutoscaler owns the replica count
         "progress_deadline": spec.startup.maxSeconds + 300,
         "termination_grace": 30,
@@ -195,7 +202,7 @@ def workload_context(model: ResolvedModel, root: Path) -> dict[str, Any]:
         "runtime_config_data": RUNTIME_CONFIG_FILES.get(spec.runtime, {}),
         "metrics_port_name": "metrics" if info.metrics_port not in (None, serving_port(model)) else "http",
         "metrics_path": info.metrics_path,
-        "monitoring_labels": labels,
+        "monitoring_labels": {**labels, **platform.monitoring.labels},
         "pod_target_labels": [POD_HASH_LABEL] if spec.rollout.strategy != "rolling" else [],
         # The operator labels a PodMonitor's series with namespace, pod and container but no
         # service; the SLI queries scope by service, so the scrape names it after the model
@@ -234,14 +241,14 @@ def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
     def add(template: str, **extra: Any) -> None:
         objects.extend(render_documents(posixpath.join("k8s", f"{template}.yaml.j2"), {**context, **extra}))
 
-    add("serviceaccount")
+    add("serviceaccount", labels=context["service_account_labels"], annotations=context["service_account_annotations"])
     if context["configmap_name"]:
         add("configmap")
     if context["runtime_config_data"]:
         add("runtimeconfig")
     add("rollout" if context["workload_kind"] == "Rollout" else "deployment")
     for service in context["service_names"]:
-        add("service", service_name=service)
+        add("service", service_name=service, labels=context["service_labels"], annotations=context["service_annotations"])
     objects.extend(route_objects(model, context["labels"]))
     if context["analysis_metrics"]:
         add("analysistemplate")
