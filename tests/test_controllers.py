@@ -186,3 +186,70 @@ def test_a_scrape_that_drops_the_pod_hash_is_rejected(environments: dict[str, En
         del _find(objects, "PodMonitor", "fraud-detector")["spec"]["podTargetLabels"]
 
     assert any("does not keep" in m for m in _broken(environments["prod"], change))
+
+
+# ------------------------------------------------------------------ routers
+
+
+def test_a_route_without_the_canary_backend_is_rejected(environments: dict[str, EnvironmentOutput]) -> None:
+    def change(objects: Objects) -> None:
+        route = _find(objects, "HTTPRoute", "fraud-detector")
+        route["spec"]["rules"][0]["backendRefs"] = route["spec"]["rules"][0]["backendRefs"][:1]
+
+    messages = _broken(environments["prod"], change)
+    assert any("cannot set the weights" in m for m in messages), messages
+
+
+def test_an_ingress_that_skips_the_stable_service_is_rejected(environments: dict[str, EnvironmentOutput]) -> None:
+    def change(objects: Objects) -> None:
+        path = _find(objects, "Ingress", "fraud-detector")["spec"]["rules"][0]["http"]["paths"][0]
+        path["backend"]["service"]["name"] = "fraud-detector-canary"
+
+    messages = _broken(environments["dev"], change)
+    assert any("Argo Rollouts rejects the Rollout" in m for m in messages), messages
+
+
+def test_a_routed_canary_without_its_route_is_rejected(environments: dict[str, EnvironmentOutput]) -> None:
+    def change(objects: Objects) -> None:
+        objects.remove(_find(objects, "HTTPRoute", "fraud-detector"))
+
+    assert any("HTTPRoute 'fraud-detector' is not among" in m for m in _broken(environments["prod"], change))
+
+
+# ------------------------------------------------------------------ platform and query types
+
+
+def test_a_monitoring_object_without_the_selector_label_is_rejected(
+    environments: dict[str, EnvironmentOutput],
+) -> None:
+    # The point 6: kube-prometheus-stack selects by release; one object without it is invisible.
+    def change(objects: Objects) -> None:
+        del _find(objects, "PrometheusRule", "sentiment")["metadata"]["labels"]["release"]
+
+    messages = _broken(environments["prod"], change)
+    assert any("PrometheusRule/sentiment" in m and "release=kube-prometheus-stack" in m for m in messages), messages
+
+
+def test_a_dashboard_without_the_sidecar_label_is_rejected(environments: dict[str, EnvironmentOutput]) -> None:
+    def change(objects: Objects) -> None:
+        del _find(objects, "ConfigMap", "sentiment-dashboard")["metadata"]["labels"]["grafana_dashboard"]
+
+    assert any("invisible to the Grafana sidecar" in m for m in _broken(environments["prod"], change))
+
+
+def test_a_keda_query_of_the_wrong_type_is_rejected(environments: dict[str, EnvironmentOutput]) -> None:
+    def change(objects: Objects) -> None:
+        for trigger in next(_scaled_objects(objects))["spec"]["triggers"]:
+            if trigger["type"] == "prometheus":
+                trigger["metadata"]["query"] = "sum_over_time(up[5m])[10m:1m]"  # a range vector
+
+    assert any("is a range vector" in m for m in _broken(environments["prod"], change))
+
+
+def test_a_rule_expression_of_the_wrong_type_is_rejected(environments: dict[str, EnvironmentOutput]) -> None:
+    def change(objects: Objects) -> None:
+        rule = _find(objects, "PrometheusRule", "fraud-detector")
+        rule["spec"]["groups"][0]["rules"][0]["expr"] = 'http_requests_total{service="fraud-detector"}[5m]'
+
+    messages = _broken(environments["prod"], change)
+    assert any("PrometheusRule/fraud-detector" in m and "range vector" in m for m in messages), messages

@@ -248,7 +248,8 @@ def build_workload(model: ResolvedModel, root: Path) -> list[KubeObject]:
         add("runtimeconfig")
     add("rollout" if context["workload_kind"] == "Rollout" else "deployment")
     for service in context["service_names"]:
-        add("service", service_name=service, labels=context["service_labels"], annotations=context["service_annotations"])
+        labels, annotations = context["service_labels"], context["service_annotations"]
+        add("service", service_name=service, labels=labels, annotations=annotations)
     objects.extend(route_objects(model, context["labels"]))
     if context["analysis_metrics"]:
         add("analysistemplate")

@@ -17,6 +17,8 @@ from ..errors import Finding
 from .argo_rollouts import rollout_findings
 from .autoscaling import autoscaling_findings
 from .common import Objects
+from .platform import platform_findings
+from .queries import query_type_findings
 from .scraping import scrape_findings
 
 __all__ = ["controller_findings"]
@@ -32,4 +34,6 @@ def controller_findings(
         *rollout_findings(found),
         *autoscaling_findings(found, adapter_values),
         *scrape_findings(found),
+        *platform_findings(found),
+        *query_type_findings(found, adapter_values),
     ]

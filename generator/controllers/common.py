@@ -15,7 +15,7 @@ Obj = Mapping[str, Any]
 
 # Argo Rollouts replaces {{args.name}} in a query before it sends it; any label value will do
 # for reading the expression's shape.
-_ARGO_ARG = re.compile(r"\{\{\s*args\.[A-Za-z0-9_.-]+\s*\}\}")
+ARGO_ARG = re.compile(r"\{\{\s*args\.[A-Za-z0-9_.-]+\s*\}\}")
 
 
 class Objects:
@@ -52,7 +52,7 @@ def parse(query: str) -> Any | None:
     """The expression tree of ``query`` with Argo's {{args.*}} filled in; None if unparsable
     (the schema and promtool checks report that)."""
     try:
-        return promql_parser.parse(_ARGO_ARG.sub("arg", query))
+        return promql_parser.parse(ARGO_ARG.sub("arg", query))
     except ValueError:
         return None
 
