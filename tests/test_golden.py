@@ -88,8 +88,18 @@ def test_render_is_byte_stable_across_hash_seeds(example_fleet: Path, tmp_path: 
 def test_wheel_ships_templates_and_schemas_and_renders_from_anywhere(tmp_path: Path, example_fleet: Path) -> None:
     """A non-editable install works from any directory: templates/ and schemas/ are inside."""
     wheels = tmp_path / "wheels"
+    # From a copy without build/: setuptools would ship a stale build/lib/ along with the wheel.
+    source = tmp_path / "source"
+    top = {"build", "rendered", "bench", "tests"}
+
+    def skip(directory: str, names: list[str]) -> set[str]:
+        here = {n for n in names if n.startswith(".") or n.endswith(".egg-info") or n == "__pycache__"}
+        return here | (top & set(names) if Path(directory) == REPO else set())
+
+    shutil.copytree(REPO, source, ignore=skip)
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
+        [*pip_wheel, str(source)],
         capture_output=True,
         check=False,
         text=True,
@@ -99,6 +109,8 @@ def test_wheel_ships_templates_and_schemas_and_renders_from_anywhere(tmp_path: P
     names = zipfile.ZipFile(wheel).namelist()
     assert "generator/templates/k8s/deployment.yaml.j2" in names
     assert "generator/schemas/models.schema.json" in names
+    packages = sorted(str(p.relative_to(REPO)) for p in (REPO / "generator").rglob("__init__.py"))
+    assert [p for p in packages if p not in names] == [], "pyproject.toml's packages miss a subpackage"
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     shutil.rmtree(example_fleet / "rendered")
