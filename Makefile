@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP    := $(VENV)/.installed-test
 
-.PHONY: render validate schema lint test golden clean help promtool fuzz bench
+.PHONY: render validate schema lint test test-fast golden clean help promtool fuzz bench
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make render    create .venv if missing, install modelfleet, render the example fleet"
 	@echo "make validate  check models.yaml and environments/*.yaml"
 	@echo "make test      install test tools, run lint, the golden check and the test suite"
+	@echo "make test-fast lint, the golden check and the tests not marked slow or live (a few minutes)"
 	@echo "make lint      ruff and mypy --strict"
 	@echo "make schema    regenerate schemas/*.json from the spec models"
 	@echo "make golden    refresh the snapshots under tests/ (review the diff before committing)"
@@ -63,6 +64,12 @@ test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint live-deps
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q
+
+# The quick tier for the edit loop; `make test` stays the full proof.
+test-fast: $(TEST_STAMP) promtool lint
+	$(BIN)/modelfleet schema --check
+	$(BIN)/modelfleet render --check
+	$(BIN)/python -m pytest -q -m "not slow and not live"
 
 # Hypothesis at full strength: 10,000 valid and mutated fleets (make test runs a bounded number).
 fuzz: $(TEST_STAMP)

@@ -31,6 +31,8 @@ from generator import write
 from generator.cli import main
 from generator.errors import StaleOutputError
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 LOCK = ".rendered.lock"

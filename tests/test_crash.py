@@ -46,6 +46,8 @@ import pytest
 
 from generator.write import write_tree
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 LOCK = ".rendered.lock"

@@ -36,6 +36,8 @@ from generator.layout import identity, json_patch
 from generator.pipeline import render
 from generator.report import format_text
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 _REQUESTED = int(os.environ.get("MODELFLEET_FUZZ_EXAMPLES", "0") or 0)
 FUZZING = _REQUESTED > 0
 VALID_EXAMPLES = _REQUESTED or 30

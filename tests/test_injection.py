@@ -54,6 +54,8 @@ from generator.cli import main
 from generator.errors import ModelfleetError
 from generator.pipeline import render
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 Data = dict[str, Any]
 FULL = int(os.environ.get("MODELFLEET_FUZZ_EXAMPLES", "0") or 0) > 0  # `make fuzz`: every payload
 

@@ -28,13 +28,16 @@ def model_settings(draw: st.DrawFn) -> dict[str, Any]:
         targets["requestsPerSecond"] = draw(st.integers(1, 200))
     if draw(st.booleans()):
         targets["latencyP95Ms"] = draw(st.sampled_from([100, 200, 500]))
+    scaling: dict[str, Any] = {
+        "engine": engine,
+        "minReplicas": minimum,
+        "maxReplicas": draw(st.integers(max(minimum, 1), 8)),
+        "targets": targets,
+    }
+    if minimum == 0 and engine == "keda":  # scale to zero wakes on a queue, which exists without pods
+        scaling["wakeUp"] = {"query": "sum(scoring_queue_length)", "perReplica": 10}
     return {
-        "scaling": {
-            "engine": engine,
-            "minReplicas": minimum,
-            "maxReplicas": draw(st.integers(max(minimum, 1), 8)),
-            "targets": targets,
-        },
+        "scaling": scaling,
         "rollout": {"strategy": draw(st.sampled_from(["rolling", "canary", "blueGreen"]))},
         "resources": {"gpu": gpu, "spareGpus": draw(st.sampled_from([0, 2, 16]))},
     }

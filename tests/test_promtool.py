@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "rendered" / "tests"
 ENVIRONMENTS = sorted(p.name for p in TESTS.iterdir() if p.is_dir())

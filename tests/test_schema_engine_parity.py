@@ -29,6 +29,8 @@ from generator.build import compose
 from generator.fastschema import fast_accepts
 from generator.kubeschema import KubeError, KubeValidator, accepts, object_errors
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast`
+
 REPO = Path(__file__).resolve().parent.parent
 
 Path_ = tuple[str | int, ...]
