@@ -703,15 +703,14 @@ class LiveRun:
                         tolerance=ANALYSIS_RATIO_TOLERANCE,
                     )
                 elif "latency" in q.metric:
-                    client = p95([r.latency for r in in_window])
-                    self.checks.add(
-                        phase,
-                        f"analysis {model}/{q.metric} vs client p95 (2m)",
-                        driven=fmt(client),
-                        recorded=fmt(value),
-                        diff="-" if value is None else f"{value - client:+.4f}",
-                        ok=None,
-                    )
+                    self.p95_info(phase, f"analysis {model}/{q.metric} vs client p95 (2m)", in_window, value)
+
+    def p95_info(self, phase: str, name: str, requests: Sequence[Any], value: float | None) -> None:
+        """The recorded p95 beside the client's, for information: the client's clock includes the
+        network and queueing, the server's histogram only the handler."""
+        client = p95([r.latency for r in requests])
+        diff = "-" if value is None else f"{value - client:+.4f}"
+        self.checks.add(phase, name, driven=fmt(client), recorded=fmt(value), diff=diff, ok=None)
 
     def check_scaling(self, phase: str, at: float) -> None:
         """Every scaling signal of prod answers one sample; those of models with traffic are
@@ -740,15 +739,7 @@ class LiveRun:
                     relative=True,
                 )
             elif "latency_p95" in q.source:
-                client = p95([r.latency for r in in_window])
-                self.checks.add(
-                    phase,
-                    f"ml-prod {q.source} vs client p95",
-                    driven=fmt(client),
-                    recorded=fmt(value),
-                    diff="-" if value is None else f"{value - client:+.4f}",
-                    ok=None,
-                )
+                self.p95_info(phase, f"ml-prod {q.source} vs client p95", in_window, value)
 
     def check_slis(self, phase: str, at: float) -> None:
         for model in ("fraud-detector", "churn-model", "sentiment"):

@@ -62,8 +62,11 @@ def dashboards_namespace(fleet: Fleet, env_platform: Platform | None) -> str | N
 
 
 def platform_settings(model: ResolvedModel) -> PlatformSettings:
+    """The settings of ``model`` where it runs (the shared base: the fleet's alone, and its
+    dashboards stay with the model, since a base has no namespace to name them after)."""
     env = model.environment
-    layers = merged_platform(model.fleet, env.platform if env is not None else None)
+    env_platform = env.platform if env is not None else None
+    layers = merged_platform(model.fleet, env_platform)
     name = model.name
     return PlatformSettings(
         service_account=_merge([layer.serviceAccount for layer in layers], name),
@@ -71,7 +74,5 @@ def platform_settings(model: ResolvedModel) -> PlatformSettings:
         services=_merge([layer.services for layer in layers], name),
         monitoring=_merge([layer.monitoring for layer in layers], name),
         dashboards=_merge([layer.dashboards for layer in layers], name),
-        dashboards_namespace=dashboards_namespace(model.fleet, env.platform if env is not None else None)
-        if env is not None
-        else None,
+        dashboards_namespace=None if env is None else dashboards_namespace(model.fleet, env_platform),
     )

@@ -32,10 +32,10 @@ from typing import Any
 
 import promql_parser
 
+from ..build.traffic import GATEWAY_API_PLUGIN
 from ..errors import Finding
 from .common import Obj, Objects, items, mapping, parse, unwrap
 
-GATEWAY_API_PLUGIN = "argoproj-labs/gatewayAPI"
 EMPTY_GUARD = "len(result) > 0 &&"
 # Measurements with enough traffic that a Successful run rests on, at the least.
 MIN_CONCLUSIVE = 3

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..build.workload import POD_HASH_LABEL
 from ..errors import Finding
+from ..sli import POD_HASH_SERIES_LABEL
 from .common import Obj, Objects, equal_matchers, items, mapping, name_of, parse, selectors
 
 WORKLOADS = ("Deployment", "Rollout", "StatefulSet")
-POD_HASH_LABEL = "rollouts-pod-template-hash"
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -112,7 +113,7 @@ def _reads_pod_hash(template: Obj, model: str) -> bool:
             continue
         for selector in selectors(query):
             matchers = equal_matchers(selector)
-            if matchers.get("service") == model and "rollouts_pod_template_hash" in matchers:
+            if matchers.get("service") == model and POD_HASH_SERIES_LABEL in matchers:
                 return True
     return False
 
