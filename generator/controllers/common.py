@@ -25,12 +25,13 @@ class Objects:
         self.env_name = env_name
         self.location = Location(f"rendered/overlays/{env_name}")
         self.all = list(objects)
+        self._by_name = {(str(obj.get("kind")), name_of(obj)): obj for obj in reversed(self.all)}
 
     def of_kind(self, *kinds: str) -> Iterator[Obj]:
         return (obj for obj in self.all if obj.get("kind") in kinds)
 
     def named(self, kind: str, name: str) -> Obj | None:
-        return next((obj for obj in self.of_kind(kind) if name_of(obj) == name), None)
+        return self._by_name.get((kind, name))
 
     def finding(self, obj: Obj, field: str, message: str, hint: str) -> Finding:
         return Finding(message, self.location, f"{obj.get('kind')}/{name_of(obj)}: {field}", hint)

@@ -35,23 +35,43 @@ def _pod_labels(workload: Obj) -> dict[str, str]:
     return _labels(mapping(mapping(mapping(workload.get("spec")).get("template")).get("metadata")).get("labels"))
 
 
+class _BySelector:
+    """Objects with a label selector, found by the labels they select (each is filed under every
+    label of its selector, so finding those that select a set of labels reads only candidates)."""
+
+    def __init__(self) -> None:
+        self._filed: dict[tuple[str, str], list[tuple[dict[str, str], Obj]]] = {}
+
+    def add(self, selector: dict[str, str], obj: Obj) -> None:
+        for item in selector.items():
+            self._filed.setdefault(item, []).append((selector, obj))
+
+    def selecting(self, labels: Mapping[str, str]) -> list[Obj]:
+        found: dict[int, Obj] = {}
+        for item in labels.items():
+            for selector, obj in self._filed.get(item, []):
+                if _selects(selector, labels):
+                    found[id(obj)] = obj
+        return list(found.values())
+
+
 def scrape_findings(objects: Objects) -> list[Finding]:
+    pod_monitors, services, service_monitors = _BySelector(), _BySelector(), _BySelector()
+    for monitor in objects.of_kind("PodMonitor"):
+        pod_monitors.add(_labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels")), monitor)
+    for service in objects.of_kind("Service"):
+        services.add(_labels(mapping(service.get("spec")).get("selector")), service)
+    for monitor in objects.of_kind("ServiceMonitor"):
+        selector = _labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels"))
+        service_monitors.add(selector, monitor)
+    by_hash = _analysed_by_hash(objects)
     found: list[Finding] = []
     for workload in objects.of_kind(*WORKLOADS):
         pods = _pod_labels(workload)
-        paths: list[tuple[Obj, str]] = []  # (monitor, the service label its series get)
-        for monitor in objects.of_kind("PodMonitor"):
-            selector = _labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels"))
-            if _selects(selector, pods):
-                paths.append((monitor, _relabelled_service(monitor)))
-        for monitor in objects.of_kind("ServiceMonitor"):
-            selector = _labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels"))
-            for service in objects.of_kind("Service"):
-                service_selector = _labels(mapping(service.get("spec")).get("selector"))
-                if _selects(selector, _labels(mapping(service.get("metadata")).get("labels"))) and _selects(
-                    service_selector, pods
-                ):
-                    paths.append((monitor, name_of(service)))
+        paths: list[tuple[Obj, str]] = [(m, _relabelled_service(m)) for m in pod_monitors.selecting(pods)]
+        for service in services.selecting(pods):
+            service_labels = _labels(mapping(service.get("metadata")).get("labels"))
+            paths += [(monitor, name_of(service)) for monitor in service_monitors.selecting(service_labels)]
         if len(paths) != 1:
             how = ", ".join(f"{m['kind']}/{name_of(m)} as service={s}" for m, s in paths) or "nothing"
             found.append(
@@ -63,7 +83,7 @@ def scrape_findings(objects: Objects) -> list[Finding]:
                 )
             )
             continue
-        found += _labels_for_queries(objects, workload, *paths[0])
+        found += _labels_for_queries(objects, workload, *paths[0], name_of(workload) in by_hash)
     return found
 
 
@@ -78,7 +98,7 @@ def _relabelled_service(monitor: Obj) -> str:
     return service
 
 
-def _labels_for_queries(objects: Objects, workload: Obj, monitor: Obj, service: str) -> list[Finding]:
+def _labels_for_queries(objects: Objects, workload: Obj, monitor: Obj, service: str, by_hash: bool) -> list[Finding]:
     """The queries about this workload's pods select labels the scrape gives them."""
     name = name_of(workload)
     found: list[Finding] = []
@@ -92,7 +112,6 @@ def _labels_for_queries(objects: Objects, workload: Obj, monitor: Obj, service: 
                 f"relabel the scrape: targetLabel service, replacement {name}",
             )
         )
-    by_hash = any(_reads_pod_hash(template, name) for template in objects.of_kind("AnalysisTemplate"))
     kept = [str(label) for label in items(mapping(monitor.get("spec")).get("podTargetLabels"))]
     if by_hash and POD_HASH_LABEL not in kept:
         found.append(
@@ -106,16 +125,17 @@ def _labels_for_queries(objects: Objects, workload: Obj, monitor: Obj, service: 
     return found
 
 
-def _reads_pod_hash(template: Obj, model: str) -> bool:
-    for metric in items(mapping(template.get("spec")).get("metrics")):
-        query = parse(str(mapping(mapping(mapping(metric).get("provider")).get("prometheus")).get("query", "")))
-        if query is None:
-            continue
-        for selector in selectors(query):
-            matchers = equal_matchers(selector)
-            if matchers.get("service") == model and POD_HASH_SERIES_LABEL in matchers:
-                return True
-    return False
+def _analysed_by_hash(objects: Objects) -> set[str]:
+    """The models whose analysis selects pods by rollouts_pod_template_hash."""
+    models: set[str] = set()
+    for template in objects.of_kind("AnalysisTemplate"):
+        for metric in items(mapping(template.get("spec")).get("metrics")):
+            query = parse(str(mapping(mapping(mapping(metric).get("provider")).get("prometheus")).get("query", "")))
+            for selector in selectors(query) if query is not None else []:
+                matchers = equal_matchers(selector)
+                if POD_HASH_SERIES_LABEL in matchers and "service" in matchers:
+                    models.add(matchers["service"])
+    return models
 
 
 __all__ = ["scrape_findings"]
