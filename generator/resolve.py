@@ -16,12 +16,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .envrules import platform_label_findings, traffic_findings
 from .errors import Finding, Location, ModelfleetError
 from .kubeschema import UnknownVersion, schema_version_for
 from .load import Document, FieldPath
 from .parse import Parsed, ParsedEnvironment, did_you_mean, translate
 from .spec import ATOMIC_FIELDS, FETCHER_OF_SCHEME, EnvironmentFile, Fleet, ModelSpec, service_names
-from .spectypes import LABEL_VALUE_RE
 
 
 @dataclass(frozen=True)
@@ -252,73 +252,6 @@ def _policy(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
     return findings
 
 
-def _traffic(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
-    """Exposure, routed canaries and router wake-ups need the environment's router."""
-    spec, router = model.spec, env.traffic.router
-    findings: list[Finding] = []
-
-    def add(path: FieldPath, message: str, hint: str) -> None:
-        document, doc_path = model.locate(path)
-        findings.append(document.finding(doc_path, message, hint))
-
-    if spec.expose is not None and router == "none":
-        add(
-            ("expose",),
-            f"{spec.name} is exposed, but environment {env.name} has no traffic router",
-            f"set traffic.router (gatewayAPI or nginx) in environments/{env.name}.yaml, "
-            f"or models.{spec.name}.expose: null there",
-        )
-    wake = spec.scaling.wakeUp
-    if wake is not None and wake.router:
-        if router != "nginx":
-            why = " (Gateway API implementations each count requests their own way)" if router != "none" else ""
-            add(
-                ("scaling", "wakeUp", "router"),
-                f"scaling.wakeUp.router reads ingress-nginx's request count, and environment {env.name}'s router is "
-                f"{router}{why}",
-                "set traffic.router: nginx there, or use scaling.wakeUp.query with a signal of your own "
-                "(your gateway's request count for this route, a queue length)",
-            )
-        elif spec.expose is None:
-            add(
-                ("scaling", "wakeUp", "router"),
-                f"scaling.wakeUp.router counts the requests of {spec.name}'s Ingress, and the model is not exposed",
-                "set expose.host (the Ingress is what the router counts)",
-            )
-    canary_behind_gateway = spec.rollout.strategy == "canary" and spec.expose is not None and router == "gatewayAPI"
-    if canary_behind_gateway and model.fleet.gitops.controller == "flux":
-        add(
-            ("rollout", "strategy"),
-            f"a canary behind the Gateway API in {env.name} needs the controller that applies rendered/ to leave "
-            "the HTTPRoute's weights alone while Argo Rollouts moves them; Flux reverts them on every reconcile",
-            "use traffic.router: nginx there (Argo Rollouts then adds a canary Ingress of its own), "
-            "or fleet.gitops.controller: argocd",
-        )
-    return findings
-
-
-def _platform_labels(document: Document, prefix: FieldPath, platform: Any, models: Sequence[str]) -> list[Finding]:
-    """Platform label values that hold {model} must stay label values for every model's name."""
-    findings: list[Finding] = []
-    for section in ("serviceAccount", "pods", "services", "monitoring", "dashboards"):
-        for key, value in getattr(platform, section).labels.items():
-            if "{model}" not in value:
-                continue
-            for model in models:
-                shown = value.replace("{model}", model)
-                if len(shown) > 63 or not LABEL_VALUE_RE.match(shown):
-                    findings.append(
-                        document.finding(
-                            (*prefix, section, "labels", key),
-                            f"with model {model}, label {key} would be '{shown}', not a label value "
-                            "(at most 63 letters, digits, '-', '_' or '.')",
-                            "shorten the value, or move {model} into an annotation",
-                        )
-                    )
-                    break
-    return findings
-
-
 def _check_base_images(parsed: Parsed, runtimes: set[str]) -> list[Finding]:
     """Base images are shared by every environment: one that demands digests binds them all."""
     demanding = [env for env in parsed.environments if env.spec.policy.requireBaseImageDigests]
@@ -443,7 +376,7 @@ def _resolve_environment(
             findings.extend(exc.findings)
             continue
         findings.extend(_policy(model, env.spec))
-        findings.extend(_traffic(model, env.spec))
+        findings.extend(traffic_findings(model, env.spec))
         resolved.append(model)
     ordered = tuple(sorted(resolved, key=lambda m: m.name))
     return ResolvedEnvironment(env.spec, env.document, ordered), findings
@@ -482,9 +415,9 @@ def resolve(parsed: Parsed) -> Resolution:
         resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed.root)
         environments.append(resolved_env)
         findings.extend(env_findings)
-    findings.extend(_platform_labels(document, ("fleet", "platform"), fleet_file.fleet.platform, names))
+    findings.extend(platform_label_findings(document, ("fleet", "platform"), fleet_file.fleet.platform, names))
     for env in parsed.environments:
-        findings.extend(_platform_labels(env.document, ("platform",), env.spec.platform, names))
+        findings.extend(platform_label_findings(env.document, ("platform",), env.spec.platform, names))
     findings.extend(_check_base_images(parsed, {m.spec.runtime for m in base}))
     findings.extend(_shared_repositories(base))
     collisions = _service_collisions(base) + [f for e in environments for f in _service_collisions(e.models)]
