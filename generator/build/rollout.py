@@ -34,7 +34,7 @@ from ..resolve import ResolvedModel
 from ..sli import Sli, sli_for
 from ..updates import budget
 from .scaling import plain
-from .traffic import canary_routing, services
+from .traffic import canary_routing, preview_service, services
 
 ANALYSIS_WINDOW = "2m"
 MEASUREMENTS = 5  # per analysis run, one a minute
@@ -147,7 +147,7 @@ def strategy(model: ResolvedModel) -> dict[str, Any]:
     return {
         "blueGreen": {
             "activeService": model.name,
-            "previewService": f"{model.name}-preview",
+            "previewService": preview_service(model),
             "autoPromotionEnabled": _auto_promote(model),
             "scaleDownDelaySeconds": 30,
             "prePromotionAnalysis": _analysis_ref(model),

@@ -68,11 +68,15 @@ def custom_queries(model: ResolvedModel, sli: Sli) -> dict[str, str]:
     targets = model.spec.scaling.targets
     queries: dict[str, str] = {}
     if targets.latencyP95Ms is not None:
-        latency = sli.latency_quantile(0.95, SCALING_WINDOW)
-        queries[external_metric_name(model.name, "latency_p95_seconds")] = at_rest(latency)
+        queries[external_metric_name(model.name, "latency_p95_seconds")] = _latency_p95(sli)
     if targets.requestsPerSecond is not None:
         queries[external_metric_name(model.name, "requests_per_second")] = at_rest(sli.request_rate(SCALING_WINDOW))
     return queries
+
+
+def _latency_p95(sli: Sli) -> str:
+    """The p95 latency in seconds, 0 at rest: what the HPA and KEDA scale on."""
+    return at_rest(sli.latency_quantile(0.95, SCALING_WINDOW))
 
 
 def _request_rate(model: ResolvedModel, sli: Sli) -> str:
@@ -170,8 +174,8 @@ def keda_triggers(model: ResolvedModel, sli: Sli, prometheus_url: str) -> list[d
         rate = plain(_decimal(targets.requestsPerSecond))
         prometheus("requests-per-second", "AverageValue", _request_rate(model, sli), rate, True)
     if targets.latencyP95Ms is not None:
-        latency = at_rest(sli.latency_quantile(0.95, SCALING_WINDOW))
-        prometheus("latency-p95", "Value", latency, plain(latency_seconds(targets.latencyP95Ms)), False)
+        threshold = plain(latency_seconds(targets.latencyP95Ms))
+        prometheus("latency-p95", "Value", _latency_p95(sli), threshold, False)
     triggers.extend(
         {"type": name, "name": f"{name}-utilization", "metricType": "Utilization", "metadata": {"value": str(value)}}
         for name, value in _resource_targets(model)

@@ -47,6 +47,10 @@ def canary_service(model: ResolvedModel) -> str:
     return f"{model.name}-canary"
 
 
+def preview_service(model: ResolvedModel) -> str:
+    return f"{model.name}-preview"
+
+
 def canary_ingress(model: ResolvedModel) -> str:
     """The Ingress Argo Rollouts creates for an NGINX canary."""
     return f"{model.name}-{model.name}-canary"
@@ -57,7 +61,7 @@ def services(model: ResolvedModel) -> list[str]:
     if routed_canary(model):
         return [model.name, canary_service(model)]
     if model.spec.rollout.strategy == "blueGreen":
-        return [model.name, f"{model.name}-preview"]
+        return [model.name, preview_service(model)]
     return [model.name]
 
 
