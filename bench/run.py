@@ -89,7 +89,7 @@ STAGE_OF = {
     "policy_findings": "check",
     "allowed_images": "check",
     "monitoring_findings": "check",
-    "secret_findings": "check",
+    "scan_secrets": "check",
     "plan": "plan",
 }
 

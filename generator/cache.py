@@ -10,13 +10,11 @@ is a miss; a cache that cannot be written is ignored.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import pickle
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -129,22 +127,3 @@ def _write_entry(handle: BinaryIO, key: str, value: Any) -> None:
     pickle.dump(value, body, protocol=pickle.HIGHEST_PROTOCOL)
     handle.seek(len(header))
     handle.write(body.hash.digest())
-
-
-_CURRENT: ContextVar[UnitCache | None] = ContextVar("modelfleet_unit_cache", default=None)
-
-
-@contextlib.contextmanager
-def unit_cache(cache: UnitCache | None) -> Iterator[None]:
-    """Inside the block, a render reuses and fills ``cache`` (``generator.incremental``), and
-    validation skips the schema checks of spec data that already passed."""
-    token = _CURRENT.set(cache)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-def current_unit_cache() -> UnitCache | None:
-    """The cache of the innermost ``unit_cache`` block, or None outside one."""
-    return _CURRENT.get()

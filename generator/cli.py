@@ -92,10 +92,11 @@ def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
         from .validation import validate_recorded
 
         started = now_ns()
-        resolution, referenced = validate_recorded(load_fleet(root))
+        validation = validate_recorded(load_fleet(root))
+        resolution = validation.resolution
         result = {"models": len(resolution.base), "environments": len(resolution.environments)}
         if use_cache:
-            save_record(root, "validate", referenced, result, started)
+            save_record(root, "validate", validation.referenced, result, started)
     count, envs = result["models"], result["environments"]
     if fmt == "json":
         _emit(sys.stdout, report.format_json([]))
@@ -157,7 +158,7 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
         return EXIT_OK
     from .cache import UnitCache
     from .inputs import now_ns
-    from .pipeline import render_fresh
+    from .pipeline import render
 
     started = now_ns()
     cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
@@ -169,7 +170,7 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     if streamed is not None:
         _emit(sys.stdout, report.format_ok(streamed))
         return EXIT_OK
-    rendered = render_fresh(root)  # a finding stopped the streaming render: report it
+    rendered = render(root)  # a finding stopped the streaming render: report it
     files = rendered.plan.files
     environments = len(rendered.resolution.environments)
     if use_cache and not check:
@@ -229,16 +230,13 @@ def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
 def _check_streamed(root: Path, cache: UnitCache) -> str | None:
     """``render --check`` keeping only each file's digest (the files are compared by digest);
     None when a finding needs the full path."""
-    from .cache import unit_cache
-    from .incremental import Unstreamable
-    from .pipeline import render
+    from .incremental import Unstreamable, render_cached
     from .sinks import DigestSink
     from .write import Kept, check_tree
 
     sink = DigestSink()
     try:
-        with unit_cache(cache):
-            rendered = render(root, sink)
+        rendered = render_cached(root, cache, sink)
     except Unstreamable:
         return None
     planned: dict[str, bytes | Kept] = {path: Kept(found) for path, found in sink.digests.items()}
@@ -252,17 +250,14 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool =
     writer as soon as it exists, so the render never holds the whole tree; None when a
     finding needs the full path. The writer (and its lock) is taken at the first file: a
     spec that fails validation leaves every tree alone. ``save``: record the render."""
-    from .cache import unit_cache
-    from .incremental import Unstreamable
-    from .pipeline import render
+    from .incremental import Unstreamable, render_cached
     from .sinks import WriterSink
     from .write import write_tree
 
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
         try:
-            with unit_cache(cache):
-                rendered = render(root, sink)
+            rendered = render_cached(root, cache, sink)
         except Unstreamable:
             return None
         for path, data in rendered.plan.files.items():  # a render that did not stream

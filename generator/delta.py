@@ -58,10 +58,8 @@ from .parse import parse_environment_document
 from .pipeline import namespace_object
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .schema import jsonschema_findings
-from .secretcheck import secret_verdicts
 from .sli import sli_for
 from .spec import service_names
-from .spectypes import recording_paths
 from .validation import validate_sources
 
 MAX_CHANGED_UNITS = 32
@@ -201,10 +199,10 @@ class _Delta:
         fleet = {**plain_loads(self.record["fleet_raw"]), "models": [plain_loads(raw)]}
         env = {**settings, "models": {name: override}}
         sources = Sources(self.root, Document("models.yaml", fleet), (Document(path, env),))
-        with recording_paths() as referenced, secret_verdicts(self.clean) as clean:
-            resolution = validate_sources(sources)
-        self.clean = self.clean | clean
-        if not set(referenced) <= set(self.record["referenced"]):
+        validation = validate_sources(sources, self.clean)
+        resolution = validation.resolution
+        self.clean = self.clean | validation.clean_secrets
+        if not validation.referenced <= set(self.record["referenced"]):
             raise _NoDelta(f"{name} points at files the last render did not read")
         return resolution
 

@@ -9,7 +9,7 @@ of the fleet root, and holds:
 * per environment file: a canonical text of its settings (everything but ``models``) and of
   each per-model override;
 * the digests of the env values and config files the secret scan found clean
-  (``secretcheck.secret_verdicts``), so that the delta path scans only what changed;
+  (``secretcheck.scan_secrets``), so that the delta path scans only what changed;
 * per environment and model (a unit): the paths of its files, the digest of what it adds to
   the environment-wide files (its kustomization entries, prometheus-adapter rules, compose
   entry and startup budget) and its object count;
@@ -124,7 +124,7 @@ class RecordBuilder:
 
 
 def clean_blob(digests: Iterable[bytes]) -> bytes:
-    """The digests of what the secret scan found clean (``secretcheck.secret_verdicts``), sorted
+    """The digests of what the secret scan found clean (``secretcheck.scan_secrets``), sorted
     and concatenated."""
     return b"".join(sorted(set(digests)))
 

@@ -59,7 +59,7 @@ from .fingerprint import generator_fingerprint
 from .inputs import RACY_NS, now_ns, path_state
 from .layout import ModelObjects, namespaced, overlay
 from .load import load_fleet
-from .pipeline import Rendered, allowed_images, model_objects, namespace_object, render_fresh
+from .pipeline import Rendered, allowed_images, model_objects, namespace_object, render
 from .plan import (
     OverlayPart,
     Plan,
@@ -75,7 +75,6 @@ from .plan import (
 )
 from .policy import policy_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
-from .secretcheck import secret_verdicts
 from .sli import sli_for
 from .validation import validate_recorded
 from .write import Kept
@@ -120,29 +119,35 @@ class Validated:
     referenced: frozenset[str]
     models_data: Any
     env_data: dict[str, Any]
-    clean_secrets: frozenset[bytes] = frozenset()  # what the secret scan found clean (secret_verdicts)
+    clean_secrets: frozenset[bytes] = frozenset()  # what the secret scan found clean
 
 
-def validate_for_render(root: Path) -> Validated:
+def validate_for_render(root: Path, cache: UnitCache) -> Validated:
     """Load and check the fleet (``ModelfleetError`` on any finding)."""
     started = now_ns()
     sources = load_fleet(root)
-    with secret_verdicts() as clean:
-        resolution, referenced = validate_recorded(sources)
+    validation = validate_recorded(sources, cache, known_clean=frozenset())
     env_data = {document.path: document.data for document in sources.environments}
-    return Validated(started, resolution, frozenset(referenced), sources.models.data, env_data, frozenset(clean))
+    return Validated(
+        started,
+        validation.resolution,
+        validation.referenced,
+        sources.models.data,
+        env_data,
+        validation.clean_secrets,
+    )
 
 
 def render_cached(
     root: Path, cache: UnitCache, sink: Sink | None = None, validated: Validated | None = None
 ) -> Rendered:
-    """``pipeline.render`` reusing every cached unit; the same files, or the same findings.
+    """``pipeline.render`` reusing every unit ``cache`` holds; the same files, or the same findings.
 
     With ``sink``, every planned file is handed to it as soon as it exists and not kept
     (the returned plan is empty; ``delta_record["files"]`` has every path's digest), so a
     render never holds the whole tree's bytes. A finding then raises ``Unstreamable``."""
     if validated is None:
-        validated = validate_for_render(root)
+        validated = validate_for_render(root, cache)
     resolution = validated.resolution
     units = _Units(root, resolution, cache, validated.started, sink)
     try:
@@ -152,7 +157,7 @@ def render_cached(
     except (_Uncacheable, ModelfleetError):
         if sink is not None:
             raise Unstreamable from None
-        return render_fresh(root)
+        return render(root)
     record = units.record.finish(
         models_data=validated.models_data,
         env_data=validated.env_data,

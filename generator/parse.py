@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import Finding, ModelfleetError
 from .load import Document, FieldPath, Sources
 from .spec import EnvironmentFile, FleetFile
+from .spectypes import validation_context
 
 Locator = Callable[[FieldPath], tuple[Document, FieldPath]]
 
@@ -36,6 +37,7 @@ class Parsed:
     fleet: FleetFile
     document: Document
     environments: tuple[ParsedEnvironment, ...]
+    paths: set[str]  # every fleet-relative path validated so far (resolve adds its own)
 
 
 # ---------------------------------------------------------------------------
@@ -233,12 +235,12 @@ def _unique_models(fleet: FleetFile, document: Document) -> list[Finding]:
     return findings
 
 
-def parse_fleet_document(document: Document, root: Path) -> FleetFile:
+def parse_fleet_document(document: Document, root: Path, paths: set[str] | None = None) -> FleetFile:
     findings = _check_header(document, "ModelFleet")
     if findings:
         raise ModelfleetError(findings)
     try:
-        fleet = FleetFile.model_validate(document.data, context={"root": root})
+        fleet = FleetFile.model_validate(document.data, context=validation_context(root, paths))
     except ValidationError as exc:
         raise ModelfleetError(translate(exc, FleetFile, _same_document(document))) from None
     findings = _unique_models(fleet, document)
@@ -247,12 +249,12 @@ def parse_fleet_document(document: Document, root: Path) -> FleetFile:
     return fleet
 
 
-def parse_environment_document(document: Document, root: Path) -> EnvironmentFile:
+def parse_environment_document(document: Document, root: Path, paths: set[str] | None = None) -> EnvironmentFile:
     findings = _check_header(document, "Environment")
     if findings:
         raise ModelfleetError(findings)
     try:
-        env = EnvironmentFile.model_validate(document.data, context={"root": root})
+        env = EnvironmentFile.model_validate(document.data, context=validation_context(root, paths))
     except ValidationError as exc:
         raise ModelfleetError(translate(exc, EnvironmentFile, _same_document(document))) from None
     stem = Path(document.path).stem
@@ -272,16 +274,17 @@ def parse_environment_document(document: Document, root: Path) -> EnvironmentFil
 def parse(sources: Sources) -> Parsed:
     """Validate every file; report the problems of all files together."""
     findings: list[Finding] = []
+    paths: set[str] = set()
     fleet: FleetFile | None = None
     try:
-        fleet = parse_fleet_document(sources.models, sources.root)
+        fleet = parse_fleet_document(sources.models, sources.root, paths)
     except ModelfleetError as exc:
         findings.extend(exc.findings)
     environments: list[ParsedEnvironment] = []
     seen: dict[str, Document] = {}
     for document in sources.environments:
         try:
-            env = parse_environment_document(document, sources.root)
+            env = parse_environment_document(document, sources.root, paths)
         except ModelfleetError as exc:
             findings.extend(exc.findings)
             continue
@@ -306,4 +309,4 @@ def parse(sources: Sources) -> Parsed:
         )
     if findings or fleet is None:
         raise ModelfleetError(findings)
-    return Parsed(sources.root, fleet, sources.models, tuple(environments))
+    return Parsed(sources.root, fleet, sources.models, tuple(environments), paths)

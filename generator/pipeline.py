@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .build.compose import compose_file, validate_compose
 from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
@@ -20,7 +20,6 @@ from .build.monitoring import RuleProof, environment_rule, rule_proof, runbooks
 from .build.platform import dashboards_namespace
 from .build.scaling import adapter_rules
 from .build.workload import KubeObject, build_workload
-from .cache import current_unit_cache
 from .check import check_environment, check_gitops
 from .controllers import controller_findings
 from .errors import Finding, ModelfleetError
@@ -32,9 +31,6 @@ from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .sli import sli_for
 from .templating import render_documents
 from .validation import validate_recorded
-
-if TYPE_CHECKING:
-    from .incremental import Sink
 
 
 @dataclass(frozen=True)
@@ -128,24 +124,11 @@ def build_environment(
     )
 
 
-def render(root: Path, sink: Sink | None = None) -> Rendered:
+def render(root: Path) -> Rendered:
     """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding.
-    Inside ``unit_cache(cache)``, units whose inputs did not change come from the cache, and
-    each planned file goes to ``sink`` (when given; it returns the file's ``content_digest``,
-    and takes the files of a hit by digest, see ``incremental.Sink``) as soon as it exists
-    instead of into the returned plan (``incremental.render_cached``; a disabled cache
-    serves that too, with no entries). Without ``unit_cache``, ``sink`` is ignored."""
-    cache = current_unit_cache()
-    if cache is not None and (cache.enabled or sink is not None):
-        from .incremental import render_cached
-
-        return render_cached(root, cache, sink)
-    return render_fresh(root)
-
-
-def render_fresh(root: Path) -> Rendered:
-    """``render`` without the unit cache: every stage for every unit."""
-    resolution, referenced = validate_recorded(load_fleet(root))
+    (``incremental.render_cached`` does the same with a unit cache and an output sink.)"""
+    validation = validate_recorded(load_fleet(root))
+    resolution = validation.resolution
     findings: list[Finding] = []
     base: list[ModelObjects] = []
     for model in resolution.base:
@@ -196,7 +179,7 @@ def render_fresh(root: Path) -> Rendered:
             proofs=[proof for e in environments for proof in e.proofs],
             runbooks=runbooks(resolution),
         ),
-        frozenset(referenced),
+        validation.referenced,
     )
 
 

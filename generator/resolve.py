@@ -22,6 +22,7 @@ from .kubeschema import UnknownVersion, schema_version_for
 from .load import Document, FieldPath
 from .parse import Parsed, ParsedEnvironment, did_you_mean, translate
 from .spec import ATOMIC_FIELDS, FETCHER_OF_SCHEME, EnvironmentFile, Fleet, ModelSpec, service_names
+from .spectypes import validation_context
 
 
 @dataclass(frozen=True)
@@ -174,11 +175,17 @@ def _merge_layers(layers: list[Layer], entry: Layer, *, track: bool = False) -> 
 
 
 def _validate(
-    merge: _Merge, fleet: Fleet, env: EnvironmentFile | None, root: Path, *, layers: list[Layer], entry: Layer
+    merge: _Merge,
+    fleet: Fleet,
+    env: EnvironmentFile | None,
+    parsed: Parsed,
+    *,
+    layers: list[Layer],
+    entry: Layer,
 ) -> ResolvedModel:
     provenance = Provenance(layers, entry, merge)
     try:
-        spec = ModelSpec.model_validate(merge.data, context={"root": root})
+        spec = ModelSpec.model_validate(merge.data, context=validation_context(parsed.root, parsed.paths))
     except ValidationError as exc:
         merge = provenance.merge()
 
@@ -354,7 +361,7 @@ def _resolve_environment(
     model_layers: dict[str, list[Layer]],
     entries: dict[str, Layer],
     fleet: Fleet,
-    root: Path,
+    parsed: Parsed,
 ) -> tuple[ResolvedEnvironment, list[Finding]]:
     """Every model of one environment (models that failed in the base are left out: their
     problem is reported once, there)."""
@@ -371,7 +378,7 @@ def _resolve_environment(
         if merged.data.get("enabled", True) is False:
             continue  # not deployed here: nothing of it is rendered or checked
         try:
-            model = _validate(merged, fleet, env.spec, root, layers=layers, entry=entries[name])
+            model = _validate(merged, fleet, env.spec, parsed, layers=layers, entry=entries[name])
         except ModelfleetError as exc:
             findings.extend(exc.findings)
             continue
@@ -401,7 +408,7 @@ def resolve(parsed: Parsed) -> Resolution:
         entries[raw["name"]] = entry
         try:
             merged = _merge_layers(layers, entry)
-            resolved_base = _validate(merged, fleet_file.fleet, None, parsed.root, layers=layers, entry=entry)
+            resolved_base = _validate(merged, fleet_file.fleet, None, parsed, layers=layers, entry=entry)
             base.append(resolved_base)
             findings.extend(_registry(resolved_base))
         except ModelfleetError as exc:
@@ -412,7 +419,7 @@ def resolve(parsed: Parsed) -> Resolution:
         findings.extend(_check_overrides(env, names))
         findings.extend(_check_version(env))
         layers_of = {name: model_layers[name] for name in names if name not in broken}
-        resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed.root)
+        resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed)
         environments.append(resolved_env)
         findings.extend(env_findings)
     findings.extend(platform_label_findings(document, ("fleet", "platform"), fleet_file.fleet.platform, names))

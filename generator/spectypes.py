@@ -3,9 +3,7 @@ copies made by ``spec.partial`` keep every per-field rule."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -154,22 +152,6 @@ def _check_instant_vector(value: str) -> str:
     return value
 
 
-# Sets that record every fleet-relative path a validation looks at (see ``recording_paths``):
-# the input record of ``generator.inputs`` must name every file and directory the output depends on.
-_PATH_RECORDERS: list[set[str]] = []
-
-
-@contextlib.contextmanager
-def recording_paths() -> Iterator[set[str]]:
-    """Collect the values of every RelFile, RelDir and RelPath validated inside the block."""
-    paths: set[str] = set()
-    _PATH_RECORDERS.append(paths)
-    try:
-        yield paths
-    finally:
-        _PATH_RECORDERS.remove(paths)
-
-
 def _fleet_root(info: ValidationInfo) -> Path | None:
     """The fleet root the parse stage passes in the validation context (None when validating
     without files, as the JSON Schema export does)."""
@@ -177,10 +159,22 @@ def _fleet_root(info: ValidationInfo) -> Path | None:
     return root if isinstance(root, Path) else None
 
 
+def validation_context(root: Path, paths: set[str] | None) -> dict[str, Any]:
+    """The context the parse and resolve stages validate with: the fleet root that paths are
+    checked against, and ``paths`` (when given), which collects every fleet-relative path
+    validated (the input record must name every file the output depends on)."""
+    return {"root": root, "paths": paths}
+
+
+def _record_path(value: str, info: ValidationInfo) -> None:
+    paths = info.context.get("paths") if isinstance(info.context, dict) else None
+    if isinstance(paths, set):
+        paths.add(value)
+
+
 def _check_relative_path(value: str, info: ValidationInfo) -> str:
     """A relative path that stays inside the fleet root and exists there."""
-    for recorder in _PATH_RECORDERS:
-        recorder.add(value)
+    _record_path(value, info)
     pure = PurePosixPath(value)
     if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
         raise spec_error(f"'{value}' is an absolute path", "give a path relative to the fleet root")

@@ -8,44 +8,53 @@ builders, templates or Kubernetes schemas.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 from .build.alerts import monitoring_findings
-from .cache import current_unit_cache, digest
+from .cache import UnitCache, digest
 from .errors import Finding, ModelfleetError
 from .fingerprint import generator_fingerprint
 from .load import Sources, load_fleet
 from .parse import parse
 from .resolve import Resolution, resolve
 from .schema import sources_findings
-from .secretcheck import secret_findings
-from .spectypes import recording_paths
+from .secretcheck import scan_secrets
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A fleet that passed every check, and what the checks read."""
+
+    resolution: Resolution
+    referenced: frozenset[str]  # every file and directory the spec points at
+    clean_secrets: frozenset[bytes]  # what the secret scan found clean (when asked to keep it)
 
 
 def validate(root: Path) -> Resolution:
     """Everything `modelfleet validate` checks about the spec under ``root``."""
-    return validate_sources(load_fleet(root))
+    return validate_sources(load_fleet(root)).resolution
 
 
-def validate_recorded(sources: Sources) -> tuple[Resolution, set[str]]:
+def validate_recorded(
+    sources: Sources, cache: UnitCache | None = None, known_clean: frozenset[bytes] | None = None
+) -> Validation:
     """Everything `validate` checks, including the JSON Schemas the editor applies to the raw
-    files, and the paths (config files, build contexts) the spec points at."""
-    with recording_paths() as referenced:
-        resolution = validate_sources(sources)
-    findings = _schema_findings(sources)
+    files. ``cache``: skip those schemas for raw data that passed them before;
+    ``known_clean``: see ``validate_sources``."""
+    validation = validate_sources(sources, known_clean)
+    findings = _schema_findings(sources, cache)
     if findings:
         raise ModelfleetError(findings)
-    return resolution, referenced
+    return validation
 
 
-def _schema_findings(sources: Sources) -> list[Finding]:
-    """``sources_findings``; inside ``cache.unit_cache``, skipped for data that already passed."""
-    cache = current_unit_cache()
+def _schema_findings(sources: Sources, cache: UnitCache | None) -> list[Finding]:
+    """``sources_findings``, skipped when ``cache`` holds a pass for the same data."""
     if cache is None or not cache.enabled:
         return sources_findings(sources)
-    import hashlib
-    import pickle
-
     documents = [sources.models, *sources.environments]
     data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
     key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
@@ -57,10 +66,13 @@ def _schema_findings(sources: Sources) -> list[Finding]:
     return findings
 
 
-def validate_sources(sources: Sources) -> Resolution:
-    """`validate` on files already loaded."""
-    resolution = resolve(parse(sources))
-    findings = monitoring_findings(resolution) + secret_findings(resolution)
+def validate_sources(sources: Sources, known_clean: frozenset[bytes] | None = None) -> Validation:
+    """`validate` on files already loaded. ``known_clean``: what an earlier run's secret scan
+    found clean (skipped now); given, the result's ``clean_secrets`` holds this run's."""
+    parsed = parse(sources)
+    resolution = resolve(parsed)
+    scan = scan_secrets(resolution, known_clean)
+    findings = monitoring_findings(resolution) + scan.findings
     if findings:
         raise ModelfleetError(findings)
-    return resolution
+    return Validation(resolution, frozenset(parsed.paths), scan.clean)

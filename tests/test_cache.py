@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from generator import fingerprint, pipeline
-from generator.cache import MAGIC, UnitCache, unit_cache
+from generator import fingerprint, incremental, pipeline
+from generator.cache import MAGIC, UnitCache
 from generator.cli import main
 from generator.inputs import CACHE_DIR
 from generator.load import load_fleet
@@ -47,15 +47,14 @@ def _cached_render(root: Path) -> tuple[dict[str, bytes], UnitCache]:
     cache = UnitCache(root)
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
-        with unit_cache(cache):
-            pipeline.render(root, sink)
+        incremental.render_cached(root, cache, sink)
         assert sink.writer is not None
         sink.writer.commit()
     return _tree(root), cache
 
 
 def _fresh(root: Path) -> dict[str, bytes]:
-    return dict(pipeline.render_fresh(root).plan.files)
+    return dict(pipeline.render(root).plan.files)
 
 
 def _edit(path: Path, old: str, new: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import generator.pipeline
+import generator.incremental
 from generator.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -283,10 +283,10 @@ def test_root_that_is_not_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_internal_error_is_short(
     example_fleet: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(root: Path, sink: object = None) -> None:
+    def explode(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(generator.pipeline, "render", explode)
+    monkeypatch.setattr(generator.incremental, "render_cached", explode)
     code, out, err = run(capsys, example_fleet, "render")
     assert (code, out) == (3, "")
     assert err == (

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from generator.controllers import controller_findings
-from generator.pipeline import EnvironmentOutput, render_fresh
+from generator.pipeline import EnvironmentOutput, render
 from tests.conftest import REPO
 
 Objects = list[dict[str, Any]]
@@ -19,7 +19,7 @@ Objects = list[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def environments() -> dict[str, EnvironmentOutput]:
-    return {env.name: env for env in render_fresh(REPO).environments}
+    return {env.name: env for env in render(REPO).environments}
 
 
 def _find(objects: Objects, kind: str, name: str) -> dict[str, Any]:

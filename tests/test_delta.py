@@ -117,7 +117,7 @@ def test_delta_plan_equals_a_render_from_scratch(edit: str, recorded: Path) -> N
     _edit(recorded / path, old, new)
     delta = _delta(recorded)
     assert isinstance(delta, Delta), delta
-    fresh = pipeline.render_fresh(recorded)
+    fresh = pipeline.render(recorded)
     assert _materialised(delta, before) == fresh.plan.files
     assert delta.objects == fresh.object_count
     rebuilt = [p for p, v in delta.files.items() if isinstance(v, bytes)]
@@ -163,7 +163,7 @@ def test_nothing_changed_plans_the_recorded_tree(recorded: Path) -> None:
     delta = _delta(recorded)
     assert isinstance(delta, Delta), delta
     assert all(isinstance(v, str) for v in delta.files.values())
-    assert _materialised(delta, before) == pipeline.render_fresh(recorded).plan.files
+    assert _materialised(delta, before) == pipeline.render(recorded).plan.files
 
 
 def test_an_edit_undone_renders_from_the_record(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,7 +179,7 @@ def test_an_edit_undone_renders_from_the_record(recorded: Path, capsys: pytest.C
     assert isinstance(delta, Delta), delta
     assert main(["--root", str(recorded), "render"]) == 0
     capsys.readouterr()
-    assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files != changed
+    assert _tree(recorded) == pipeline.render(recorded).plan.files != changed
 
 
 def test_a_service_name_taken_by_a_strategy_change_is_declined(recorded: Path) -> None:
@@ -226,7 +226,7 @@ def test_the_cli_renders_an_override_change_without_the_full_pipeline(
     assert main(["--root", str(recorded), "render"]) == 0
     assert f"rendered/ written: {committed_file_count()} files" in capsys.readouterr().out
     monkeypatch.undo()
-    assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files
+    assert _tree(recorded) == pipeline.render(recorded).plan.files
     assert main(["--root", str(recorded), "render", "--check", "--no-cache"]) == 0
 
 
@@ -244,7 +244,7 @@ def test_a_racy_environment_file_is_read_again_next_time(recorded: Path, capsys:
     _edit(recorded / path, old, new)
     delta = _delta(recorded)
     assert isinstance(delta, Delta), delta
-    assert _materialised(delta, before) == pipeline.render_fresh(recorded).plan.files
+    assert _materialised(delta, before) == pipeline.render(recorded).plan.files
     capsys.readouterr()
 
 
@@ -274,7 +274,7 @@ def test_shares_stored_apart_follow_successive_changes(
         with monkeypatch.context() as patch:
             patch.setattr(pipeline, "render", no_full_render)
             assert main(["--root", str(recorded), "render"]) == 0
-        assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files, (path, new)
+        assert _tree(recorded) == pipeline.render(recorded).plan.files, (path, new)
     capsys.readouterr()
 
 
@@ -297,7 +297,7 @@ def test_stored_shares_that_do_not_match_the_record_are_declined(
     assert _delta(recorded) == "the stored shares of prod do not match the record"
     assert main(["--root", str(recorded), "render"]) == 0  # the full path
     capsys.readouterr()
-    assert _tree(recorded) == pipeline.render_fresh(recorded).plan.files
+    assert _tree(recorded) == pipeline.render(recorded).plan.files
     _edit(recorded / path, new, old)  # the full path stored the shares again
     assert isinstance(_delta(recorded), Delta)
 

@@ -24,14 +24,14 @@ def no_full_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(root: Path) -> Any:
         raise AssertionError("the full pipeline ran")
 
-    monkeypatch.setattr(pipeline, "render_fresh", refuse)
-    monkeypatch.setattr(incremental, "render_fresh", refuse)
+    monkeypatch.setattr(pipeline, "render", refuse)
+    monkeypatch.setattr(incremental, "render", refuse)
 
 
 def test_render_without_the_cache_streams_and_writes_no_cache(
     example_fleet: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected = dict(pipeline.render_fresh(example_fleet).plan.files)
+    expected = dict(pipeline.render(example_fleet).plan.files)
     for path in (example_fleet / "rendered").rglob("*"):
         if path.is_file():
             path.write_bytes(b"old\n")
