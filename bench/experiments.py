@@ -28,7 +28,7 @@ them and their patches only stack a second layer on the real thing: ``fsync_once
 (``dashboard.dashboard_text``). Also ported without an experiment here: PromQL parses
 memoised (``generator/promql.py``) and the NetworkPolicy index of ``policy``. Not ported:
 ``fsync_threads``, ``dashboard_orjson`` (a new dependency for one file type),
-``parallel_envs`` (slower, see ``docs/scale.md``). To compare against the generator before
+``parallel_envs`` (slower: 23 s vs 11 s wall at 100x3). To compare against the generator before
 them, use ``--ref 371b027``.
 """
 

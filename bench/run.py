@@ -818,7 +818,7 @@ def markdown(
     add = lines.append
     add("# modelfleet benchmark results")
     add("")
-    add("Written by `make bench` (`bench/run.py`); do not edit by hand. See `bench/README.md` for what")
+    add("Written by `make bench` (`bench/run.py`); edit by hand only the last section. See `bench/README.md` for what")
     add("is measured and how, and `docs/scale.md` for what it means for a large fleet.")
     add("")
     add(f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}")
@@ -985,6 +985,19 @@ RUNS_QUICK = {
 }
 
 
+HAND_KEPT = "## Earlier runs and the optimisation log (kept by hand)"
+
+
+def kept_by_hand(path: Path) -> str:
+    """The hand-kept section at the end of the previous report, carried into the new one."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    at = old.find(HAND_KEPT)
+    return "" if at < 0 else "\n" + old[at:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="modelfleet benchmark (issue 8)")
     parser.add_argument("--quick", action="store_true", help="fewer runs and no 100×20 fleet")
@@ -1096,7 +1109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed=elapsed,
         load_at_start=load_at_start,
     )
-    args.output.write_text(text, encoding="utf-8")
+    args.output.write_text(text + kept_by_hand(args.output), encoding="utf-8")
     if args.json:
         args.json.write_text(
             json.dumps(
