@@ -56,8 +56,8 @@ from .inputs import RACY_NS, fleet_state, path_state
 from .load import Document, Sources, load_file
 from .parse import parse_environment_document
 from .pipeline import namespace_object
+from .rawschema import jsonschema_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
-from .schema import jsonschema_findings
 from .sli import sli_for
 from .spec import service_names
 from .validation import validate_sources

@@ -37,6 +37,8 @@ render from scratch.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +56,11 @@ from .cache import UnitCache, digest
 from .check import check_environment, check_gitops
 from .controllers import controller_findings
 from .deltarecord import RecordBuilder, content_digest
-from .errors import ModelfleetError
+from .errors import Finding, ModelfleetError
 from .fingerprint import generator_fingerprint
 from .inputs import RACY_NS, now_ns, path_state
 from .layout import ModelObjects, namespaced, overlay
-from .load import load_fleet
+from .load import Sources, load_fleet
 from .pipeline import Rendered, allowed_images, model_objects, namespace_object, render
 from .plan import (
     OverlayPart,
@@ -74,9 +76,10 @@ from .plan import (
     runbook_files,
 )
 from .policy import policy_findings
+from .rawschema import sources_findings
 from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .sli import sli_for
-from .validation import validate_recorded
+from .validation import validate_sources
 from .write import Kept
 
 
@@ -126,7 +129,10 @@ def validate_for_render(root: Path, cache: UnitCache) -> Validated:
     """Load and check the fleet (``ModelfleetError`` on any finding)."""
     started = now_ns()
     sources = load_fleet(root)
-    validation = validate_recorded(sources, cache, known_clean=frozenset())
+    validation = validate_sources(sources, known_clean=frozenset())
+    findings = _schema_findings(sources, cache)
+    if findings:
+        raise ModelfleetError(findings)
     env_data = {document.path: document.data for document in sources.environments}
     return Validated(
         started,
@@ -136,6 +142,21 @@ def validate_for_render(root: Path, cache: UnitCache) -> Validated:
         env_data,
         validation.clean_secrets,
     )
+
+
+def _schema_findings(sources: Sources, cache: UnitCache) -> list[Finding]:
+    """``sources_findings``, skipped when ``cache`` holds a pass for the same raw data."""
+    if not cache.enabled:
+        return sources_findings(sources)
+    documents = [sources.models, *sources.environments]
+    data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
+    key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
+    if cache.get(key, lambda value: value is True):
+        return []
+    findings = sources_findings(sources)
+    if not findings:
+        cache.put(key, True)
+    return findings
 
 
 def render_cached(

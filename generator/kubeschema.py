@@ -28,21 +28,19 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import importlib.util
 import json
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.abc import Traversable
-from importlib.resources import files
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
 from .errors import Finding, Location
 from .fastschema import fast_accepts
+from .kubeversions import resolve_version, version_dir
 
 if TYPE_CHECKING:  # jsonschema and referencing load only to explain an object jsonschema-rs rejects
     from jsonschema import Draft202012Validator, ValidationError
@@ -52,20 +50,12 @@ if TYPE_CHECKING:  # jsonschema and referencing load only to explain an object j
 __all__ = [
     "KubeError",
     "KubeValidator",
-    "UnknownVersion",
     "accepts",
-    "schema_version_for",
-    "supported_versions",
     "validate_objects",
 ]
 
 FieldPath = tuple[str | int, ...]
 
-_SCHEMA_PACKAGE = "kubernetes_validate"
-_SCHEMA_DIR = "kubernetes-json-schema"
-_STRICT_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local-strict$")
-# "1.31", "1.31.2", "v1.31", and what `kubectl version` prints: "v1.31.2-eks-1234".
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+(?:[-+][0-9A-Za-z.+-]+)?)?$")
 # What Kubernetes accepts; also keeps file names built from them inside the schema dir.
 _API_VERSION = re.compile(r"^(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?v\d+(?:(?:alpha|beta)\d+)?$")
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -80,10 +70,6 @@ _short.maxdict = 4
 _short.maxlist = 4
 _short.maxstring = 40
 _short.maxother = 40
-
-
-class UnknownVersion(ValueError):
-    """A Kubernetes version that is malformed or has no shipped schemas."""
 
 
 @dataclass(frozen=True)
@@ -101,98 +87,7 @@ class KubeError:
     parts: FieldPath = ()
 
 
-# ---------------------------------------------------------------------------- versions
-
-
-def _parse_minor(version: str) -> tuple[int, int] | None:
-    match = _VERSION.fullmatch(version) if isinstance(version, str) else None
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
-
-
-def _minor_str(minor: tuple[int, int]) -> str:
-    return f"{minor[0]}.{minor[1]}"
-
-
-@functools.cache
-def _schema_root() -> Traversable:
-    """kubernetes-validate's schema directory, found without importing the package: its
-    ``__init__`` imports jsonschema, which only explaining a rejected object needs."""
-    spec = importlib.util.find_spec(_SCHEMA_PACKAGE)
-    locations = spec.submodule_search_locations if spec is not None else None
-    if not locations:  # not a plain directory package: let importlib.resources find it
-        return files(_SCHEMA_PACKAGE) / _SCHEMA_DIR
-    return Path(locations[0]) / _SCHEMA_DIR
-
-
-@functools.cache
-def _strict_dirs() -> tuple[tuple[tuple[int, int], str], ...]:
-    """Shipped (major, minor) -> strict schema directory name, sorted numerically."""
-    best: dict[tuple[int, int], tuple[int, str]] = {}
-    for entry in _schema_root().iterdir():
-        match = _STRICT_DIR.fullmatch(entry.name)
-        if match is None or not entry.is_dir():
-            continue
-        minor = (int(match.group(1)), int(match.group(2)))
-        patch = int(match.group(3))
-        if minor not in best or patch > best[minor][0]:
-            best[minor] = (patch, entry.name)
-    return tuple((minor, best[minor][1]) for minor in sorted(best))
-
-
-def supported_versions() -> tuple[str, ...]:
-    """The Kubernetes minor versions with shipped schemas, oldest first: ``("1.25", ...)``."""
-    return tuple(_minor_str(minor) for minor, _ in _strict_dirs())
-
-
-def _supported_range() -> str:
-    versions = supported_versions()
-    if not versions:
-        return "no schemas are installed; reinstall kubernetes-validate"
-    return f"supported: {versions[0]} to {versions[-1]}"
-
-
-def _resolve(version: str) -> tuple[str, str]:
-    """(requested minor, shipped minor to use), or UnknownVersion."""
-    requested = _parse_minor(version)
-    if requested is None:
-        raise UnknownVersion(
-            f"{version!r} is not a Kubernetes version; write it as a quoted "
-            f'MAJOR.MINOR string such as "1.31" ({_supported_range()})'
-        )
-    shipped = [minor for minor, _ in _strict_dirs()]
-    if not shipped or requested < shipped[0]:
-        raise UnknownVersion(
-            f"Kubernetes {_minor_str(requested)} is older than the oldest version with schemas ({_supported_range()})"
-        )
-    if requested > shipped[-1]:
-        raise UnknownVersion(
-            f"Kubernetes {_minor_str(requested)} is newer than the newest version with "
-            f"schemas ({_supported_range()}); upgrade kubernetes-validate"
-        )
-    return _minor_str(requested), _minor_str(max(m for m in shipped if m <= requested))
-
-
-def schema_version_for(version: str) -> str:
-    """The shipped minor version whose schemas validate objects for Kubernetes ``version``.
-
-    Accepts ``"1.31"``, ``"1.31.2"`` and ``"v1.31"`` and returns the newest shipped
-    minor version that is not newer than the requested one (compared as numbers).
-    Raises :class:`UnknownVersion` (a ``ValueError``, so pydantic validators can call
-    this) for a malformed version or one outside the shipped range.
-    """
-    return _resolve(version)[1]
-
-
 # ----------------------------------------------------------------------------- schemas
-
-
-def _version_dir(schema_version: str) -> Traversable:
-    for minor, name in _strict_dirs():
-        if _minor_str(minor) == schema_version:
-            return _schema_root() / name
-    raise UnknownVersion(f"no schemas for Kubernetes {schema_version} ({_supported_range()})")
 
 
 def _read_json(entry: Traversable) -> Any:
@@ -202,7 +97,7 @@ def _read_json(entry: Traversable) -> Any:
 @functools.lru_cache(maxsize=8)
 def _definitions(schema_version: str) -> dict[str, Any]:
     """``_definitions.json`` of one version, read once per version (1.3 MB; never mutated)."""
-    definitions: dict[str, Any] = _read_json(_version_dir(schema_version) / "_definitions.json")
+    definitions: dict[str, Any] = _read_json(version_dir(schema_version) / "_definitions.json")
     return definitions
 
 
@@ -238,7 +133,7 @@ def _group_version_kinds(schema: Mapping[str, Any]) -> set[tuple[str, str]]:
 
 
 def _kind_schema(schema_version: str, api_version: str, kind: str) -> Mapping[str, Any] | None:
-    entry = _version_dir(schema_version) / _schema_file_name(api_version, kind)
+    entry = version_dir(schema_version) / _schema_file_name(api_version, kind)
     if not entry.is_file():
         return None
     schema: Mapping[str, Any] = _read_json(entry)
@@ -277,7 +172,7 @@ def _kinds_named(schema_version: str, kind: str) -> tuple[str, ...]:
     """``apiVersion Kind`` for every shipped schema whose kind is ``kind``, any case."""
     prefix = f"{kind.lower()}-"
     found: set[str] = set()
-    for entry in _version_dir(schema_version).iterdir():
+    for entry in version_dir(schema_version).iterdir():
         if entry.name.startswith(prefix) and entry.name.endswith(".json"):
             for api_version, real_kind in _group_version_kinds(_read_json(entry)):
                 if real_kind.lower() == kind.lower():
@@ -403,7 +298,7 @@ class KubeValidator:
 
     def __init__(self, version: str) -> None:
         """Use the schemas for Kubernetes ``version``; raises :class:`UnknownVersion`."""
-        self.version, self.schema_version = _resolve(version)
+        self.version, self.schema_version = resolve_version(version)
 
     def _describe_version(self) -> str:
         if self.version == self.schema_version:

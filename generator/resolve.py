@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .envrules import platform_label_findings, traffic_findings
 from .errors import Finding, Location, ModelfleetError
-from .kubeschema import UnknownVersion, schema_version_for
+from .kubeversions import UnknownVersion, schema_version_for
 from .load import Document, FieldPath
 from .parse import Parsed, ParsedEnvironment, did_you_mean, translate
 from .spec import ATOMIC_FIELDS, FETCHER_OF_SCHEME, EnvironmentFile, Fleet, ModelSpec, service_names

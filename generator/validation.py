@@ -8,19 +8,15 @@ builders, templates or Kubernetes schemas.
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 from .build.alerts import monitoring_findings
-from .cache import UnitCache, digest
-from .errors import Finding, ModelfleetError
-from .fingerprint import generator_fingerprint
+from .errors import ModelfleetError
 from .load import Sources, load_fleet
 from .parse import parse
+from .rawschema import sources_findings
 from .resolve import Resolution, resolve
-from .schema import sources_findings
 from .secretcheck import scan_secrets
 
 
@@ -38,32 +34,13 @@ def validate(root: Path) -> Resolution:
     return validate_sources(load_fleet(root)).resolution
 
 
-def validate_recorded(
-    sources: Sources, cache: UnitCache | None = None, known_clean: frozenset[bytes] | None = None
-) -> Validation:
-    """Everything `validate` checks, including the JSON Schemas the editor applies to the raw
-    files. ``cache``: skip those schemas for raw data that passed them before;
-    ``known_clean``: see ``validate_sources``."""
-    validation = validate_sources(sources, known_clean)
-    findings = _schema_findings(sources, cache)
+def validate_recorded(sources: Sources) -> Validation:
+    """Everything `validate` checks, including the JSON Schemas the editor applies to the raw files."""
+    validation = validate_sources(sources)
+    findings = sources_findings(sources)
     if findings:
         raise ModelfleetError(findings)
     return validation
-
-
-def _schema_findings(sources: Sources, cache: UnitCache | None) -> list[Finding]:
-    """``sources_findings``, skipped when ``cache`` holds a pass for the same data."""
-    if cache is None or not cache.enabled:
-        return sources_findings(sources)
-    documents = [sources.models, *sources.environments]
-    data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
-    key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
-    if cache.get(key, lambda value: value is True):
-        return []
-    findings = sources_findings(sources)
-    if not findings:
-        cache.put(key, True)
-    return findings
 
 
 def validate_sources(sources: Sources, known_clean: frozenset[bytes] | None = None) -> Validation:

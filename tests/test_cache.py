@@ -22,7 +22,7 @@ from generator.cache import MAGIC, UnitCache
 from generator.cli import main
 from generator.inputs import CACHE_DIR
 from generator.load import load_fleet
-from generator.schema import sources_findings
+from generator.rawschema import sources_findings
 from generator.sinks import WriterSink
 from tests.conftest import committed_file_count
 
@@ -124,7 +124,6 @@ def test_a_new_generator_fingerprint_misses_everything(example_fleet: Path, monk
     first, _ = _cached_render(example_fleet)
     monkeypatch.setattr(fingerprint, "generator_fingerprint", lambda: "another-generator")
     monkeypatch.setattr("generator.incremental.generator_fingerprint", lambda: "another-generator")
-    monkeypatch.setattr("generator.validation.generator_fingerprint", lambda: "another-generator")
     again, cache = _cached_render(example_fleet)
     assert cache.hits == 0
     assert again == first
@@ -294,12 +293,12 @@ def test_validate_record_does_not_hide_an_invalid_spec(example_fleet: Path) -> N
 
 
 def test_validate_uses_the_committed_schemas(example_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator import schema
+    from generator import schema_export
 
     def no_export(filename: str) -> dict[str, object]:
         raise AssertionError("validate exported a schema from the pydantic models")
 
-    monkeypatch.setattr(schema, "schema_for", no_export)
+    monkeypatch.setattr(schema_export, "schema_for", no_export)
     assert main(["--root", str(example_fleet), "validate", "--no-cache"]) == 0
 
 

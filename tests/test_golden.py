@@ -40,7 +40,7 @@ def test_reference_documents_every_model_field() -> None:
 
 
 def test_every_schema_field_has_a_description() -> None:
-    from generator.schema import schema_for
+    from generator.schema_export import schema_for
 
     def walk(node: object, where: str) -> None:
         if isinstance(node, dict):

@@ -9,16 +9,10 @@ from typing import Any
 
 import pytest
 
-from generator import kubeschema
+from generator import kubeschema, kubeversions
 from generator.errors import Finding, Location
-from generator.kubeschema import (
-    KubeError,
-    KubeValidator,
-    UnknownVersion,
-    schema_version_for,
-    supported_versions,
-    validate_objects,
-)
+from generator.kubeschema import KubeError, KubeValidator, validate_objects
+from generator.kubeversions import UnknownVersion, schema_version_for, supported_versions
 
 
 def deployment(name: str = "fraud-detector") -> dict[str, Any]:
@@ -147,11 +141,11 @@ def fake_schema_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
             (tmp_path / name).write_text("not a version\n", encoding="utf-8")
         else:
             (tmp_path / name).mkdir()
-    monkeypatch.setattr(kubeschema, "_schema_root", lambda: tmp_path)
-    kubeschema._strict_dirs.cache_clear()
+    monkeypatch.setattr(kubeversions, "schema_root", lambda: tmp_path)
+    kubeversions.strict_dirs.cache_clear()
     yield tmp_path
     caches = (
-        kubeschema._strict_dirs,
+        kubeversions.strict_dirs,
         kubeschema._kind_validator,
         kubeschema._rs_kind_validator,
         kubeschema._kinds_named,

@@ -24,7 +24,7 @@ import jsonschema_rs
 import pytest
 from jsonschema.protocols import Validator
 
-from generator import crdschema, pipeline, schema
+from generator import crdschema, pipeline, rawschema
 from generator.build import compose
 from generator.fastschema import fast_accepts
 from generator.kubeschema import KubeError, KubeValidator, accepts, object_errors
@@ -300,7 +300,7 @@ def test_spec_schemas_get_the_same_verdicts_from_both_engines(tmp_path: Path) ->
     corpus = _source_corpus(tmp_path)
     assert len(corpus) > 250, len(corpus)
     for filename, where, data in corpus:
-        fast, slow = schema._fast_validator(filename), schema._validator(filename)
+        fast, slow = rawschema._fast_validator(filename), rawschema._validator(filename)
         variants = _variants(data) if where.startswith(f"{REPO.name}/") else iter([("as loaded", data)])
         for label, variant in variants:
             if label == "an int key":  # the loader refuses a key that is not a string
