@@ -201,8 +201,7 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
 
     The cyclic collector is off meanwhile: the delta path holds a few large acyclic tables
     (the record, the manifest's records, the plan) and rebuilds at most
-    ``delta.MAX_CHANGED_UNITS`` units, and each young-generation pass over its 100,000
-    objects cost 10-15 ms at 1000x3 (30 ms a run) for nothing collected."""
+    ``delta.MAX_CHANGED_UNITS`` units, so collecting would rescan those tables for nothing."""
     gc.disable()
     try:
         return _render_delta_now(root, cache, started)
@@ -434,10 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # The collector's thresholds for the CLI process. A render builds a large heap of long-lived,
-# acyclic objects (specs, objects, output bytes) and frees almost nothing cyclic: with the
-# default thresholds the full collections that rescan that heap took 23 % of a 300-model
-# render's CPU time for 73 objects collected. Rarer collections keep the collector for the
-# little cyclic garbage there is.
+# acyclic objects (specs, objects, output bytes) and frees almost nothing cyclic, so the
+# default thresholds' full collections rescan that heap for nothing.
+# Rarer collections keep the collector for the little cyclic garbage there is.
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
@@ -445,8 +443,8 @@ def main_entry() -> None:
     """The console script (and `python -m generator`): main() in a process of its own.
 
     The process ends with ``os._exit`` once the output is flushed, as mypy's ``--fast-exit``
-    does: the interpreter's own shutdown frees every object one by one, which took 90 ms
-    after a render of a 1,000-model fleet, for memory the kernel reclaims at once. Nothing
+    does: the interpreter's own shutdown frees every object one by one, for memory the
+    kernel reclaims at once. Nothing
     is left to do by then: every file a command writes is closed (and where needed synced)
     before ``main`` returns, the commands start no threads or child processes, and the two
     exit handlers the imports register (``logging``'s flush of handlers modelfleet never

@@ -17,8 +17,8 @@ of the fleet root, and holds:
 
 What each unit adds (its "share", 2 KB a unit) is read only when an environment's shared
 files are rebuilt, so it is kept apart: one entry per environment (``share_key``), each
-share with the digest the record holds for it. At 1000x3 the shares are 6 of the record's
-10.6 MB, which a render after one change would otherwise read and write whole. A record in
+share with the digest the record holds for it. The shares are most of the record, which
+a render after one change would otherwise read and write whole. A record in
 memory holds the packs to store under ``"shares"`` (environment -> pack); ``save_record``
 stores them first, then the record without them, so a pack never names a share the record
 does not know: a pack that does not match the record (a run stopped between the two) is

@@ -30,9 +30,8 @@ record for ``generator.delta`` (``deltarecord.RecordBuilder``) is filled as unit
 Entries hold the digests of their files' bytes, not the bytes: the trees the writer keeps
 (``rendered/`` and ``.rendered.kept``) hold those. A hit is used only when the sink holds
 every file of the entry by its digest (``Sink.holds``), and its files go to the sink as
-``Kept`` digests; otherwise the unit is built as on a miss. At 1000x3 the cache is 65 MB;
-it was 256 MB when entries held the bytes, a second copy of the tree written on every
-render from scratch.
+``Kept`` digests; otherwise the unit is built as on a miss. So the cache never holds a
+second copy of the tree.
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ def render_text(template: str, context: Mapping[str, Any]) -> str:
 
 
 # BLAKE2b-256 of a rendered text -> marshal of its documents, oldest first. About 1.4 KB an
-# entry. A text recurs within one model (its base, then its units: at most 30 renders apart
-# at 1000x3, where a render goes model by model), so a few hundred entries serve every hit.
+# entry. A text recurs within one model (its base, then its units; a render goes model by
+# model), so a few hundred entries serve every hit.
 _PARSED: dict[bytes, bytes] = {}
 _PARSED_MAX = 1 << 8
 

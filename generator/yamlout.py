@@ -103,7 +103,7 @@ _RESOLVER: Final = yaml.resolver.Resolver()
 
 # Strings up to this length have their style and tag memoised (the most recent
 # _MEMO_ENTRIES of each, under 1 MB); longer ones (dashboards, scripts) rarely repeat. A
-# render goes model by model: at 1000x3, 4,096 entries miss 3.4 % of lookups, 32,768 miss 2.9 %.
+# render goes model by model, so a small memo serves nearly every repeat.
 _MEMO_MAX_LEN: Final = 256
 _MEMO_ENTRIES: Final = 1 << 12
 
