@@ -29,7 +29,7 @@ from generator.build.compose import (
     validate_compose,
 )
 from generator.build.workload import CONFIG_DIR
-from generator.pipeline import render
+from generator.pipeline import Rendered
 from generator.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES
 from generator.validation import validate
@@ -112,8 +112,8 @@ def test_enabled_models_are_services_and_disabled_ones_are_absent(resolution: Re
     assert "support-llm" in compose_file(resolution.environment("prod") or pytest.fail("no prod"), REPO)["services"]
 
 
-def test_images_are_the_ones_the_overlay_deploys() -> None:
-    rendered = render(REPO)
+def test_images_are_the_ones_the_overlay_deploys(example_render: Rendered) -> None:
+    rendered = example_render
     for output in rendered.environments:
         env = rendered.resolution.environment(output.name)
         assert env is not None

@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 
 from generator.controllers import controller_findings
-from generator.pipeline import EnvironmentOutput, render
-from tests.conftest import REPO
+from generator.pipeline import EnvironmentOutput, Rendered
 
 Objects = list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def environments() -> dict[str, EnvironmentOutput]:
-    return {env.name: env for env in render(REPO).environments}
+@pytest.fixture
+def environments(example_render: Rendered) -> dict[str, EnvironmentOutput]:
+    return {env.name: env for env in example_render.environments}
 
 
 def _find(objects: Objects, kind: str, name: str) -> dict[str, Any]:

@@ -475,8 +475,6 @@ def trace(server: Server, scenario: Scenario, target: Path, mode: str) -> tuple[
 
 # ---------------------------------------------------------------- tests
 
-KILLED_TOTAL: dict[str, int] = {}
-
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_sigkill_at_every_write_step(mode: str, scenario: Scenario, servers: list[Server], fast_dir: Path) -> None:
@@ -515,8 +513,7 @@ def test_sigkill_at_every_write_step(mode: str, scenario: Scenario, servers: lis
 
     outcomes = run_parallel(servers, list(enumerate(points)), work)
     report(f"SIGKILL at write steps, {mode}", outcomes)
-    KILLED_TOTAL[f"precise-{mode}"] = len(outcomes)
-    assert len(outcomes) >= 30
+    assert len(outcomes) >= 30  # the five modes: 150 precise kill points at least, 120 timed and 6 real besides
     assert {o.state for o in outcomes} >= {"new", "old" if MODES[mode][2] else "absent"}
     bad = [f"{o.label}: {'; '.join(o.problems)}" for o in outcomes if o.problems]
     assert bad == [], "\n".join(bad)
@@ -540,7 +537,6 @@ def test_sigkill_at_timed_points_in_the_write_stage(
 
     outcomes = run_parallel(servers, list(enumerate(delays)), work)
     report(f"SIGKILL at timed points of the write stage ({span * 1000:.1f} ms), {mode}", outcomes)
-    KILLED_TOTAL[f"timed-{mode}"] = len(outcomes)
     bad = [f"{o.label}: {'; '.join(o.problems)}" for o in outcomes if o.problems]
     assert bad == [], "\n".join(bad)
 
@@ -583,7 +579,6 @@ def test_sigkill_a_real_render_at_timed_points(scenario: Scenario, fast_dir: Pat
         outcomes = list(pool.map(one, range(len(delays))))
     took = f"full run {scenario.render_seconds * 1000:.0f} ms, write stage {scenario.write_seconds * 1000:.0f} ms"
     report(f"SIGKILL of a real render ({took})", outcomes)
-    KILLED_TOTAL["real"] = len(outcomes)
     bad = [f"{o.label}: {'; '.join(o.problems)}" for o in outcomes if o.problems]
     assert bad == [], "\n".join(bad)
 
@@ -658,11 +653,3 @@ def test_internal_error_while_writing_is_short_and_keeps_the_old_tree(
     assert describe(snapshot(root), scenario.old, scenario.new) == expect
     assert stat_tree(root) == stats
     assert leftovers(root) == []
-
-
-def test_report_kill_points() -> None:
-    """Prints the total (run with -s); the per-mode tests above assert the outcomes."""
-    total = sum(KILLED_TOTAL.values())
-    print(f"\nkill points tried: {total} {KILLED_TOTAL}")
-    if KILLED_TOTAL:
-        assert total >= 100

@@ -33,7 +33,7 @@ from test_kustomize import _by_identity, kubectl
 from generator.cli import main
 from generator.errors import ModelfleetError
 from generator.layout import identity, json_patch
-from generator.pipeline import render
+from generator.pipeline import Rendered, render
 from generator.report import format_text
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
@@ -493,9 +493,8 @@ def test_keda_without_targets_is_rejected(tmp_path: Path) -> None:
     assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
 
 
-def test_apiserver_rules_accept_the_example_fleet() -> None:
+def test_apiserver_rules_accept_the_example_fleet(example_render: Rendered) -> None:
     """The extra rules above are not too strict: the committed example passes them."""
-    repo = Path(__file__).resolve().parent.parent
-    for env in render(repo).environments:
+    for env in example_render.environments:
         assert [p for obj in env.objects for p in apiserver_problems(obj)] == []
         assert len({identity(o) for o in env.objects}) == len(env.objects)

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from generator.pipeline import render
+from generator.pipeline import Rendered
 from generator.schema import generated_files
 from generator.write import diff_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_committed_rendered_tree_is_current() -> None:
-    diff = diff_tree(REPO / "rendered", render(REPO).plan.files)
+def test_committed_rendered_tree_is_current(example_render: Rendered) -> None:
+    diff = diff_tree(REPO / "rendered", example_render.plan.files)
     assert diff.clean, f"rendered/ is stale: {diff}; run `make render` and commit"
 
 

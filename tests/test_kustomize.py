@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from generator.layout import identity, json_patch
-from generator.pipeline import render
+from generator.pipeline import Rendered, render
 
 REPO = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = sorted(path.stem for path in (REPO / "environments").glob("*.yaml"))  # a file per environment
 
 
 def kubectl() -> str:
@@ -41,12 +42,13 @@ def _by_identity(objects: list[dict[str, Any]]) -> dict[tuple[str, str, str], di
     return table
 
 
-RENDERED = render(REPO)
+def test_every_environment_has_an_overlay_case(example_render: Rendered) -> None:
+    assert sorted(e.name for e in example_render.environments) == ENVIRONMENTS
 
 
-@pytest.mark.parametrize("env", [e.name for e in RENDERED.environments])
-def test_overlay_builds_to_resolved_objects(env: str) -> None:
-    output = next(e for e in RENDERED.environments if e.name == env)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_overlay_builds_to_resolved_objects(env: str, example_render: Rendered) -> None:
+    [output] = [e for e in example_render.environments if e.name == env]
     built = _by_identity(kustomize(REPO / "rendered" / "overlays" / env))
     expected = _by_identity([json.loads(json.dumps(o)) for o in output.objects])
     assert sorted(built) == sorted(expected)

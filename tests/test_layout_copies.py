@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from generator import pipeline
 from generator.layout import CLUSTER_SCOPED, namespaced, with_image
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def deep_with_image(obj: dict[str, Any], image_name: str, old_ref: str, new_ref: str) -> dict[str, Any]:
@@ -42,10 +39,9 @@ def exact(value: Any) -> str:
     return json.dumps(value)
 
 
-@pytest.fixture(scope="module")
-def objects() -> list[dict[str, Any]]:
-    rendered = pipeline.render(REPO)
-    return [obj for model in rendered.base for obj in model.objects]
+@pytest.fixture
+def objects(example_render: pipeline.Rendered) -> list[dict[str, Any]]:
+    return [obj for model in example_render.base for obj in model.objects]
 
 
 def test_with_image_equals_the_deep_copy_and_leaves_the_input(objects: list[dict[str, Any]]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.errors import Location
-from generator.pipeline import render
+from generator.pipeline import Rendered
 from generator.policy import image_allowlist, policy_findings
 
-REPO = Path(__file__).resolve().parent.parent
 REGISTRY = "registry.acme.example/ml"
 IMAGE = f"{REGISTRY}/churn-model@sha256:{'ab' * 32}"
 LABELS = {"app.kubernetes.io/name": "churn-model", "app.kubernetes.io/instance": "churn-model"}
@@ -453,10 +451,10 @@ def test_image_allowlist(image: str, ok: bool) -> None:
     assert allowed(image) is ok
 
 
-def test_example_fleet_policy() -> None:
+def test_example_fleet_policy(example_render: Rendered) -> None:
     """The committed example fleet, as the check stage sees it: no finding in any environment,
     prod (which requires digests) included, so its fetcher images are pinned too."""
-    rendered = render(REPO)
+    rendered = example_render
     check = image_allowlist(rendered.resolution.fleet.registry, rendered.resolution.fleet.fetcher_images())
     for output in rendered.environments:
         env = next(e for e in rendered.resolution.environments if e.spec.name == output.name)

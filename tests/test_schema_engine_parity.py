@@ -59,9 +59,9 @@ class Case:
     obj: Any
 
 
-@pytest.fixture(scope="module")
-def rendered() -> pipeline.Rendered:
-    return pipeline.render(REPO)
+@pytest.fixture
+def rendered(example_render: pipeline.Rendered) -> pipeline.Rendered:
+    return example_render
 
 
 def _engines(version: str, obj: dict[str, Any]) -> Engines:
