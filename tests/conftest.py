@@ -62,9 +62,9 @@ def example_render() -> Iterator[Rendered]:
     without the unit cache: once per session, when the first test that needs it runs, never
     at collection. Every test that needs it shares it, so it is read-only: a test that
     changes it fails this fixture's teardown (copy an object before changing it)."""
-    from generator.pipeline import render_fresh
+    from generator.pipeline import render
 
-    rendered = render_fresh(REPO)
+    rendered = render(REPO)
     before = _render_digest(rendered)
     yield rendered
     assert _render_digest(rendered) == before, "a test changed the shared render of the example fleet"
