@@ -153,7 +153,8 @@ def patch_fsync_threads() -> None:
 
 def patch_fast_copy() -> None:
     """layout/resolve: copy.deepcopy -> marshal round trip (plain data only; falls back)."""
-    from generator import layout, resolve
+    from generator.output import overlay as layout
+    from generator.read import resolve
 
     shim = types.SimpleNamespace(deepcopy=fast_deepcopy)
     layout.copy = shim  # type: ignore[assignment]
@@ -162,7 +163,8 @@ def patch_fast_copy() -> None:
 
 def patch_namespaced_shallow() -> None:
     """layout.namespaced: copy only the top level and metadata (the rest is never mutated)."""
-    from generator import layout, pipeline
+    from generator import pipeline
+    from generator.output import overlay as layout
 
     def namespaced(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
         if obj["kind"] in layout.CLUSTER_SCOPED:
@@ -213,7 +215,7 @@ def patch_dashboard_orjson() -> None:
 
 def patch_yaml_style_cache() -> None:
     """yamlout: memoise the per-string quoting decision (keys and values repeat a lot)."""
-    from generator import yamlout as y
+    from generator.output import yamlout as y
 
     style = functools.lru_cache(maxsize=1 << 16)(y._scalar_style)
 
@@ -231,8 +233,8 @@ def patch_template_parse_cache() -> None:
     """templating.render_documents: parse each distinct rendered text once, hand out copies."""
     import yaml
 
-    from generator import pipeline, templating
-    from generator.build import workload
+    from generator import pipeline
+    from generator.build import templating, workload
 
     original = templating.render_documents
 
@@ -260,7 +262,7 @@ def patch_template_parse_cache() -> None:
 
 def patch_no_dedupe() -> None:
     """kubeschema/crdschema: skip the canonical-JSON hashing that finds identical objects."""
-    from generator import crdschema, kubeschema
+    from generator.check import crdschema, kubeschema
 
     kubeschema._canonical_key = lambda obj: None
     crdschema._canonical_key = lambda obj: None
@@ -276,8 +278,8 @@ def patch_rs_validate() -> None:
     """kubeschema/crdschema: jsonschema-rs decides valid/invalid; only an invalid object goes
     through jsonschema for the messages (so messages are unchanged by construction)."""
     rs = _load_rs()
-    from generator import crdschema as c
-    from generator import kubeschema as k
+    from generator.check import crdschema as c
+    from generator.check import kubeschema as k
 
     @functools.lru_cache(maxsize=8)
     def registry(schema_version: str) -> Any:
@@ -515,9 +517,12 @@ def child(names: list[str], root: Path) -> int:
 
 def breakdown(root: Path) -> int:
     """Exclusive time of the functions inside build, check and plan (no profiler overhead)."""
-    from generator import crdschema, kubeschema, layout, pipeline, templating, yamlout
+    from generator import pipeline
     from generator import write as w
-    from generator.build import dashboard, workload
+    from generator.build import dashboard, templating, workload
+    from generator.check import crdschema, kubeschema
+    from generator.output import overlay as layout
+    from generator.output import yamlout
 
     clock = _StageClock()
     spots: dict[str, tuple[Any, str]] = {
@@ -598,9 +603,9 @@ def _mutations(obj: Any) -> list[tuple[str, Any]]:
 def parity(root: Path) -> int:
     """Do jsonschema and jsonschema-rs accept and reject exactly the same objects?"""
     rs = _load_rs()
-    from generator import crdschema as c
-    from generator import kubeschema as k
     from generator import pipeline
+    from generator.check import crdschema as c
+    from generator.check import kubeschema as k
 
     rendered = pipeline.render(root)
     seen: set[str] = set()
@@ -676,9 +681,9 @@ def incremental(root: Path) -> int:
 
     from generator import pipeline
     from generator import write as w
-    from generator.load import load_fleet
-    from generator.parse import parse
-    from generator.resolve import resolve
+    from generator.read.load import load_fleet
+    from generator.read.parse import parse
+    from generator.read.resolve import resolve
 
     timings: dict[str, float] = {}
 

@@ -1048,7 +1048,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = run([PY, "-c", package]).stdout.strip()
         warm = run([PY, "-m", "compileall", "-q", where]) if where else None
         if warm is None or warm.code == 0:
-            warm = run([PY, "-c", "import generator.pipeline, generator.write, generator.cli, generator.schema"])
+            imports = "import generator.pipeline, generator.write, generator.cli, generator.commands.schema"
+            warm = run([PY, "-c", imports])
         if warm.code != 0:
             log(f"cannot import modelfleet with {PY}:\n{warm.stderr}")
             return 1

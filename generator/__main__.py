@@ -3,7 +3,7 @@
 import sys
 
 try:
-    from .cli import main_entry
+    from generator.cli import main_entry
 except KeyboardInterrupt:  # Ctrl-C while importing: no traceback, the usual exit code
     sys.stderr.write("modelfleet: interrupted\n")
     sys.exit(130)

@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import Finding, ModelfleetError, UsageError
+from generator.errors import Finding, ModelfleetError, UsageError
 
 if TYPE_CHECKING:
-    from .cache import UnitCache
+    from generator.incremental.cache import UnitCache
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -72,7 +72,7 @@ def _emit(stream: TextIO, text: str) -> None:
 
 
 def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
-    from . import report
+    from generator import report
 
     if fmt == "json":
         _emit(sys.stdout, report.format_json(findings))
@@ -83,13 +83,13 @@ def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
 
 
 def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
-    from . import report
-    from .inputs import now_ns, recorded_result, save_record
+    from generator import report
+    from generator.incremental.inputrecord import now_ns, recorded_result, save_record
 
     result = recorded_result(root, "validate") if use_cache else None
     if result is None or not all(isinstance(result.get(k), int) for k in ("models", "environments")):
-        from .load import load_fleet
-        from .validation import validate_recorded
+        from generator.read.load import load_fleet
+        from generator.validation import validate_recorded
 
         started = now_ns()
         validation = validate_recorded(load_fleet(root))
@@ -117,8 +117,8 @@ _RENDER_KEYS = ("files", "objects", "environments", "models")
 
 def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
     """The recorded render result when the inputs and rendered/ on disk both still match it."""
-    from .inputs import disk_tree_digest, recorded_result, tree_digest_of
-    from .write import last_recorded, last_written, shared_lock
+    from generator.incremental.inputrecord import disk_tree_digest, recorded_result, tree_digest_of
+    from generator.write import last_recorded, last_written, shared_lock
 
     result = recorded_result(root, "render")
     if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):
@@ -145,8 +145,8 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
 
 
 def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
-    from . import report
-    from .write import check_tree, content_digest, write_tree
+    from generator import report
+    from generator.write import check_tree, content_digest, write_tree
 
     current = _current_render(root, check) if use_cache else None
     if current is not None:
@@ -156,9 +156,9 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
             summary = _render_summary(current["files"], current["objects"], current["environments"], 0)
             _emit(sys.stdout, report.format_ok(summary))
         return EXIT_OK
-    from .cache import UnitCache
-    from .inputs import now_ns
-    from .pipeline import render
+    from generator.incremental.cache import UnitCache
+    from generator.incremental.inputrecord import now_ns
+    from generator.pipeline import render
 
     started = now_ns()
     cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
@@ -196,7 +196,7 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
 
 
 def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
-    """``render`` through ``generator.delta`` when only per-model overrides changed: the
+    """``render`` through ``generator.incremental.delta`` when only per-model overrides changed: the
     summary line, or None when the delta path declines.
 
     The cyclic collector is off meanwhile: the delta path holds a few large acyclic tables
@@ -210,12 +210,12 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
 
 
 def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
-    from .delta import render_delta
+    from generator.incremental.delta import render_delta
 
     delta = render_delta(root, cache, started)
     if delta is None:
         return None
-    from .write import Kept, KeptUnavailable, write_tree
+    from generator.write import Kept, KeptUnavailable, write_tree
 
     planned = {path: Kept(value) if isinstance(value, str) else value for path, value in delta.files.items()}
     try:
@@ -229,9 +229,9 @@ def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
 def _check_streamed(root: Path, cache: UnitCache) -> str | None:
     """``render --check`` keeping only each file's digest (the files are compared by digest);
     None when a finding needs the full path."""
-    from .incremental import Unstreamable, render_cached
-    from .sinks import DigestSink
-    from .write import Kept, check_tree
+    from generator.incremental.sinks import DigestSink
+    from generator.incremental.units import Unstreamable, render_cached
+    from generator.write import Kept, check_tree
 
     sink = DigestSink()
     try:
@@ -249,9 +249,9 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool =
     writer as soon as it exists, so the render never holds the whole tree; None when a
     finding needs the full path. The writer (and its lock) is taken at the first file: a
     spec that fails validation leaves every tree alone. ``save``: record the render."""
-    from .incremental import Unstreamable, render_cached
-    from .sinks import WriterSink
-    from .write import write_tree
+    from generator.incremental.sinks import WriterSink
+    from generator.incremental.units import Unstreamable, render_cached
+    from generator.write import write_tree
 
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
@@ -276,7 +276,7 @@ def _save_records(
     root: Path, cache: UnitCache, started: int, record: dict[str, Any], referenced: frozenset[str]
 ) -> None:
     """The delta record and the input records of ``render`` and ``validate``, after a write."""
-    from .delta import save_delta_record
+    from generator.incremental.delta import save_delta_record
 
     save_delta_record(root, cache, record, started)
     summary = record["summary"]
@@ -303,7 +303,7 @@ def _save_input_records(
 ) -> None:
     """The input records of ``render`` (the written tree, by its files' ``content_digest``)
     and ``validate``."""
-    from .inputs import save_record, tree_digest_of
+    from generator.incremental.inputrecord import save_record, tree_digest_of
 
     tree, dirs = tree_digest_of(digests)
     result = {"files": len(digests), "objects": objects, "environments": environments, "models": models}
@@ -323,16 +323,16 @@ def _split_path(text: str) -> tuple[str | int, ...]:
 
 
 def _cmd_explain(root: Path, env_name: str, model_name: str, path_text: str) -> int:
-    from .explain import explain
+    from generator.commands.explain import explain
 
     _emit(sys.stdout, explain(root, env_name, model_name, _split_path(path_text)))
     return EXIT_OK
 
 
 def _cmd_schema(root: Path, check: bool) -> int:
-    from . import report
-    from .errors import Location
-    from .schema import stale_generated, write_generated
+    from generator import report
+    from generator.commands.schema import stale_generated, write_generated
+    from generator.errors import Location
 
     if check:
         stale = stale_generated(root)
@@ -349,7 +349,7 @@ def _cmd_schema(root: Path, check: bool) -> int:
 
 
 def _cmd_diff(root: Path, base: str, fmt: str) -> int:
-    from .diff import diff
+    from generator.commands.diff import diff
 
     result = diff(root, base)
     text = {"text": result.format_text, "markdown": result.format_markdown, "json": result.format_json}[fmt]()
@@ -358,10 +358,10 @@ def _cmd_diff(root: Path, base: str, fmt: str) -> int:
 
 
 def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
-    from . import report
-    from .pipeline import render
-    from .promote import promote
-    from .write import write_tree
+    from generator import report
+    from generator.commands.promote import promote
+    from generator.pipeline import render
+    from generator.write import write_tree
 
     result = promote(root, model, source, target)
     if not result.changed:

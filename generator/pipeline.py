@@ -11,26 +11,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .build.compose import compose_file, validate_compose
-from .build.dashboard import dashboard, dashboard_configmap, dashboard_sli
-from .build.gitops import gitops_objects
-from .build.identity import common_labels, image_reference, image_repository
-from .build.image import ImageFiles, build_bake, build_image
-from .build.monitoring import RuleProof, environment_rule, rule_proof, runbooks
-from .build.platform import dashboards_namespace
-from .build.scaling import adapter_rules
-from .build.workload import KubeObject, build_workload
-from .check import check_environment, check_gitops
-from .controllers import controller_findings
-from .errors import Finding, ModelfleetError
-from .layout import ModelObjects, Overlay, namespaced, overlay
-from .load import load_fleet
-from .plan import Plan, plan
-from .policy import image_allowlist, policy_findings
-from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
-from .sli import sli_for
-from .templating import render_documents
-from .validation import validate_recorded
+from generator.build.compose import compose_file, validate_compose
+from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_sli
+from generator.build.gitops import gitops_objects
+from generator.build.identity import common_labels, image_reference, image_repository
+from generator.build.image import ImageFiles, build_bake, build_image
+from generator.build.monitoring import RuleProof, environment_rule, rule_proof, runbooks
+from generator.build.platform import dashboards_namespace
+from generator.build.scaling import adapter_rules
+from generator.build.sli import sli_for
+from generator.build.templating import render_documents
+from generator.build.workload import KubeObject, build_workload
+from generator.check.controllers import controller_findings
+from generator.check.policy import image_allowlist, policy_findings
+from generator.check.schemas import check_environment, check_gitops
+from generator.errors import Finding, ModelfleetError
+from generator.output.overlay import ModelObjects, Overlay, namespaced, overlay
+from generator.output.plan import Plan, plan
+from generator.read.load import load_fleet
+from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
+from generator.validation import validate_recorded
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Rendered:
     plan: Plan
     referenced: frozenset[str] = frozenset()  # every file and directory the spec points at
     cached_objects: int | None = None  # the object count, when the unit cache served the objects
-    delta_record: dict[str, Any] | None = None  # what `generator.delta` needs next time (unit cache only)
+    delta_record: dict[str, Any] | None = None  # what `generator.incremental.delta` needs next time (unit cache only)
 
     @property
     def object_count(self) -> int:

@@ -45,7 +45,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import Finding
+from generator.errors import Finding
 
 JSON_VERSION = 1
 TAB_STOP = 8

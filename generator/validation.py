@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build.alerts import monitoring_findings
-from .errors import ModelfleetError
-from .load import Sources, load_fleet
-from .parse import parse
-from .rawschema import sources_findings
-from .resolve import Resolution, resolve
-from .secretcheck import scan_secrets
+from generator.build.alerts import monitoring_findings
+from generator.check.secrets import scan_secrets
+from generator.errors import ModelfleetError
+from generator.read.load import Sources, load_fleet
+from generator.read.parse import parse
+from generator.read.rawschema import sources_findings
+from generator.read.resolve import Resolution, resolve
 
 
 @dataclass(frozen=True)

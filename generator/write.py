@@ -56,9 +56,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Finding, Location, ModelfleetError, StaleOutputError
-from .manifestcodec import DirRec, FileRec, Tree, decode_body, encode_body
-from .treewalk import walk
+from generator.errors import Finding, Location, ModelfleetError, StaleOutputError
+from generator.manifestcodec import DirRec, FileRec, Tree, decode_body, encode_body
+from generator.treewalk import walk
 
 __all__ = [
     "Kept",

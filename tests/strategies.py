@@ -5,7 +5,7 @@ A drawn ``Fleet`` holds plain Python data; ``Fleet.write(root)`` dumps it with
 ``yaml.safe_dump`` (in a drawn style) and creates the build contexts, requirements files,
 config files and baked artifacts it names.
 
-The valid-fleet strategy covers the field space of ``generator/spec.py`` and then
+The valid-fleet strategy covers the field space of ``generator/spec/model.py`` and then
 *repairs* each (environment, model) combination with a small model of the merge rule
 (defaults <- model <- environment defaults <- environment override; mappings merge,
 lists and scalars replace, ``image`` and ``artifact`` replace whole) so that every
@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from generator.sli import RUNTIME_SLIS
-from generator.spectypes import RUNTIMES
+from generator.build.sli import RUNTIME_SLIS
+from generator.spec.types import RUNTIMES
 
 Data = dict[str, Any]
 
@@ -238,7 +238,7 @@ DUMP_STYLES = st.fixed_dictionaries(
 
 
 # ---------------------------------------------------------------------------------------
-# Merge (a model of generator/resolve.py's rule, to repair cross-field constraints)
+# Merge (a model of generator/read/resolve.py's rule, to repair cross-field constraints)
 
 ATOMIC = frozenset({"image", "artifact"})
 

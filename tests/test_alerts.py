@@ -24,11 +24,11 @@ from generator.build.alerttests import rules_test
 from generator.build.identity import common_labels
 from generator.build.labelsets import regex_example
 from generator.build.promformat import go_float, humanize, humanize_percentage, render
+from generator.build.sli import Sli, sli_for
 from generator.errors import Finding, Location
-from generator.load import load_fleet
-from generator.parse import parse
-from generator.resolve import ResolvedModel, resolve
-from generator.sli import Sli, sli_for
+from generator.read.load import load_fleet
+from generator.read.parse import parse
+from generator.read.resolve import ResolvedModel, resolve
 
 BASE = Path(__file__).resolve().parent / "invalid" / "_base"
 PROMTOOL = shutil.which("promtool")
@@ -645,7 +645,7 @@ def test_golden_rules_per_runtime(fleet: Path, runtime: str, update_golden: bool
     """The whole PrometheusRule of one model per runtime, as rendered for prod, against its
     snapshot in tests/golden/rules/ (refresh: `make golden`, then review the diff)."""
     from generator.build.alerts import prometheus_rule
-    from generator.yamlout import dump_documents
+    from generator.output.yamlout import dump_documents
 
     model, sli = prod(fleet, runtime)
     text = dump_documents([prometheus_rule(model, sli, "prod")], f"golden: the {runtime} model's rules in prod")

@@ -17,13 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from generator import fingerprint, incremental, pipeline
-from generator.cache import MAGIC, UnitCache
+from generator import pipeline
 from generator.cli import main
-from generator.inputs import CACHE_DIR
-from generator.load import load_fleet
-from generator.rawschema import sources_findings
-from generator.sinks import WriterSink
+from generator.incremental import fingerprint
+from generator.incremental import units as incremental
+from generator.incremental.cache import MAGIC, UnitCache
+from generator.incremental.inputrecord import CACHE_DIR
+from generator.incremental.sinks import WriterSink
+from generator.read.load import load_fleet
+from generator.read.rawschema import sources_findings
 from tests.conftest import committed_file_count
 
 HEAVY = ("pydantic", "yaml", "jinja2", "jsonschema", "kubernetes_validate", "generator.pipeline")
@@ -95,7 +97,7 @@ def test_unchanged_fleet_is_served_from_the_cache(example_fleet: Path, monkeypat
     def no_build(*args: object) -> None:
         raise AssertionError("a unit was built")
 
-    monkeypatch.setattr("generator.incremental.model_objects", no_build)
+    monkeypatch.setattr("generator.incremental.units.model_objects", no_build)
     again, cache = _cached_render(example_fleet)
     assert cache.misses == 0 and cache.hits > 0
     assert again == first
@@ -123,7 +125,7 @@ def test_a_new_generator_fingerprint_misses_everything(example_fleet: Path, monk
     _age(example_fleet)
     first, _ = _cached_render(example_fleet)
     monkeypatch.setattr(fingerprint, "generator_fingerprint", lambda: "another-generator")
-    monkeypatch.setattr("generator.incremental.generator_fingerprint", lambda: "another-generator")
+    monkeypatch.setattr("generator.incremental.units.generator_fingerprint", lambda: "another-generator")
     again, cache = _cached_render(example_fleet)
     assert cache.hits == 0
     assert again == first
@@ -133,7 +135,7 @@ def test_fingerprint_covers_the_package_and_its_data() -> None:
     fingerprint.generator_fingerprint.cache_clear()
     before = fingerprint.generator_fingerprint()
     files = [str(p) for d in [fingerprint._PACKAGE_DIR, *fingerprint._data_dirs()] for p in fingerprint._files_under(d)]
-    assert any(f.endswith("generator/incremental.py") for f in files)
+    assert any(f.endswith("generator/incremental/units.py") for f in files)
     assert any(f.endswith(".j2") for f in files), "templates"
     assert any(f.endswith("models.schema.json") for f in files), "schemas"
     assert fingerprint.generator_fingerprint() == before
@@ -293,7 +295,7 @@ def test_validate_record_does_not_hide_an_invalid_spec(example_fleet: Path) -> N
 
 
 def test_validate_uses_the_committed_schemas(example_fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator import schema_export
+    from generator.spec import jsonschema as schema_export
 
     def no_export(filename: str) -> dict[str, object]:
         raise AssertionError("validate exported a schema from the pydantic models")

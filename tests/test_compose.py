@@ -29,11 +29,11 @@ from generator.build.compose import (
     validate_compose,
 )
 from generator.build.workload import CONFIG_DIR
+from generator.output.yamlout import dump, dump_documents
 from generator.pipeline import Rendered
-from generator.resolve import Resolution, ResolvedEnvironment, ResolvedModel
-from generator.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES
+from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
+from generator.spec.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES
 from generator.validation import validate
-from generator.yamlout import dump, dump_documents
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_DIR = REPO / "rendered" / "compose"
@@ -315,7 +315,7 @@ def test_health_checks_probe_the_readiness_path_with_python(documents: dict[str,
 
 
 def test_every_runtime_has_a_documented_health_check_choice() -> None:
-    from generator.spectypes import RUNTIMES
+    from generator.spec.types import RUNTIMES
 
     assert sorted(HEALTHCHECK) == sorted(RUNTIMES)
     assert all(reason for _, reason in HEALTHCHECK.values())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from generator.controllers import controller_findings
+from generator.check.controllers import controller_findings
 from generator.pipeline import EnvironmentOutput, Rendered
 
 Objects = list[dict[str, Any]]

@@ -1,4 +1,4 @@
-"""Tests for generator.crdschema: custom resources against vendored upstream CRD schemas."""
+"""Tests for generator.check.crdschema: custom resources against vendored upstream CRD schemas."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 from jsonschema import Draft7Validator
 from jsonschema.validators import validator_for
 
-from generator import crdschema
-from generator.crdschema import crd_errors, crd_kinds, has_schema, validate_custom_objects
+from generator.check import crdschema
+from generator.check.crdschema import crd_errors, crd_kinds, has_schema, validate_custom_objects
+from generator.check.kubeschema import KubeError
 from generator.errors import Location
-from generator.kubeschema import KubeError
 
 REPO = Path(__file__).resolve().parent.parent
 CRD_DIR = REPO / "schemas" / "crds"

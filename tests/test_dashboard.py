@@ -23,10 +23,10 @@ from generator.build.dashboard import (
     layout,
 )
 from generator.build.identity import common_labels
-from generator.load import load_fleet
-from generator.parse import parse
-from generator.resolve import Resolution, ResolvedModel, resolve
-from generator.sli import sli_for
+from generator.build.sli import sli_for
+from generator.read.load import load_fleet
+from generator.read.parse import parse
+from generator.read.resolve import Resolution, ResolvedModel, resolve
 
 BASE = Path(__file__).resolve().parent / "invalid" / "_base"
 EXTRA_MODELS = """\

@@ -1,4 +1,4 @@
-"""The delta path (generator.delta): after a change of per-model overrides it rebuilds only
+"""The delta path (generator.incremental.delta): after a change of per-model overrides it rebuilds only
 the changed units, and its plan is byte for byte the plan of a render from scratch; for any
 other change, or a change it cannot prove local, it declines and the full path runs."""
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from generator import pipeline
-from generator.cache import UnitCache
 from generator.cli import main
-from generator.delta import Delta, attempt_delta
-from generator.deltarecord import content_digest, load_record
-from generator.inputs import CACHE_DIR
+from generator.incremental.cache import UnitCache
+from generator.incremental.delta import Delta, attempt_delta
+from generator.incremental.deltarecord import content_digest, load_record
+from generator.incremental.inputrecord import CACHE_DIR
 from tests.conftest import committed_file_count
 
 
@@ -128,7 +128,7 @@ def _switch_off(root: Path) -> None:
     _edit(root / STAGING, "support-llm:\n    scaling: {maxReplicas: 2}", "support-llm:\n    enabled: false")
 
 
-# Each change, and the reason generator.delta.attempt_delta gives for declining it: the
+# Each change, and the reason generator.incremental.delta.attempt_delta gives for declining it: the
 # reason is the spec, so a change declined for another reason (a check that moved, a record
 # that no longer holds what it should) fails here instead of passing for any reason.
 DECLINED: dict[str, tuple[Callable[[Path], None], str]] = {
@@ -209,7 +209,7 @@ def test_a_service_name_taken_by_a_strategy_change_is_declined(recorded: Path) -
     record = load_record(recorded, UnitCache(recorded))
     assert record is not None
     record["env_models"]["prod"] = [*record["env_models"]["prod"], "churn-model-canary"]
-    from generator.deltarecord import save_record
+    from generator.incremental.deltarecord import save_record
 
     save_record(recorded, UnitCache(recorded), record)
     _edit(recorded / PROD, "  churn-model:\n", "  churn-model:\n    rollout: {strategy: canary}\n")
@@ -217,7 +217,7 @@ def test_a_service_name_taken_by_a_strategy_change_is_declined(recorded: Path) -
 
 
 def test_a_foreign_or_stale_record_is_ignored(recorded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator import deltarecord
+    from generator.incremental import deltarecord
 
     monkeypatch.setattr(deltarecord, "generator_fingerprint", lambda: "another generator")
     _edit(recorded / PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 61}")
@@ -301,7 +301,7 @@ def test_shares_stored_apart_follow_successive_changes(
 def test_stored_shares_that_do_not_match_the_record_are_declined(
     damage: str, recorded: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from generator.deltarecord import share_key
+    from generator.incremental.deltarecord import share_key
 
     cache = UnitCache(recorded)
     pack = cache._path(share_key(recorded, "prod"))
@@ -326,7 +326,8 @@ def test_the_delta_path_scans_only_changed_env_values_for_secrets(
 ) -> None:
     """The record keeps what the secret scan found clean: validating a changed pair scans
     only the values that changed (none here), and never imports detect-secrets for them."""
-    from generator import secretcheck, secrets_scan
+    from generator.check import secrets as secretcheck
+    from generator.check import secrets_scan
 
     scanned: list[str] = []
     real = secrets_scan._scan_env

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from generator.diff import diff
-from generator.diffsummary import short_digest, split_image, summarise
+from generator.commands.diff import diff
+from generator.commands.diffsummary import short_digest, split_image, summarise
 from generator.errors import UsageError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ from test_kustomize import _by_identity, kubectl
 
 from generator.cli import main
 from generator.errors import ModelfleetError
-from generator.layout import identity, json_patch
+from generator.output.overlay import identity, json_patch
 from generator.pipeline import Rendered, render
 from generator.report import format_text
 

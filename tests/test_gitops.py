@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from generator.crdschema import crd_errors
+from generator.check.crdschema import crd_errors
 from generator.pipeline import render
 
 REPO = Path(__file__).resolve().parent.parent

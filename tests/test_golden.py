@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from generator.commands.schema import generated_files
 from generator.pipeline import Rendered
-from generator.schema import generated_files
 from generator.write import diff_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def test_committed_schemas_and_reference_are_current() -> None:
 
 
 def test_reference_documents_every_model_field() -> None:
-    from generator.spec import ModelSpec
+    from generator.spec.model import ModelSpec
 
     text = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
     for name, info in ModelSpec.model_fields.items():
@@ -40,7 +40,7 @@ def test_reference_documents_every_model_field() -> None:
 
 
 def test_every_schema_field_has_a_description() -> None:
-    from generator.schema_export import schema_for
+    from generator.spec.jsonschema import schema_for
 
     def walk(node: object, where: str) -> None:
         if isinstance(node, dict):

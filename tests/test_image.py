@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from generator import runtimes
 from generator.build.image import (
     build_bake,
     build_image,
@@ -20,10 +19,11 @@ from generator.build.image import (
     oci_labels,
 )
 from generator.errors import ModelfleetError
-from generator.load import load_fleet
-from generator.parse import parse
-from generator.resolve import ResolvedModel, resolve
-from generator.spec import DEFAULT_BASE_IMAGES
+from generator.read.load import load_fleet
+from generator.read.parse import parse
+from generator.read.resolve import ResolvedModel, resolve
+from generator.spec import runtimes
+from generator.spec.model import DEFAULT_BASE_IMAGES
 
 DIGEST = "sha256:" + "ab" * 32
 INSTRUCTIONS = frozenset(

@@ -1,7 +1,7 @@
 """Injection (issue 7, point 3): a hostile string in a free-text field of the spec cannot add,
 remove or reshape an object, a Dockerfile instruction, an HCL block or a runbook heading.
 
-Every string field of ``generator/spec.py``, and what proves it safe:
+Every string field of ``generator/spec/model.py``, and what proves it safe:
 
 FREE text (any string; the properties below are checked for every hostile payload):
   models[].description (at most 1000 characters: longer is rejected), env values (in
@@ -819,7 +819,7 @@ def test_every_string_field_of_the_spec_is_classified() -> None:
     """A new string field in spec.py must be added to one of the groups above."""
     from pydantic import BaseModel
 
-    from generator import spec as spec_module
+    from generator.spec import model as spec_module
 
     covered = {
         "description", "env", "command", "targetRevision", "expr", "requestRate", "errorRatio", "latencyBucket",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.inputs import disk_tree_digest, tree_digest_of
+from generator.incremental.inputrecord import disk_tree_digest, tree_digest_of
 from generator.write import content_digest
 
 TREE = {

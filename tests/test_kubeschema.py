@@ -1,4 +1,4 @@
-"""Tests for generator.kubeschema: strict Kubernetes schema validation."""
+"""Tests for generator.check.kubeschema: strict Kubernetes schema validation."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from generator import kubeschema, kubeversions
+from generator.check import kubeschema
+from generator.check.kubeschema import KubeError, KubeValidator, validate_objects
 from generator.errors import Finding, Location
-from generator.kubeschema import KubeError, KubeValidator, validate_objects
-from generator.kubeversions import UnknownVersion, schema_version_for, supported_versions
+from generator.spec import kubernetes as kubeversions
+from generator.spec.kubernetes import UnknownVersion, schema_version_for, supported_versions
 
 
 def deployment(name: str = "fraud-detector") -> dict[str, Any]:

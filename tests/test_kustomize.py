@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.layout import identity, json_patch
+from generator.output.overlay import identity, json_patch
 from generator.pipeline import Rendered, render
 
 REPO = Path(__file__).resolve().parent.parent

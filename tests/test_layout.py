@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.layout import (
+from generator.output.overlay import (
     ImageOverride,
     ModelObjects,
     Patch,
@@ -24,7 +24,7 @@ from generator.layout import (
     split_image,
     with_image,
 )
-from generator.plan import base_files, overlay_files
+from generator.output.plan import base_files, overlay_files
 
 # ---------------------------------------------------------------- json_patch
 

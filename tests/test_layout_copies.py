@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from generator import pipeline
-from generator.layout import CLUSTER_SCOPED, namespaced, with_image
+from generator.output.overlay import CLUSTER_SCOPED, namespaced, with_image
 
 
 def deep_with_image(obj: dict[str, Any], image_name: str, old_ref: str, new_ref: str) -> dict[str, Any]:

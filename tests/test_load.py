@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import load
 from generator.errors import Finding, Location, ModelfleetError
-from generator.load import MAX_ALIAS_NODES, MAX_DEPTH, Document, load_file, parse_text
+from generator.read import load
+from generator.read.load import MAX_ALIAS_NODES, MAX_DEPTH, Document, load_file, parse_text
 
 NESTED = """\
 top:

@@ -9,15 +9,15 @@ from typing import Literal
 import pytest
 
 from generator.errors import Finding, Location, ModelfleetError
-from generator.load import parse_text
-from generator.parse import (
+from generator.read.load import parse_text
+from generator.read.parse import (
     allowed_keys,
     annotation_at,
     did_you_mean,
     parse_environment_document,
     parse_fleet_document,
 )
-from generator.spec import EnvironmentFile, FleetFile, Image
+from generator.spec.model import EnvironmentFile, FleetFile, Image
 
 FLEET = """\
 apiVersion: modelfleet/v1

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generator.check.policy import image_allowlist, policy_findings
 from generator.errors import Location
 from generator.pipeline import Rendered
-from generator.policy import image_allowlist, policy_findings
 
 REGISTRY = "registry.acme.example/ml"
 IMAGE = f"{REGISTRY}/churn-model@sha256:{'ab' * 32}"

@@ -7,7 +7,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from generator.policy import MISSING, IngressPolicies, _get, _isolates_ingress, _selects
+from generator.check.policy import MISSING, IngressPolicies, _get, _isolates_ingress, _selects
 
 NAMESPACES: list[Any] = [MISSING, None, "ml-prod", "ml-dev", 5, ["ml-prod"]]
 SELECTORS: list[Any] = [

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-import generator.promote
+import generator.commands.promote
 from generator.build.identity import image_reference
+from generator.commands.promote import promote
 from generator.errors import Location, ModelfleetError, UsageError
 from generator.pipeline import render
-from generator.promote import promote
-from generator.resolve import ResolvedModel
+from generator.read.resolve import ResolvedModel
 from generator.validation import validate
 
 DIGEST = "sha256:" + "ab" * 32
@@ -366,7 +366,7 @@ def test_restores_the_file_when_the_result_does_not_validate(
             raise ModelfleetError([])
         return real(root)
 
-    monkeypatch.setattr(generator.promote, "validate", failing_after_write)
+    monkeypatch.setattr(generator.commands.promote, "validate", failing_after_write)
     with pytest.raises(ModelfleetError):
         promote(example_fleet, "fraud-detector", "staging", "prod")
     assert len(calls) == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import Finding, Location, ModelfleetError
-from generator.resolve import Resolution, ResolvedModel
+from generator.read.resolve import Resolution, ResolvedModel
 from generator.validation import validate
 
 BASE = Path(__file__).resolve().parent / "invalid" / "_base"

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator.alerting import AlertDoc, anchor_for
+from generator.build.alerting import AlertDoc, anchor_for
 from generator.build.runbook import code, escape, fence, heading_id, inline, runbook
-from generator.load import load_fleet
-from generator.parse import parse
-from generator.resolve import Resolution, ResolvedModel, resolve
+from generator.read.load import load_fleet
+from generator.read.parse import parse
+from generator.read.resolve import Resolution, ResolvedModel, resolve
 
 BASE = Path(__file__).resolve().parent / "invalid" / "_base"
 EXTRA_MODELS = """\

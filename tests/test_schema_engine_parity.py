@@ -24,10 +24,12 @@ import jsonschema_rs
 import pytest
 from jsonschema.protocols import Validator
 
-from generator import crdschema, pipeline, rawschema
+from generator import pipeline
 from generator.build import compose
+from generator.check import crdschema
+from generator.check.kubeschema import KubeError, KubeValidator, accepts, object_errors
 from generator.fastschema import fast_accepts
-from generator.kubeschema import KubeError, KubeValidator, accepts, object_errors
+from generator.read import rawschema
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
 
@@ -261,7 +263,7 @@ def test_an_object_only_jsonschema_accepts_is_valid(rendered: pipeline.Rendered)
 
 def _source_corpus(tmp: Path) -> list[tuple[str, str, Any]]:
     """(schema file, where, data): the example fleet's files and every invalid case's, as loaded."""
-    from generator.load import load_fleet
+    from generator.read.load import load_fleet
     from tests.test_invalid import CASES, HERE, _apply
 
     roots = [REPO]

@@ -14,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator import secrets_scan
-from generator.errors import Finding, Location
-from generator.secrets_scan import (
+from generator.check import secrets_scan
+from generator.check.secrets_scan import (
     ALLOW_MARKER,
     env_finding,
     fingerprint,
@@ -25,6 +24,7 @@ from generator.secrets_scan import (
     text_findings,
     text_hits,
 )
+from generator.errors import Finding, Location
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,11 +17,7 @@ import promql_parser
 import pytest
 import yaml
 
-from generator.errors import Location, ModelfleetError
-from generator.load import load_fleet
-from generator.parse import parse
-from generator.resolve import ResolvedModel, resolve
-from generator.sli import (
+from generator.build.sli import (
     MICROSECONDS,
     MILLISECONDS,
     RUNTIME_SLIS,
@@ -35,6 +31,10 @@ from generator.sli import (
     sli_for,
     window_seconds,
 )
+from generator.errors import Location, ModelfleetError
+from generator.read.load import load_fleet
+from generator.read.parse import parse
+from generator.read.resolve import ResolvedModel, resolve
 
 REPO = Path(__file__).resolve().parent.parent
 BASE = Path(__file__).resolve().parent / "invalid" / "_base"

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from generator.slo import (
+from generator.build.slo import (
     BurnWindow,
     as_percent,
     burn_factor,

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from generator import incremental, pipeline
+from generator import pipeline
 from generator.cli import main
-from generator.inputs import CACHE_DIR
+from generator.incremental import units as incremental
+from generator.incremental.inputrecord import CACHE_DIR
 from tests.conftest import committed_file_count
 
 

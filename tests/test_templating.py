@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.templating import Bare, TemplateBug, bare, environment, quote, render_documents, render_text
+from generator.build.templating import Bare, TemplateBug, bare, environment, quote, render_documents, render_text
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

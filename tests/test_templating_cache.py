@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import templating
-from generator.templating import TemplateBug, render_documents
+from generator.build import templating
+from generator.build.templating import TemplateBug, render_documents
 
 TEXT = """\
 apiVersion: v1

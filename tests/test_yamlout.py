@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.yamlout import dump, dump_documents, dump_split, needs_quotes
+from generator.output.yamlout import dump, dump_documents, dump_split, needs_quotes
 
 # fmt: off
 AMBIGUOUS = [
@@ -209,7 +209,7 @@ def test_dump_documents_without_header_or_documents() -> None:
 
 def test_bytes_do_not_depend_on_hash_seed() -> None:
     code = (
-        "from generator.yamlout import dump_documents\n"
+        "from generator.output.yamlout import dump_documents\n"
         "docs = [{'metadata': {'labels': {k: 'v' + k for k in 'zxwvu'}}, 's': 'yes'},"
         " {'data': {'f': 'a\\nb\\n', 'n': [1.5, None, True]}}]\n"
         "print(dump_documents(docs, 'hdr'), end='')\n"

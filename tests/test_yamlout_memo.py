@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import yamlout
+from generator.output import yamlout
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ Where the schemas come from (every package pinned by version and sha256 below):
   annotations`` prepended and a tiny stand-in for the ``cloudcoil`` runtime (base classes
   only, written below), and ``model_json_schema()`` exports them.
 * ``metadata`` of every kind is the strict Kubernetes ObjectMeta shipped by the project's
-  own dependency ``kubernetes-validate`` (the same data ``generator.kubeschema`` uses).
+  own dependency ``kubernetes-validate`` (the same data ``generator.check.kubeschema`` uses).
 
 Then, at vendoring time, so that the committed files are exactly what is enforced:
 

@@ -8,11 +8,11 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..alerting import AlertDoc
-from ..resolve import ResolvedModel
-from ..sli import Sli
-from ..slo import BurnWindow, plain_decimal
-from .identity import CONTAINER
+from generator.build.alerting import AlertDoc
+from generator.build.identity import CONTAINER
+from generator.build.sli import Sli
+from generator.build.slo import BurnWindow, plain_decimal
+from generator.read.resolve import ResolvedModel
 
 RECORD_PREFIX = "modelfleet:sli_"
 VALUE = "{{ $value | humanize }}"

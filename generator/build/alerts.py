@@ -18,16 +18,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .. import promql
-from ..alerting import AlertDoc
-from ..errors import Finding, ModelfleetError
-from ..resolve import Resolution, ResolvedModel
-from ..sli import Sli, latency_missing, sli_for
-from ..slo import BurnWindow, as_percent, burn_windows, error_budget, minimum_objective
-from .alertmodel import Alert, Objective, Scope, namespace_of, number, objectives, window_days
-from .burnrate import burn_alert_name, burn_alerts, recording_rules
-from .identity import common_labels
-from .opsalerts import model_metric_alerts, operational_alerts
+from generator import promql
+from generator.build.alerting import AlertDoc
+from generator.build.alertmodel import Alert, Objective, Scope, namespace_of, number, objectives, window_days
+from generator.build.burnrate import burn_alert_name, burn_alerts, recording_rules
+from generator.build.identity import common_labels
+from generator.build.opsalerts import model_metric_alerts, operational_alerts
+from generator.build.sli import Sli, latency_missing, sli_for
+from generator.build.slo import BurnWindow, as_percent, burn_windows, error_budget, minimum_objective
+from generator.errors import Finding, ModelfleetError
+from generator.read.resolve import Resolution, ResolvedModel
 
 # ------------------------------------------------------------------ validation
 

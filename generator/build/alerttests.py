@@ -31,16 +31,25 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from ..resolve import ResolvedModel
-from ..sli import Sli
-from ..slo import hours, plain_decimal
-from .alertmodel import Alert, Burn, Scope, namespace_of, number
-from .alerts import alert_annotations, alert_labels, model_alerts
-from .identity import hpa_name
-from .labelsets import Labels, labels_for
-from .opsalerts import OOM_WINDOW
-from .promformat import render
-from .series import Clock, SeriesSpec, Traffic, counter, latency_series, request_series, series_text, steady
+from generator.build.alertmodel import Alert, Burn, Scope, namespace_of, number
+from generator.build.alerts import alert_annotations, alert_labels, model_alerts
+from generator.build.identity import hpa_name
+from generator.build.labelsets import Labels, labels_for
+from generator.build.opsalerts import OOM_WINDOW
+from generator.build.promformat import render
+from generator.build.series import (
+    Clock,
+    SeriesSpec,
+    Traffic,
+    counter,
+    latency_series,
+    request_series,
+    series_text,
+    steady,
+)
+from generator.build.sli import Sli
+from generator.build.slo import hours, plain_decimal
+from generator.read.resolve import ResolvedModel
 
 PER_MINUTE = Decimal(1000)  # requests per minute of the synthetic traffic
 LOW_TRAFFIC = Decimal("0.5")  # requests per minute that must never page

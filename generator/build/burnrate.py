@@ -3,10 +3,10 @@
 - ``modelfleet.<model>.sli``: recording rules ``modelfleet:sli_<what>:rate<window>`` over every
   window the alerts read, labelled ``model`` and ``namespace`` so several models never collide.
   ``sli_error_ratio`` and ``sli_latency_bad_ratio`` (1 - the share of requests within
-  ``slo.latency.thresholdMs``) are the SLI of ``generator.sli``, so they are EMPTY WITHOUT
+  ``slo.latency.thresholdMs``) are the SLI of ``generator.build.sli``, so they are EMPTY WITHOUT
   TRAFFIC, never 0/0; ``sli_requests`` is the request rate, for the traffic guard.
 - ``modelfleet.<model>.slo``: multi-window multi-burn-rate alerts ``Model<Availability|Latency>
-  BurnRate<long window>`` (windows and factors: ``generator.slo``). Both windows must exceed
+  BurnRate<long window>`` (windows and factors: ``generator.build.slo``). Both windows must exceed
   factor x (1 - objective). Without traffic the ratios are empty and nothing fires. Page alerts
   also need at least ``MIN_REQUESTS_PER_MINUTE`` request per minute over their short window:
   a handful of requests, one of which failed, is not worth waking someone; the ticket alerts
@@ -17,11 +17,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..alerting import AlertDoc, anchor_for
-from ..resolve import ResolvedModel
-from ..sli import Sli
-from ..slo import BurnWindow, as_percent, burn_windows, error_budget, hours
-from .alertmodel import PERCENT, RECORD_PREFIX, Alert, Burn, Objective, Scope, number, objectives, window_days
+from generator.build.alerting import AlertDoc, anchor_for
+from generator.build.alertmodel import (
+    PERCENT,
+    RECORD_PREFIX,
+    Alert,
+    Burn,
+    Objective,
+    Scope,
+    number,
+    objectives,
+    window_days,
+)
+from generator.build.sli import Sli
+from generator.build.slo import BurnWindow, as_percent, burn_windows, error_budget, hours
+from generator.read.resolve import ResolvedModel
 
 MIN_REQUESTS_PER_MINUTE = 1
 

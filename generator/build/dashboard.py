@@ -2,7 +2,7 @@
 
 One dashboard serves every environment: a ``namespace`` template variable (the namespaces
 where the model's Service is scraped) scopes every query, and the SLI panels use the very
-queries of ``generator.sli`` that the alerts use, built for the namespace ``$namespace``
+queries of ``generator.build.sli`` that the alerts use, built for the namespace ``$namespace``
 (``dashboard_sli``). Thresholds drawn on the panels (availability objective, latency
 threshold) come from the model given, normally the shared base; replica bounds, requests
 and limits are read from kube-state-metrics, so they are right in every environment.
@@ -35,10 +35,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from ..resolve import ResolvedModel
-from ..sli import Sli, plain, sli_for
-from .identity import CONTAINER, hpa_name
-from .platform import platform_settings
+from generator.build.identity import CONTAINER, hpa_name
+from generator.build.platform import platform_settings
+from generator.build.sli import Sli, plain, sli_for
+from generator.read.resolve import ResolvedModel
 
 SCHEMA_VERSION = 39
 NAMESPACE_VARIABLE = "$namespace"

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..resolve import ResolvedModel
-from ..runtimes import MODEL_DIR
-from .identity import image_reference
+from generator.build.identity import image_reference
+from generator.read.resolve import ResolvedModel
+from generator.spec.runtimes import MODEL_DIR
 
 VOLUME = "models"
 HF_TOKEN_VARS = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})

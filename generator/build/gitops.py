@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..resolve import Resolution, ResolvedEnvironment
-from .traffic import IN_PROGRESS_LABEL
+from generator.build.traffic import IN_PROGRESS_LABEL
+from generator.read.resolve import Resolution, ResolvedEnvironment
 
 ARGOCD_NAMESPACE = "argocd"
 FLUX_NAMESPACE = "flux-system"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..resolve import ResolvedModel
-from ..runtimes import facts
+from generator.read.resolve import ResolvedModel
+from generator.spec.runtimes import facts
 
 CONTAINER = "model"  # the model container of every pod: named in probes, metrics and alerts
 

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import runtimes
-from ..errors import ModelfleetError
-from ..load import FieldPath
-from ..resolve import ResolvedModel
-from ..spec import Build
-from ..templating import Bare, TemplateBug, quote, render_text
+from generator.build.templating import Bare, TemplateBug, quote, render_text
+from generator.errors import ModelfleetError
+from generator.read.load import FieldPath
+from generator.read.resolve import ResolvedModel
+from generator.spec import runtimes
+from generator.spec.model import Build
 
 IMAGE_SCHEME = "image://"
 PLATFORMS = ("linux/amd64",)

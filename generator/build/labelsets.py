@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ..promql import LabelMatcher, selector_matchers
+from generator.promql import LabelMatcher, selector_matchers
 
 EQUAL, NOT_EQUAL, MATCH = "=", "!=", "=~"
 

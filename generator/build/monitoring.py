@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..resolve import Resolution, ResolvedModel
-from ..sli import sli_for
-from .alerts import alert_docs, prometheus_rule, rule_groups
-from .alerttests import rules_test
-from .identity import common_labels
-from .platform import platform_settings
-from .runbook import runbook
+from generator.build.alerts import alert_docs, prometheus_rule, rule_groups
+from generator.build.alerttests import rules_test
+from generator.build.identity import common_labels
+from generator.build.platform import platform_settings
+from generator.build.runbook import runbook
+from generator.build.sli import sli_for
+from generator.read.resolve import Resolution, ResolvedModel
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 
-from ..alerting import AlertDoc, anchor_for
-from ..resolve import ResolvedModel
-from .alertmodel import PERCENT, RAW_VALUE, VALUE, Alert, Scope
-from .identity import hpa_name
+from generator.build.alerting import AlertDoc, anchor_for
+from generator.build.alertmodel import PERCENT, RAW_VALUE, VALUE, Alert, Scope
+from generator.build.identity import hpa_name
+from generator.read.resolve import ResolvedModel
 
 # ------------------------------------------------------------------ operational alerts
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..resolve import ResolvedModel
-from ..spec import Fleet, Platform, PlatformMetadata
+from generator.read.resolve import ResolvedModel
+from generator.spec.model import Fleet, Platform, PlatformMetadata
 
 MODEL_PLACEHOLDER = "{model}"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from .alertmodel import PERCENT, RAW_VALUE, VALUE
+from generator.build.alertmodel import PERCENT, RAW_VALUE, VALUE
 
 
 def _go_g4(value: float) -> str:

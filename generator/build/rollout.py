@@ -30,11 +30,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..resolve import ResolvedModel
-from ..sli import Sli, sli_for
-from ..updates import budget
-from .scaling import plain
-from .traffic import canary_routing, preview_service, services
+from generator.build.scaling import plain
+from generator.build.sli import Sli, sli_for
+from generator.build.traffic import canary_routing, preview_service, services
+from generator.read.resolve import ResolvedModel
+from generator.spec.updates import budget
 
 ANALYSIS_WINDOW = "2m"
 MEASUREMENTS = 5  # per analysis run, one a minute

@@ -1,7 +1,7 @@
 """Autoscaling: an autoscaling/v2 HorizontalPodAutoscaler or a KEDA ScaledObject.
 
 Custom targets (p95 latency, requests per second per replica) read the SLI queries of
-``generator.sli``: the HPA through External metrics that prometheus-adapter serves from
+``generator.build.sli``: the HPA through External metrics that prometheus-adapter serves from
 exactly those queries (rules rendered per environment under platform/), KEDA through
 Prometheus triggers with the same queries. The autoscaler owns the replica count.
 
@@ -11,7 +11,7 @@ computeReplicasForMetrics), and an idle model's p95 is NaN, which prometheus-ada
 pass on cast to an integer (metric_converter.go convertSample). So each query ends with
 ``or vector(0)``, and the adapter discovers the metric by the model's ``up`` series, which
 exists while its pods run, unlike request counters before the first request
-(external_series_registry.go). See ``generator.controllers.autoscaling``.
+(external_series_registry.go). See ``generator.check.controllers.autoscaling``.
 
 A model scaled to zero wakes on ``scaling.wakeUp``: the router's request count (which
 exists with no pods behind it) or a query of the user's, such as a queue length.
@@ -23,10 +23,10 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from ..errors import ModelfleetError
-from ..resolve import ResolvedModel
-from ..sli import Sli, latency_missing
-from .traffic import router_request_rate
+from generator.build.sli import Sli, latency_missing
+from generator.build.traffic import router_request_rate
+from generator.errors import ModelfleetError
+from generator.read.resolve import ResolvedModel
 
 SCALING_WINDOW = "2m"
 

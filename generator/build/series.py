@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..resolve import ResolvedModel
-from ..sli import Series, Sli
-from .alertmodel import number
-from .labelsets import Labels, good_labels, labels_for, selects
+from generator.build.alertmodel import number
+from generator.build.labelsets import Labels, good_labels, labels_for, selects
+from generator.build.sli import Series, Sli
+from generator.read.resolve import ResolvedModel
 
 TAIL = 10  # samples past the evaluation time
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..resolve import ResolvedModel
-from .identity import serving_port
+from generator.build.identity import serving_port
+from generator.read.resolve import ResolvedModel
 
 GATEWAY_API_PLUGIN = "argoproj-labs/gatewayAPI"
 # What the plugin labels a route with while it holds canary weights (pkg/plugin/labels.go,

@@ -13,17 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..resolve import ResolvedModel
-from ..runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
-from ..sli import sli_for
-from ..spec import Prometheus
-from ..templating import render_documents
-from .fetch import FetchPlan, fetch_plan
-from .identity import CONTAINER, common_labels, image_reference, selector_labels, serving_port, version_label
-from .platform import platform_settings
-from .rollout import CANARY_HASH_ARG, analysis_sli, rollout_context
-from .scaling import scaling_context
-from .traffic import route_objects
+from generator.build.fetch import FetchPlan, fetch_plan
+from generator.build.identity import (
+    CONTAINER,
+    common_labels,
+    image_reference,
+    selector_labels,
+    serving_port,
+    version_label,
+)
+from generator.build.platform import platform_settings
+from generator.build.rollout import CANARY_HASH_ARG, analysis_sli, rollout_context
+from generator.build.scaling import scaling_context
+from generator.build.sli import sli_for
+from generator.build.templating import render_documents
+from generator.build.traffic import route_objects
+from generator.read.resolve import ResolvedModel
+from generator.spec.model import Prometheus
+from generator.spec.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
 
 CONFIG_DIR = "/etc/modelfleet/config"
 # The label Argo Rollouts puts on every pod of a Rollout's ReplicaSet (argo-rollouts

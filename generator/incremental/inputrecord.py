@@ -1,0 +1,202 @@
+"""Input records: what a successful run read, and what it concluded.
+
+A record (``.modelfleet-cache/<command>.json`` in the fleet root) holds the generator
+fingerprint, the state of every input (``models.yaml``, the list and content of
+``environments/*.yaml``, and every file or directory the spec points at: its real path,
+its type and, for a file, a hash of its bytes) and the result. The output of
+``validate`` and ``render`` is a deterministic function of exactly those inputs, so when
+the fingerprint and every input state still match, the recorded result is the result the
+full run would give. Anything unreadable, malformed or from another generator is a miss.
+
+Racy inputs (modified shortly before or during the run, see ``RACY_NS``) are never
+recorded: their recorded content might not be the content the run read.
+
+Imports nothing heavy, so a matching record answers before the pipeline is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from generator.incremental.fingerprint import generator_fingerprint
+from generator.treewalk import walk
+
+CACHE_DIR = ".modelfleet-cache"
+DISABLE_ENV = "MODELFLEET_NO_CACHE"
+RECORD_VERSION = 1
+RACY_NS = 2_000_000_000  # coarse file-system timestamps: a file this close to the run's start is racy
+
+
+def cache_disabled() -> bool:
+    return bool(os.environ.get(DISABLE_ENV))
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def _file_hash(path: Path) -> tuple[str, int]:
+    """Hash of the file's bytes and its mtime, taken after reading it."""
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
+        mtime = os.fstat(handle.fileno()).st_mtime_ns
+    return digest, mtime
+
+
+def path_state(root: Path, relative: str) -> tuple[list[str], int]:
+    """The state of ``root/relative`` as the pipeline sees it, and its mtime (0 when none)."""
+    try:
+        real = (root / relative).resolve(strict=True)
+        mode = real.stat().st_mode
+        if stat.S_ISREG(mode):
+            digest, mtime = _file_hash(real)
+            return [relative, "file", str(real), digest], mtime
+        if stat.S_ISDIR(mode):
+            return [relative, "dir", str(real)], 0
+        return [relative, "other", str(real)], 0
+    except (OSError, ValueError, RuntimeError):
+        return [relative, "missing"], 0
+
+
+def fleet_state(root: Path, referenced: Iterable[str], *, racy_after: int | None = None) -> tuple[list[Any], int]:
+    """Every input's state and the newest mtime among the files. With ``racy_after``, a file
+    modified after that time is recorded as ``[path, "racy"]``, a state no file has: a
+    record holding it treats the file as changed."""
+    states: list[Any] = [str(root.resolve())]
+    newest = 0
+    env_dir = root / "environments"
+    env_files = sorted(env_dir.glob("*.yaml")) if env_dir.is_dir() else []
+    names = ["models.yaml", *(path.relative_to(root).as_posix() for path in env_files)]
+    for relative in [*names, "--", *sorted(set(referenced))]:
+        if relative == "--":
+            states.append(relative)
+            continue
+        state, mtime = path_state(root, relative)
+        states.append([relative, "racy"] if racy_after is not None and mtime >= racy_after else state)
+        newest = max(newest, mtime)
+    return states, newest
+
+
+def _record_path(root: Path, command: str) -> Path:
+    return root / CACHE_DIR / f"{command}.json"
+
+
+def recorded_result(root: Path, command: str) -> dict[str, Any] | None:
+    """The result recorded for ``command`` when every input still matches, else None."""
+    if cache_disabled():
+        return None
+    try:
+        record = json.loads(_record_path(root, command).read_bytes())
+        if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+            return None
+        if record.get("fingerprint") != generator_fingerprint():
+            return None
+        referenced, inputs, result = record["referenced"], record["inputs"], record["result"]
+        if not (isinstance(referenced, list) and all(isinstance(r, str) for r in referenced)):
+            return None
+        if not isinstance(result, dict):
+            return None
+        state, _ = fleet_state(root, referenced)
+        return result if state == inputs else None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def save_record(root: Path, command: str, referenced: Iterable[str], result: Mapping[str, Any], started: int) -> None:
+    """Record ``result``; skipped when an input changed after ``started`` (a racy input).
+    Never fails: a cache that cannot be written is only a slower next run."""
+    if cache_disabled():
+        return
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        paths = sorted(set(referenced))
+        state, newest = fleet_state(root, paths)
+        if newest >= started - RACY_NS:
+            return
+        record = {
+            "version": RECORD_VERSION,
+            "fingerprint": generator_fingerprint(),
+            "referenced": paths,
+            "inputs": state,
+            "result": dict(result),
+        }
+        write_atomic(_record_path(root, command), json.dumps(record, sort_keys=True).encode("utf-8"))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (no fsync: a cache)."""
+    write_atomic_with(path, lambda handle: handle.write(data))
+
+
+def write_atomic_with(path: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """``write_atomic`` of what ``fill`` writes to the (seekable) temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fill(handle)
+        temp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:
+    """Digests of a tree given as path -> blake2b-20 hex digest of the file's bytes (the
+    writer's ``content_digest``): its paths in order and their bytes' digests in the same
+    order (``_files_digest``), and its directories."""
+    paths = sorted(digests)
+    dirs: set[str] = set()
+    for parent in {path.rpartition("/")[0] for path in paths}:  # each directory walked up once
+        directory = parent
+        while directory and directory not in dirs:
+            dirs.add(directory)
+            directory = directory.rpartition("/")[0]
+    return _files_digest(paths, bytes.fromhex("".join([digests[path] for path in paths]))), _dirs_digest(dirs)
+
+
+def _files_digest(paths: list[str], digests: bytes) -> str:
+    """The digest of sorted ``paths`` (NUL-separated: no path holds a NUL) followed by their
+    files' raw 20-byte digests, concatenated in the same order: one hash update per part."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update("\0".join(paths).encode("utf-8", "surrogateescape"))
+    digest.update(b"\0\0")
+    digest.update(digests)
+    return digest.hexdigest()
+
+
+def _dirs_digest(dirs: Iterable[str]) -> str:
+    return hashlib.blake2b("\0".join(sorted(dirs)).encode("utf-8", "surrogateescape"), digest_size=20).hexdigest()
+
+
+def disk_tree_digest(target: Path) -> tuple[str, str] | None:
+    """``tree_digest_of`` the files under ``target``; None when anything under it is neither
+    a regular file nor a directory (``render --check`` would call it stale) or unreadable."""
+    entries: list[tuple[str, Path]] = []
+    dirs: list[str] = []
+    try:
+        for rel, entry in walk(target):
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(rel)
+            elif entry.is_file(follow_symlinks=False):
+                entries.append((rel, Path(entry.path)))
+            else:
+                return None
+        entries.sort()
+        contents = []
+        for _, path in entries:
+            with path.open("rb") as handle:
+                contents.append(hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).digest())
+    except OSError:
+        return None
+    return _files_digest([rel for rel, _ in entries], b"".join(contents)), _dirs_digest(dirs)

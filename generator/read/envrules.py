@@ -1,0 +1,86 @@
+"""What a model needs of the environment it runs in, beyond its own spec: a traffic router
+for what it exposes and for a router wake-up (Flux cannot hold a Gateway API canary's
+weights), and platform label values that stay label values once {model} is filled in.
+Part of resolve: each finding points at the field that asks for it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from generator.errors import Finding
+from generator.read.load import Document, FieldPath
+from generator.spec.model import EnvironmentFile, Platform
+from generator.spec.types import LABEL_VALUE_RE
+
+if TYPE_CHECKING:
+    from generator.read.resolve import ResolvedModel
+
+
+def traffic_findings(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
+    """Exposure, routed canaries and router wake-ups need the environment's router."""
+    spec, router = model.spec, env.traffic.router
+    findings: list[Finding] = []
+
+    def add(path: FieldPath, message: str, hint: str) -> None:
+        document, doc_path = model.locate(path)
+        findings.append(document.finding(doc_path, message, hint))
+
+    if spec.expose is not None and router == "none":
+        add(
+            ("expose",),
+            f"{spec.name} is exposed, but environment {env.name} has no traffic router",
+            f"set traffic.router (gatewayAPI or nginx) in environments/{env.name}.yaml, "
+            f"or models.{spec.name}.expose: null there",
+        )
+    wake = spec.scaling.wakeUp
+    if wake is not None and wake.router:
+        if router != "nginx":
+            why = " (Gateway API implementations each count requests their own way)" if router != "none" else ""
+            add(
+                ("scaling", "wakeUp", "router"),
+                f"scaling.wakeUp.router reads ingress-nginx's request count, and environment {env.name}'s router is "
+                f"{router}{why}",
+                "set traffic.router: nginx there, or use scaling.wakeUp.query with a signal of your own "
+                "(your gateway's request count for this route, a queue length)",
+            )
+        elif spec.expose is None:
+            add(
+                ("scaling", "wakeUp", "router"),
+                f"scaling.wakeUp.router counts the requests of {spec.name}'s Ingress, and the model is not exposed",
+                "set expose.host (the Ingress is what the router counts)",
+            )
+    canary_behind_gateway = spec.rollout.strategy == "canary" and spec.expose is not None and router == "gatewayAPI"
+    if canary_behind_gateway and model.fleet.gitops.controller == "flux":
+        add(
+            ("rollout", "strategy"),
+            f"a canary behind the Gateway API in {env.name} needs the controller that applies rendered/ to leave "
+            "the HTTPRoute's weights alone while Argo Rollouts moves them; Flux reverts them on every reconcile",
+            "use traffic.router: nginx there (Argo Rollouts then adds a canary Ingress of its own), "
+            "or fleet.gitops.controller: argocd",
+        )
+    return findings
+
+
+def platform_label_findings(
+    document: Document, prefix: FieldPath, platform: Platform, models: Sequence[str]
+) -> list[Finding]:
+    """Platform label values that hold {model} must stay label values for every model's name."""
+    findings: list[Finding] = []
+    for section in ("serviceAccount", "pods", "services", "monitoring", "dashboards"):
+        for key, value in getattr(platform, section).labels.items():
+            if "{model}" not in value:
+                continue
+            for model in models:
+                shown = value.replace("{model}", model)
+                if len(shown) > 63 or not LABEL_VALUE_RE.match(shown):
+                    findings.append(
+                        document.finding(
+                            (*prefix, section, "labels", key),
+                            f"with model {model}, label {key} would be '{shown}', not a label value "
+                            "(at most 63 letters, digits, '-', '_' or '.')",
+                            "shorten the value, or move {model} into an annotation",
+                        )
+                    )
+                    break
+    return findings
