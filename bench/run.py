@@ -8,7 +8,7 @@ Every command is timed as a fresh subprocess of this interpreter (``python -m ge
 the way pre-commit and CI run it; peak RSS is that child's ``ru_maxrss`` from ``wait4``.
 Stage times come from one in-process render per run in a fresh child, with the stage
 functions that ``generator.pipeline.render`` calls wrapped by timers (exclusive time, so
-``build_environment`` does not count the ``overlay`` it calls). The serialization floor
+``build_unit`` does not count the ``overlay`` it calls). The serialization floor
 re-reads the rendered tree, then times dumping its documents with PyYAML's ``CSafeDumper``
 and writing them (no fsync) into a fresh directory.
 
@@ -62,7 +62,7 @@ SOURCE = _Source()
 IMPORT_FLOOR = "import pydantic, jinja2, yaml, jsonschema, kubernetes_validate"
 HEAVY_MODULES = ("pydantic", "jinja2", "yaml", "jsonschema", "kubernetes_validate", "referencing", "promql_parser")
 STAGES = ("load", "parse", "resolve", "build", "layout", "check", "plan", "other", "write")
-# generator.pipeline and generator.validation names -> stage; wrapped by name so the timing
+# generator.pipeline, generator.units and generator.validation names -> stage; wrapped by name so the timing
 # follows render()'s own order.
 STAGE_OF = {
     "load_fleet": "load",
@@ -71,7 +71,9 @@ STAGE_OF = {
     "model_objects": "build",
     "model_dashboard": "build",
     "namespace_object": "build",
-    "build_environment": "build",
+    "build_unit": "build",
+    "shared_files": "build",
+    "environment_findings": "check",
     "adapter_rules": "build",
     "gitops_objects": "build",
     "compose_file": "build",
@@ -265,7 +267,7 @@ class _StageClock:
 def child_stages(root: Path) -> int:
     """Render ``root`` in-process with every stage timed; print one JSON line."""
     start = time.perf_counter()
-    from generator import pipeline, validation
+    from generator import pipeline, units, validation
     from generator import write as write_module
     from generator.cli import GC_THRESHOLDS
 
@@ -275,7 +277,7 @@ def child_stages(root: Path) -> int:
     missing = []
     for name, stage in STAGE_OF.items():
         found = False
-        for module in (pipeline, validation):
+        for module in (pipeline, units, validation):
             func = getattr(module, name, None)
             if callable(func):
                 setattr(module, name, clock.wrap(stage, func))

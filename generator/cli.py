@@ -146,7 +146,6 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
 
 def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from generator import report
-    from generator.write import check_tree, content_digest, write_tree
 
     current = _current_render(root, check) if use_cache else None
     if current is not None:
@@ -158,45 +157,20 @@ def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
         return EXIT_OK
     from generator.incremental.cache import UnitCache
     from generator.incremental.inputrecord import now_ns
-    from generator.pipeline import render
 
     started = now_ns()
     cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
     if check:
-        streamed = _check_streamed(root, cache)
+        summary = _check_streamed(root, cache)
     else:
         delta = _render_delta(root, cache, started) if use_cache else None
-        streamed = delta or _render_streamed(root, cache, started, save=use_cache)
-    if streamed is not None:
-        _emit(sys.stdout, report.format_ok(streamed))
-        return EXIT_OK
-    rendered = render(root)  # a finding stopped the streaming render: report it
-    files = rendered.plan.files
-    environments = len(rendered.resolution.environments)
-    if use_cache and not check:
-        digests = {path: content_digest(data) for path, data in files.items()}
-        _save_input_records(
-            root,
-            started,
-            rendered.referenced,
-            digests,
-            objects=rendered.object_count,
-            environments=environments,
-            models=len(rendered.resolution.base),
-        )
-    target = root / "rendered"
-    if check:
-        check_tree(target, files)
-        _emit(sys.stdout, report.format_ok(f"rendered/ is current ({len(files)} files)"))
-        return EXIT_OK
-    diff = write_tree(target, files)
-    summary = _render_summary(len(files), rendered.object_count, environments, diff.changed)
+        summary = delta or _render_streamed(root, cache, started, save=use_cache)
     _emit(sys.stdout, report.format_ok(summary))
     return EXIT_OK
 
 
 def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
-    """``render`` through ``generator.incremental.delta`` when only per-model overrides changed: the
+    """``render`` through ``generator.commands.delta`` when only per-model overrides changed: the
     summary line, or None when the delta path declines.
 
     The cyclic collector is off meanwhile: the delta path holds a few large acyclic tables
@@ -210,7 +184,7 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
 
 
 def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
-    from generator.incremental.delta import render_delta
+    from generator.commands.delta import render_delta
 
     delta = render_delta(root, cache, started)
     if delta is None:
@@ -226,39 +200,32 @@ def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
     return _render_summary(len(planned), delta.objects, delta.environments, diff.changed)
 
 
-def _check_streamed(root: Path, cache: UnitCache) -> str | None:
-    """``render --check`` keeping only each file's digest (the files are compared by digest);
-    None when a finding needs the full path."""
+def _check_streamed(root: Path, cache: UnitCache) -> str:
+    """``render --check`` keeping only each file's digest (the files are compared by digest)."""
     from generator.incremental.sinks import DigestSink
-    from generator.incremental.units import Unstreamable, render_cached
+    from generator.pipeline import render
     from generator.write import Kept, check_tree
 
     sink = DigestSink()
-    try:
-        rendered = render_cached(root, cache, sink)
-    except Unstreamable:
-        return None
+    rendered = render(root, cache, sink)
     planned: dict[str, bytes | Kept] = {path: Kept(found) for path, found in sink.digests.items()}
     planned.update(rendered.plan.files)  # a render that did not stream
     check_tree(root / "rendered", planned)
     return f"rendered/ is current ({len(planned)} files)"
 
 
-def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool = True) -> str | None:
+def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool = True) -> str:
     """``render`` with the unit cache (or without: ``cache`` disabled), each file handed to the
-    writer as soon as it exists, so the render never holds the whole tree; None when a
-    finding needs the full path. The writer (and its lock) is taken at the first file: a
-    spec that fails validation leaves every tree alone. ``save``: record the render."""
+    writer as soon as it exists, so the render never holds the whole tree. The writer (and
+    its lock) is taken at the first file: a spec that fails validation leaves every tree
+    alone, and a finding after that leaves the writer uncommitted. ``save``: record the render."""
     from generator.incremental.sinks import WriterSink
-    from generator.incremental.units import Unstreamable, render_cached
+    from generator.pipeline import render
     from generator.write import write_tree
 
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
-        try:
-            rendered = render_cached(root, cache, sink)
-        except Unstreamable:
-            return None
+        rendered = render(root, cache, sink)
         for path, data in rendered.plan.files.items():  # a render that did not stream
             sink(path, data)
         if sink.writer is None or not sink.added:
@@ -276,7 +243,7 @@ def _save_records(
     root: Path, cache: UnitCache, started: int, record: dict[str, Any], referenced: frozenset[str]
 ) -> None:
     """The delta record and the input records of ``render`` and ``validate``, after a write."""
-    from generator.incremental.delta import save_delta_record
+    from generator.commands.delta import save_delta_record
 
     save_delta_record(root, cache, record, started)
     summary = record["summary"]

@@ -1,188 +1,463 @@
-"""The one-way pipeline: load -> parse -> resolve -> build -> check -> layout -> plan.
+"""The render: load -> parse -> resolve -> build -> check -> layout -> plan, unit by unit.
 
-Every stage is a pure function of the previous stage's output; only ``write`` (called by
-the CLI) touches rendered/.
+One orchestrator serves every caller. It goes model by model (a model's base, then the
+model in each environment, then its runbook), then builds each environment's shared files
+from its units' shares. Each unit is checked on its own; when one has a finding, every
+environment is checked whole at the end, as the cluster would receive it, and all findings
+are reported together. Given a unit cache, units whose inputs did not change come from it;
+given a sink, each file goes to it as soon as it exists and the render never holds the
+whole tree. Without a sink the files come back in the plan, with the objects of every
+environment (for ``diff`` and the tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import hashlib
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from generator.build.compose import compose_file, validate_compose
-from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_sli
-from generator.build.gitops import gitops_objects
-from generator.build.identity import common_labels, image_reference, image_repository
-from generator.build.image import ImageFiles, build_bake, build_image
-from generator.build.monitoring import RuleProof, environment_rule, rule_proof, runbooks
-from generator.build.platform import dashboards_namespace
-from generator.build.scaling import adapter_rules
+from generator.build.alerts import alert_docs
+from generator.build.compose import ComposeEntry, compose_entry
+from generator.build.image import build_bake, build_image
+from generator.build.runbook import runbook
+from generator.build.scaling import model_adapter_rules
 from generator.build.sli import sli_for
-from generator.build.templating import render_documents
-from generator.build.workload import KubeObject, build_workload
-from generator.check.controllers import controller_findings
-from generator.check.policy import image_allowlist, policy_findings
-from generator.check.schemas import check_environment, check_gitops
+from generator.build.workload import KubeObject
 from generator.errors import Finding, ModelfleetError
-from generator.output.overlay import ModelObjects, Overlay, namespaced, overlay
-from generator.output.plan import Plan, plan
-from generator.read.load import load_fleet
+from generator.incremental.cache import UnitCache, digest
+from generator.incremental.deltarecord import RecordBuilder, content_digest
+from generator.incremental.fingerprint import generator_fingerprint
+from generator.incremental.inputrecord import now_ns
+from generator.incremental.keys import UnitKeys
+from generator.output.overlay import ModelObjects, namespaced
+from generator.output.plan import Plan, base_files, image_files, runbook_files
+from generator.read.load import Sources, load_fleet
+from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
-from generator.validation import validate_recorded
+from generator.units import (
+    adapter_values,
+    allowed_images,
+    build_unit,
+    environment_findings,
+    model_objects,
+    namespace_object,
+    share,
+    shared_files,
+)
+from generator.validation import validate_sources
+from generator.write import Kept
+
+Files = dict[str, bytes | str]  # path -> bytes, or the digest of bytes a hit's entry names
+
+
+class Sink(Protocol):
+    """Where a streaming render hands its files (the writer, or ``render --check``'s digests)."""
+
+    def __call__(self, path: str, content: bytes | Kept) -> str:
+        """Take a planned file (``Kept``: the bytes of that digest); return its ``content_digest``."""
+
+    def holds(self, files: Mapping[str, str]) -> bool:
+        """True when every file (path -> digest) can be handed on as ``Kept``."""
 
 
 @dataclass(frozen=True)
 class EnvironmentOutput:
+    """What one environment receives (kept only by a render without a sink)."""
+
     name: str
     version: str
     objects: tuple[KubeObject, ...]  # what the cluster receives, namespaced
-    overlay: Overlay
     adapter_values: dict[str, Any]  # prometheus-adapter rules serving the HPAs' custom metrics
     gitops: tuple[KubeObject, ...]  # the controller's objects that apply this overlay
-    proofs: tuple[RuleProof, ...]  # each model's alert rules as a rule file, with promtool tests
     compose: dict[str, Any]  # a Docker Compose project running this environment's models locally
 
 
 @dataclass(frozen=True)
 class Rendered:
     resolution: Resolution
-    base: tuple[ModelObjects, ...]
-    environments: tuple[EnvironmentOutput, ...]
-    plan: Plan
-    referenced: frozenset[str] = frozenset()  # every file and directory the spec points at
-    cached_objects: int | None = None  # the object count, when the unit cache served the objects
-    delta_record: dict[str, Any] | None = None  # what `generator.incremental.delta` needs next time (unit cache only)
-
-    @property
-    def object_count(self) -> int:
-        """How many objects the environments receive (the CLI's summary)."""
-        if self.cached_objects is not None:
-            return self.cached_objects
-        return sum(len(e.objects) for e in self.environments)
+    base: tuple[ModelObjects, ...]  # without a sink only
+    environments: tuple[EnvironmentOutput, ...]  # without a sink only
+    plan: Plan  # every file, without a sink; with one, the files went there
+    referenced: frozenset[str]  # every file and directory the spec points at
+    object_count: int  # how many objects the environments receive (the CLI's summary)
+    delta_record: dict[str, Any] | None = None  # what the delta path needs next time (with an enabled cache)
 
 
-def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
-    """The objects of one model. Alert rules exist only in an environment (their queries are
-    scoped to its namespace), so the overlay adds them to the base."""
-    objects = [*build_workload(model, root), model_dashboard(model)]
-    if model.environment is not None:
-        objects.append(environment_rule(model))
-    return ModelObjects(
-        model=model.name,
-        image_name=image_repository(model),
-        image_ref=image_reference(model),
-        objects=tuple(objects),
-    )
+@dataclass(frozen=True)
+class Validated:
+    """A fleet that passed every check of ``validate``, ready to be rendered."""
+
+    started: int
+    resolution: Resolution
+    referenced: frozenset[str]
+    models_data: Any
+    env_data: dict[str, Any]
+    clean_secrets: frozenset[bytes] = frozenset()  # what the secret scan found clean
 
 
-def model_dashboard(model: ResolvedModel) -> KubeObject:
-    """The model's Grafana dashboard, as a ConfigMap the Grafana sidecar discovers."""
-    return dashboard_configmap(model, dashboard(model, dashboard_sli(model)), common_labels(model))
-
-
-def namespace_object(env: ResolvedEnvironment, fleet: str) -> KubeObject:
-    documents = render_documents(
-        "k8s/namespace.yaml.j2",
-        {
-            "namespace": env.spec.namespace,
-            "fleet": fleet,
-            "environment": env.spec.name,
-            "pss_version": f"v{env.spec.kubernetesVersion}",
-        },
-    )
-    return documents[0]
-
-
-def _collect(findings: list[Finding], error: ModelfleetError) -> None:
-    findings.extend(error.findings)
-
-
-def build_environment(
-    env: ResolvedEnvironment, base: Sequence[ModelObjects], resolution: Resolution
-) -> EnvironmentOutput:
-    root, fleet = resolution.root, resolution.fleet.name
-    models = [model_objects(model, root) for model in env.models]
-    ns = namespace_object(env, fleet)
-    objects = [ns] + [namespaced(obj, env.spec.namespace) for m in models for obj in m.objects]
-    return EnvironmentOutput(
-        name=env.spec.name,
-        version=env.spec.kubernetesVersion,
-        objects=tuple(objects),
-        overlay=overlay(
-            env.spec.name,
-            ns,
-            base,
-            models,
-            keep_namespaces=dashboards_namespace(resolution.fleet, env.spec.platform) is not None,
-        ),
-        adapter_values=adapter_rules([(m, sli_for(m, env.spec.namespace)) for m in env.models]),
-        gitops=tuple(gitops_objects(resolution, env)),
-        proofs=tuple(rule_proof(model) for model in env.models),
-        compose=compose_file(env, root, fleet=fleet),
-    )
-
-
-def render(root: Path) -> Rendered:
-    """Run every stage for the fleet under ``root``; raise ModelfleetError on any finding.
-    (``incremental.render_cached`` does the same with a unit cache and an output sink.)"""
-    validation = validate_recorded(load_fleet(root))
-    resolution = validation.resolution
-    findings: list[Finding] = []
-    base: list[ModelObjects] = []
-    for model in resolution.base:
-        try:
-            base.append(model_objects(model, root))
-        except ModelfleetError as exc:
-            _collect(findings, exc)
+def validate_for_render(root: Path, cache: UnitCache | None) -> Validated:
+    """Load and check the fleet (``ModelfleetError`` on any finding)."""
+    started = now_ns()
+    sources = load_fleet(root)
+    validation = validate_sources(sources, known_clean=frozenset())
+    findings = _schema_findings(sources, cache)
     if findings:
         raise ModelfleetError(findings)
-    environments: list[EnvironmentOutput] = []
-    for env in resolution.environments:
-        try:
-            output = build_environment(env, base, resolution)
-        except ModelfleetError as exc:
-            _collect(findings, exc)
-            continue
-        findings.extend(check_environment(output.name, output.version, output.objects))
-        findings.extend(controller_findings(output.name, output.objects, output.adapter_values))
-        findings.extend(
-            policy_findings(
-                output.name,
-                output.objects,
-                allowed_images(resolution),
-                require_digests=env.spec.policy.requireDigests,
-            )
-        )
-        findings.extend(check_gitops(output.name, output.gitops))
-        problems = validate_compose(output.compose)
-        if problems:  # compose files are built from validated data: a problem is a modelfleet bug
-            raise RuntimeError(f"rendered/compose/{output.name}.yaml breaks the compose-spec schema: {problems[0]}")
-        environments.append(output)
-    if findings:
-        raise ModelfleetError(findings)
-    images: list[ImageFiles] = [build_image(model) for model in resolution.base]
-    bake = build_bake(resolution.base)
-    return Rendered(
-        resolution,
-        tuple(base),
-        tuple(environments),
-        plan(
-            base,
-            [e.overlay for e in environments],
-            images=images,
-            bake=bake,
-            adapter_values={e.name: e.adapter_values for e in environments},
-            gitops={e.name: e.gitops for e in environments},
-            compose={e.name: e.compose for e in environments},
-            proofs=[proof for e in environments for proof in e.proofs],
-            runbooks=runbooks(resolution),
-        ),
+    env_data = {document.path: document.data for document in sources.environments}
+    return Validated(
+        started,
+        validation.resolution,
         validation.referenced,
+        sources.models.data,
+        env_data,
+        validation.clean_secrets,
     )
 
 
-def allowed_images(resolution: Resolution) -> Callable[[str], bool]:
-    """Images a pod may run: the fleet's registry and the pinned artifact fetchers."""
-    return image_allowlist(resolution.fleet.registry, resolution.fleet.fetcher_images())
+def _schema_findings(sources: Sources, cache: UnitCache | None) -> list[Finding]:
+    """``sources_findings``, skipped when ``cache`` holds a pass for the same raw data."""
+    if cache is None or not cache.enabled:
+        return sources_findings(sources)
+    documents = [sources.models, *sources.environments]
+    data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
+    key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
+    if cache.get(key, lambda value: value is True):
+        return []
+    findings = sources_findings(sources)
+    if not findings:
+        cache.put(key, True)
+    return findings
+
+
+class _SinkFailed(Exception):
+    """The sink (the writer) refused a file: its error, carried past the findings handler."""
+
+    def __init__(self, error: ModelfleetError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def render(
+    root: Path, cache: UnitCache | None = None, sink: Sink | None = None, validated: Validated | None = None
+) -> Rendered:
+    """Render the fleet under ``root``; ``ModelfleetError`` with every finding, if any.
+    ``cache``: reuse and store units; ``sink``: hand each file on (see the module doc)."""
+    if validated is None:
+        validated = validate_for_render(root, cache)
+    run = Render(root, validated.resolution, cache or UnitCache(root, enabled=False), validated.started, sink)
+    try:
+        files, objects = run.run()
+    except _SinkFailed as failed:
+        raise failed.error from None
+    resolution = validated.resolution
+    record = None
+    if cache is not None and cache.enabled:
+        record = run.record.finish(
+            models_data=validated.models_data,
+            env_data=validated.env_data,
+            referenced=validated.referenced,
+            clean_secrets=validated.clean_secrets,
+            digests=run.digests,
+            summary={"objects": objects, "environments": len(resolution.environments), "models": len(resolution.base)},
+        )
+    return Rendered(
+        resolution, tuple(run.bases), tuple(run.outputs), Plan(files), validated.referenced, objects, record
+    )
+
+
+def _plain_objects(objects: ModelObjects) -> dict[str, Any]:
+    return {
+        "model": objects.model,
+        "image_name": objects.image_name,
+        "image_ref": objects.image_ref,
+        "objects": list(objects.objects),
+    }
+
+
+def _model_objects(plain: Mapping[str, Any]) -> ModelObjects:
+    return ModelObjects(plain["model"], plain["image_name"], plain["image_ref"], tuple(plain["objects"]))
+
+
+def _is_digests(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _digests(files: Mapping[str, bytes]) -> dict[str, str]:
+    """What an entry stores of its files: each one's ``content_digest``."""
+    return {path: content_digest(data) for path, data in files.items()}
+
+
+def _valid_base(entry: Any) -> bool:
+    if not (isinstance(entry, dict) and _is_digests(entry.get("files"))):
+        return False
+    objects = entry.get("objects")
+    return (
+        isinstance(objects, dict)
+        and all(isinstance(objects.get(k), str) for k in ("model", "image_name", "image_ref"))
+        and isinstance(objects.get("objects"), list)
+        and all(isinstance(o, dict) for o in objects["objects"])
+    )
+
+
+def _valid_unit(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and _is_digests(entry.get("files"))
+        and isinstance(entry.get("resources"), list)
+        and all(isinstance(r, str) for r in entry["resources"])
+        and isinstance(entry.get("patches"), list)
+        and all(isinstance(p, dict) for p in entry["patches"])
+        and isinstance(entry.get("images"), list)
+        and all(isinstance(i, dict) for i in entry["images"])
+        and isinstance(entry.get("objects"), int)
+    )
+
+
+def _valid_compose(entry: Any) -> bool:
+    return isinstance(entry, dict) and all(
+        isinstance(k, str) and isinstance(v, list) and len(v) == len(ComposeEntry._fields) for k, v in entry.items()
+    )
+
+
+def _without_bytes(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit entry with its files' paths only: the bytes went to the sink."""
+    light = {key: entry[key] for key in ("resources", "patches", "images", "objects")}
+    light["files"] = list(entry["files"])
+    return light
+
+
+@dataclass
+class _Environment:
+    """An environment while its units are rendered: what its shared files need of them."""
+
+    env: ResolvedEnvironment
+    ns_object: dict[str, Any]
+    env_key: str
+    models: dict[str, ResolvedModel]  # by name
+    keys: dict[str, str] = field(default_factory=dict)  # model -> unit key
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> entry without bytes
+    received: list[KubeObject] = field(default_factory=list)  # kept without a sink
+    objects: int = 1  # the namespace
+    settled: bool = True
+    broken: Finding | None = None  # the first unit that could not be built: the environment's finding
+
+
+class Render:
+    """One render: units, their files, and the findings that stop it."""
+
+    def __init__(
+        self,
+        root: Path,
+        resolution: Resolution,
+        cache: UnitCache,
+        started: int,
+        sink: Sink | None,
+        *,
+        holds: Callable[[Mapping[str, str]], bool] | None = None,
+    ) -> None:
+        """``holds``: whether a hit's files (path -> digest) can be planned by digest; by
+        default the sink's ``holds``, and never without a sink (files are kept as bytes)."""
+        self.root, self.resolution, self.cache, self.sink = root, resolution, cache, sink
+        self.keys = UnitKeys(root, resolution, started)
+        self.holds = holds if holds is not None else sink.holds if sink is not None else None
+        self.files: dict[str, bytes] = {}
+        self.digests: dict[str, str] = {}
+        self.allowed = allowed_images(resolution)
+        self.record = RecordBuilder()
+        self.record.base_keys = self.keys.bases
+        self.keep = sink is None  # keep every object for the caller
+        self.bases: list[ModelObjects] = []
+        self.outputs: list[EnvironmentOutput] = []
+        self.base_errors: list[Finding] = []
+        self.findings: list[Finding] = []
+        self.checked_alone = True  # every unit passed its own checks
+
+    def _usable(self, entry: Mapping[str, str] | None) -> bool:
+        """A hit whose files (path -> digest) can be planned by digest."""
+        return entry is not None and self.holds is not None and self.holds(entry)
+
+    def emit(self, files: Mapping[str, bytes | str]) -> None:
+        """Hand planned files on: to the sink (a digest goes as ``Kept``), or into ``self.files``."""
+        for path, data in files.items():
+            if self.sink is None:
+                assert isinstance(data, bytes), "a hit is used only with a sink"
+                self.files[path] = data
+                self.digests[path] = content_digest(data)
+                continue
+            try:
+                self.digests[path] = self.sink(path, Kept(data) if isinstance(data, str) else data)
+            except ModelfleetError as exc:  # the writer's error, not a finding of the fleet
+                raise _SinkFailed(exc) from None
+
+    def run(self) -> tuple[dict[str, bytes], int]:
+        """Every unit, model by model, then each environment's shared files and the fleet's
+        images; ``ModelfleetError`` with every finding at the end."""
+        resolution = self.resolution
+        opened = [self._open(env) for env in resolution.environments]
+        where: dict[str, list[tuple[str, str]]] = {}
+        for env in resolution.environments:
+            for model in env.models:
+                where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
+        for model in resolution.base:
+            built = self.base_unit(model)
+            if built is None:
+                continue  # reported once, for the base; its units would fail the same way
+            files, base = built
+            self.emit(files)
+            for state in opened:
+                env_model = state.models.get(model.name)
+                if env_model is not None:
+                    self._add_unit(state, env_model, base)
+            self.emit(self._runbook(model, where.get(model.name, [])))
+        if self.base_errors:
+            raise ModelfleetError(self.base_errors)
+        objects = sum(self._close(state) for state in opened)
+        if not self.checked_alone:
+            for state in opened:
+                if state.broken is None:
+                    self.findings.extend(self._whole_environment(state))
+        if self.findings:
+            raise ModelfleetError(self.findings)
+        self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
+        return dict(sorted(self.files.items())), objects
+
+    def base_unit(self, model: ResolvedModel) -> tuple[Files, ModelObjects] | None:
+        """The files and objects of ``model``'s base, from the cache or built (and stored when
+        settled); None when it cannot be built (its finding is kept)."""
+        key = self.keys.base(model)
+        entry = self.cache.get(key, _valid_base)
+        if entry is not None and self._usable(entry["files"]):
+            if self.keep:
+                self.bases.append(_model_objects(entry["objects"]))
+            return dict(entry["files"]), _model_objects(entry["objects"])
+        try:
+            computed = model_objects(model, self.root)
+        except ModelfleetError as exc:
+            self.base_errors.extend(exc.findings)
+            return None
+        if entry is None and self.keys.settled(model):
+            self.cache.put(key, {"files": _digests(base_files(computed)), "objects": _plain_objects(computed)})
+        if self.keep:
+            self.bases.append(computed)
+        return dict(base_files(computed)), computed
+
+    def env_unit(
+        self, env: ResolvedEnvironment, model: ResolvedModel, env_key: str, ns_object: KubeObject, base: ModelObjects
+    ) -> tuple[str, dict[str, Any], list[Finding], tuple[KubeObject, ...]]:
+        """The unit's key, its entry (from the cache or built against ``base``, and stored
+        when settled and without findings), its own findings and, when built, its objects."""
+        key = self.keys.unit(env_key, model)
+        entry = self.cache.get(key, _valid_unit)
+        if entry is not None and self._usable(entry["files"]):
+            return key, entry, [], ()
+        built = build_unit(env, model, ns_object, base, root=self.root, allowed=self.allowed)
+        if entry is None and not built.findings and self.keys.settled(model):
+            self.cache.put(key, {**built.entry, "files": _digests(built.entry["files"])})
+        return key, built.entry, built.findings, built.received
+
+    def _open(self, env: ResolvedEnvironment) -> _Environment:
+        ns_object = namespace_object(env, self.resolution.fleet.name)
+        if environment_findings(env, [ns_object], adapter_values([]), self.allowed):
+            self.checked_alone = False
+        env_key = self.keys.environment(env, ns_object)
+        return _Environment(env, ns_object, env_key, {m.name: m for m in env.models}, received=[ns_object])
+
+    def _add_unit(self, state: _Environment, model: ResolvedModel, base: ModelObjects) -> None:
+        if state.broken is not None:
+            return  # the environment reports its first unit that could not be built
+        try:
+            key, entry, findings, received = self.env_unit(state.env, model, state.env_key, state.ns_object, base)
+        except ModelfleetError as exc:
+            state.broken = exc.findings[0]
+            self.findings.extend(exc.findings)
+            return
+        if findings:
+            self.checked_alone = False
+        state.keys[model.name] = key
+        state.settled = self.keys.settled(model) and state.settled
+        self.emit(entry["files"])
+        state.objects += entry["objects"]
+        state.entries[model.name] = _without_bytes(entry)
+        if self.keep:
+            state.received.extend(received)
+
+    def _close(self, state: _Environment) -> int:
+        """Emit the environment's shared files from its units' shares; its object count."""
+        env, name = state.env, state.env.spec.name
+        if state.broken is not None:
+            return 0
+        keys = [state.keys[model.name] for model in env.models]
+        entries = [state.entries[model.name] for model in env.models]
+        composed = self._compose_entries(env, UnitKeys.compose(state.env_key, keys), state.settled)
+        shares = [
+            share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
+            for entry, model in zip(entries, env.models, strict=True)
+        ]
+        shared_key = UnitKeys.shared(state.env_key, keys)
+        stored = self.cache.get(shared_key, _is_digests)
+        files: Files
+        if self._usable(stored) and not self.keep:
+            files = dict(stored)
+        else:
+            try:
+                built = shared_files(self.resolution, env, state.ns_object, shares)
+            except ModelfleetError as exc:
+                state.broken = exc.findings[0]
+                self.findings.extend(exc.findings)
+                return 0
+            self.findings.extend(built.findings)
+            files = dict(built.files)
+            if stored is None and state.settled and not built.findings:
+                self.cache.put(shared_key, _digests(built.files))
+            if self.keep:
+                output = EnvironmentOutput(
+                    name, env.spec.kubernetesVersion, tuple(state.received), built.adapter, built.gitops, built.compose
+                )
+                self.outputs.append(output)
+        self.emit(files)
+        self.record.environment(name, [m.name for m in env.models], sorted(files))
+        for model, entry, unit_share in zip(env.models, entries, shares, strict=True):
+            self.record.unit(name, model.name, entry, unit_share)
+        return state.objects
+
+    def _whole_environment(self, state: _Environment) -> list[Finding]:
+        """The checks of the environment as the cluster receives it, all units together: a
+        unit's finding may be answered by another unit (a NetworkPolicy covering its pods)."""
+        env = state.env
+        objects = [state.ns_object]
+        for model in env.models:
+            objects.extend(namespaced(obj, env.spec.namespace) for obj in model_objects(model, self.root).objects)
+        namespace = env.spec.namespace
+        rules = [rule for model in env.models for rule in model_adapter_rules(model, sli_for(model, namespace))]
+        return environment_findings(env, objects, adapter_values(rules), self.allowed)
+
+    def _compose_entries(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, Any]:
+        """Each model's compose entry: it reads the environment's settings and the model (its
+        spec and config files) and its place among the environment's models, which ``key``
+        covers through the units' keys."""
+        entry = self.cache.get(key, _valid_compose)
+        if entry is None:
+            name = env.spec.name
+            entry = {
+                e.model: list(e)
+                for e in (compose_entry(m, self.root, env_name=name, index=i) for i, m in enumerate(env.models))
+            }
+            if settled:
+                self.cache.put(key, entry)
+        return dict(entry)
+
+    def _runbook(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
+        """``runbook_files`` of one model, cached: a runbook reads the base model and the
+        (environment, namespace) pairs that run it."""
+        key = self.keys.runbook(model, places)
+        entry = self.cache.get(key, _is_digests)
+        if self._usable(entry):
+            return dict(entry)
+        text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
+        files = runbook_files({model.name: text})
+        if entry is None and self.keys.settled(model):
+            self.cache.put(key, _digests(files))
+        return dict(files)

@@ -20,7 +20,6 @@ import pytest
 from generator import pipeline
 from generator.cli import main
 from generator.incremental import fingerprint
-from generator.incremental import units as incremental
 from generator.incremental.cache import MAGIC, UnitCache
 from generator.incremental.inputrecord import CACHE_DIR
 from generator.incremental.sinks import WriterSink
@@ -49,7 +48,7 @@ def _cached_render(root: Path) -> tuple[dict[str, bytes], UnitCache]:
     cache = UnitCache(root)
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
-        incremental.render_cached(root, cache, sink)
+        pipeline.render(root, cache, sink)
         assert sink.writer is not None
         sink.writer.commit()
     return _tree(root), cache
@@ -97,7 +96,8 @@ def test_unchanged_fleet_is_served_from_the_cache(example_fleet: Path, monkeypat
     def no_build(*args: object) -> None:
         raise AssertionError("a unit was built")
 
-    monkeypatch.setattr("generator.incremental.units.model_objects", no_build)
+    monkeypatch.setattr("generator.pipeline.model_objects", no_build)
+    monkeypatch.setattr("generator.units.model_objects", no_build)
     again, cache = _cached_render(example_fleet)
     assert cache.misses == 0 and cache.hits > 0
     assert again == first
@@ -125,7 +125,8 @@ def test_a_new_generator_fingerprint_misses_everything(example_fleet: Path, monk
     _age(example_fleet)
     first, _ = _cached_render(example_fleet)
     monkeypatch.setattr(fingerprint, "generator_fingerprint", lambda: "another-generator")
-    monkeypatch.setattr("generator.incremental.units.generator_fingerprint", lambda: "another-generator")
+    monkeypatch.setattr("generator.incremental.keys.generator_fingerprint", lambda: "another-generator")
+    monkeypatch.setattr("generator.pipeline.generator_fingerprint", lambda: "another-generator")
     again, cache = _cached_render(example_fleet)
     assert cache.hits == 0
     assert again == first
@@ -135,7 +136,8 @@ def test_fingerprint_covers_the_package_and_its_data() -> None:
     fingerprint.generator_fingerprint.cache_clear()
     before = fingerprint.generator_fingerprint()
     files = [str(p) for d in [fingerprint._PACKAGE_DIR, *fingerprint._data_dirs()] for p in fingerprint._files_under(d)]
-    assert any(f.endswith("generator/incremental/units.py") for f in files)
+    for module in ("generator/pipeline.py", "generator/build/workload.py", "generator/spec/model.py"):
+        assert any(f.endswith(module) for f in files), module
     assert any(f.endswith(".j2") for f in files), "templates"
     assert any(f.endswith("models.schema.json") for f in files), "schemas"
     assert fingerprint.generator_fingerprint() == before

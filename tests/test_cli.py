@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import generator.incremental.units
+import generator.pipeline
 from generator.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -286,7 +286,7 @@ def test_internal_error_is_short(
     def explode(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(generator.incremental.units, "render_cached", explode)
+    monkeypatch.setattr(generator.pipeline, "render", explode)
     code, out, err = run(capsys, example_fleet, "render")
     assert (code, out) == (3, "")
     assert err == (

@@ -86,11 +86,11 @@ sys.exit(code)
 SERVER = (
     HOOKS
     + r"""
-import generator.cli, generator.incremental.units, generator.pipeline, generator.report
+import generator.cli, generator.pipeline, generator.report
 from generator.cli import main
 
 CACHED = generator.pipeline.render(Path(sys.argv[1]))
-generator.incremental.units.render_cached = lambda *args, **kwargs: CACHED  # the CLI hands its files to the writer
+generator.pipeline.render = lambda *args, **kwargs: CACHED  # the CLI hands its files to the writer
 
 
 def child(job):

@@ -1,4 +1,4 @@
-"""The delta path (generator.incremental.delta): after a change of per-model overrides it rebuilds only
+"""The delta path (generator.commands.delta): after a change of per-model overrides it rebuilds only
 the changed units, and its plan is byte for byte the plan of a render from scratch; for any
 other change, or a change it cannot prove local, it declines and the full path runs."""
 
@@ -13,8 +13,8 @@ import pytest
 
 from generator import pipeline
 from generator.cli import main
+from generator.commands.delta import Delta, attempt_delta
 from generator.incremental.cache import UnitCache
-from generator.incremental.delta import Delta, attempt_delta
 from generator.incremental.deltarecord import content_digest, load_record
 from generator.incremental.inputrecord import CACHE_DIR
 from tests.conftest import committed_file_count
@@ -128,7 +128,7 @@ def _switch_off(root: Path) -> None:
     _edit(root / STAGING, "support-llm:\n    scaling: {maxReplicas: 2}", "support-llm:\n    enabled: false")
 
 
-# Each change, and the reason generator.incremental.delta.attempt_delta gives for declining it: the
+# Each change, and the reason generator.commands.delta.attempt_delta gives for declining it: the
 # reason is the spec, so a change declined for another reason (a check that moved, a record
 # that no longer holds what it should) fails here instead of passing for any reason.
 DECLINED: dict[str, tuple[Callable[[Path], None], str]] = {

@@ -1,6 +1,6 @@
 """Every render streams: ``render``, ``render --no-cache`` and ``render --check`` hand each file
-on as it is built (to the writer, or to a digest for the check) and never run the full
-pipeline that holds the whole tree, unless a finding has to be reported."""
+on as it is built (to the writer, or to a digest for the check) and never hold the whole
+tree, even when a finding has to be reported."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from generator import pipeline
 from generator.cli import main
-from generator.incremental import units as incremental
 from generator.incremental.inputrecord import CACHE_DIR
 from tests.conftest import committed_file_count
 
@@ -22,11 +21,16 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def no_full_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(root: Path) -> Any:
-        raise AssertionError("the full pipeline ran")
+    """Every render the CLI runs hands its files to a sink and returns none of them."""
+    real = pipeline.render
 
-    monkeypatch.setattr(pipeline, "render", refuse)
-    monkeypatch.setattr(incremental, "render", refuse)
+    def streaming_only(root: Path, cache: Any = None, sink: Any = None, validated: Any = None) -> Any:
+        assert sink is not None, "a render held the whole tree"
+        rendered = real(root, cache, sink, validated)
+        assert not rendered.plan.files, "a render returned files instead of handing them on"
+        return rendered
+
+    monkeypatch.setattr(pipeline, "render", streaming_only)
 
 
 def test_render_without_the_cache_streams_and_writes_no_cache(
@@ -70,14 +74,15 @@ def test_check_of_a_current_tree_streams(
     assert f"rendered/ is current ({committed_file_count()} files)" in capsys.readouterr().out
 
 
-def test_a_finding_is_still_reported_by_the_full_pipeline(
-    example_fleet: Path, capsys: pytest.CaptureFixture[str]
+def test_a_finding_is_reported_by_the_streaming_render(
+    example_fleet: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     models = example_fleet / "models.yaml"
     text = models.read_text(encoding="utf-8")
     assert "maxReplicas: 12" in text
     models.write_text(text.replace("maxReplicas: 12", "maxReplicas: -12", 1), encoding="utf-8")
     before = _tree(example_fleet)
+    no_full_pipeline(monkeypatch)
     for args in (["render"], ["render", "--no-cache"], ["render", "--check"]):
         assert main(["--root", str(example_fleet), *args]) == 1
         assert "maxReplicas" in capsys.readouterr().err

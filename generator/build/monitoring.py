@@ -3,17 +3,15 @@ and the runbook. The semantic checks of ``monitoring`` are in ``alerts.monitorin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from generator.build.alerts import alert_docs, prometheus_rule, rule_groups
+from generator.build.alerts import prometheus_rule, rule_groups
 from generator.build.alerttests import rules_test
 from generator.build.identity import common_labels
 from generator.build.platform import platform_settings
-from generator.build.runbook import runbook
 from generator.build.sli import sli_for
-from generator.read.resolve import Resolution, ResolvedModel
+from generator.read.resolve import ResolvedModel
 
 
 @dataclass(frozen=True)
@@ -45,16 +43,3 @@ def rule_proof(model: ResolvedModel) -> RuleProof:
         rules={"groups": rule_groups(model, sli, env.name)},
         tests=rules_test(model, sli, env.name, rule_file),
     )
-
-
-def runbooks(resolution: Resolution) -> dict[str, str]:
-    """Model name -> its runbook, listing the environments (and namespaces) that run it."""
-    where: dict[str, list[tuple[str, str]]] = {}
-    for env in resolution.environments:
-        for model in env.models:
-            where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
-    out: dict[str, str] = {}
-    for model in resolution.base:
-        places: Sequence[tuple[str, str]] = where.get(model.name, [])
-        out[model.name] = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
-    return out

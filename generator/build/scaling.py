@@ -196,11 +196,6 @@ def scaling_context(model: ResolvedModel, sli: Sli, prometheus_url: str) -> dict
     }
 
 
-def adapter_rules(models: list[tuple[ResolvedModel, Sli]]) -> dict[str, Any]:
-    """prometheus-adapter configuration (external rules) serving the HPA's custom metrics."""
-    return {"rules": {"external": [rule for model, sli in models for rule in model_adapter_rules(model, sli)]}}
-
-
 def model_adapter_rules(model: ResolvedModel, sli: Sli) -> list[dict[str, Any]]:
     """One model's external rules (none unless an HPA scales it on custom metrics)."""
     if model.spec.scaling.engine != "hpa":

@@ -1,2 +1,2 @@
-"""Everything that exists only for speed: the unit cache, the input and delta records,
-and the render that reuses them."""
+"""Everything that exists only for speed: the unit cache and its keys, the input and delta
+records, and the sinks a streaming render hands its files to."""

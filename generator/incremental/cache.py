@@ -1,6 +1,6 @@
 """The unit cache: checked output of one (environment, model) unit, or of one base model,
 stored under ``.modelfleet-cache/units/`` in the fleet root and addressed by a key that
-hashes everything the unit's computation reads (see ``generator.incremental.units``).
+hashes everything the unit's computation reads (see ``generator.incremental.keys``).
 
 An entry is ``MAGIC + key + blake2b(payload) + payload``; the payload is a pickle of plain
 data only (dict, list, tuple, str, bytes, int, bool, None): the unpickler refuses every

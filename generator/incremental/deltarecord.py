@@ -1,5 +1,5 @@
 """The delta record: what the last render read and wrote, unit by unit, so that a render
-after a small change rebuilds only what changed (``generator.incremental.delta``).
+after a small change rebuilds only what changed (``generator.commands.delta``).
 
 It is stored in the unit cache (``.modelfleet-cache/units/``, plain data only) under a key
 of the fleet root, and holds:

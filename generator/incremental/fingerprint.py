@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # all of generator/, not only incremental/
 # the data packages (pyproject maps them to templates/ and schemas/ in a checkout)
 _DATA_PACKAGES = ("generator.templates", "generator.schemas")
 

@@ -232,31 +232,3 @@ _COMPOSE_SPLIT = (("services",), ("configs",), ("x-modelfleet", "models"))
 
 def runbook_files(runbooks: Mapping[str, str]) -> dict[str, bytes]:
     return {f"runbooks/{name}.md": text.encode("utf-8") for name, text in runbooks.items()}
-
-
-def plan(
-    base: Sequence[ModelObjects],
-    overlays: Sequence[Overlay],
-    *,
-    images: Sequence[ImageFiles],
-    bake: str,
-    adapter_values: Mapping[str, Mapping[str, Any]],
-    gitops: Mapping[str, Sequence[Mapping[str, Any]]],
-    compose: Mapping[str, Mapping[str, Any]],
-    proofs: Sequence[RuleProof],
-    runbooks: Mapping[str, str],
-) -> Plan:
-    files: dict[str, bytes] = platform_files(adapter_values)
-    for env, objects in gitops.items():
-        files.update(gitops_file(env, objects))
-    for proof in proofs:
-        files.update(proof_files(proof))
-    files.update(runbook_files(runbooks))
-    for env, doc in compose.items():
-        files.update(compose_files(env, doc))
-    for model in base:
-        files.update(base_files(model))
-    for item in overlays:
-        files.update(overlay_files(item))
-    files.update(image_files(images, bake))
-    return Plan(dict(sorted(files.items())))

@@ -18,7 +18,7 @@ overrides changed, at most ``MAX_CHANGED_UNITS`` of them. Then:
 3. the unit is built and checked (``incremental``'s unit code, unit cache included). When
    its share of the environment-wide files (kustomization entries, prometheus-adapter
    rules, compose entry, startup budget) differs from the recorded one, those files are
-   rebuilt from every unit's recorded share (``incremental.shared_files``, the code the
+   rebuilt from every unit's recorded share (``units.shared_files``, the code the
    full path runs); otherwise they are unchanged;
 4. the plan is the recorded digests with the rebuilt files' bytes in their place.
 
@@ -53,13 +53,13 @@ from generator.incremental.deltarecord import (
     unit_record,
 )
 from generator.incremental.inputrecord import RACY_NS, fleet_state, path_state
-from generator.incremental.units import _Uncacheable, _Units, share, shared_files
-from generator.pipeline import namespace_object
+from generator.pipeline import Render
 from generator.read.load import Document, Sources, load_file
 from generator.read.parse import parse_environment_document
 from generator.read.rawschema import jsonschema_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.spec.model import service_names
+from generator.units import namespace_object, share, shared_files
 from generator.validation import validate_sources
 
 MAX_CHANGED_UNITS = 32
@@ -102,7 +102,7 @@ def attempt_delta(root: Path, cache: UnitCache, started: int) -> Delta | str:
         return _Delta(root, cache, started, record).run()
     except _NoDelta as exc:
         return str(exc)
-    except (_Uncacheable, ModelfleetError) as exc:
+    except ModelfleetError as exc:
         return f"a finding: {type(exc).__name__}"
     except (pickle.UnpicklingError, KeyError, ValueError, TypeError, IndexError) as exc:
         return f"an unusable record: {type(exc).__name__}: {exc}"
@@ -219,12 +219,17 @@ class _Delta:
         if set(service_names(name, model.spec.rollout.strategy)[1:]) & set(names):
             raise _NoDelta(f"a Service of {name} takes another model's name")
         # A hit's files are planned by digest: write_tree finds them in a kept tree or declines.
-        units = _Units(self.root, resolution, self.cache, self.started, holds=lambda files: True)
-        _, base = units._base(resolution.base[0])
-        if units.base_keys[name] != self.record["base_keys"].get(name):
+        units = Render(self.root, resolution, self.cache, self.started, sink=None, holds=lambda files: True)
+        built = units.base_unit(resolution.base[0])
+        if built is None:
+            raise _NoDelta(f"the base of {name} cannot be built")
+        _, base = built
+        if units.keys.bases[name] != self.record["base_keys"].get(name):
             raise _NoDelta(f"the base of {name} differs from the recorded one")
         ns_object = namespace_object(env, resolution.fleet.name)
-        _, entry = units.unit_entry(env, model, units.env_key(env, ns_object), ns_object, base)
+        _, entry, findings, _ = units.env_unit(env, model, units.keys.environment(env, ns_object), ns_object, base)
+        if findings:
+            raise _NoDelta(f"{name} in {env_name} has a finding")
         rules = model_adapter_rules(model, sli_for(model, env.spec.namespace))
         compose = compose_entry(model, self.root, env_name=env_name, index=names.index(name))
         unit_share = share(entry, rules, list(compose), model)
@@ -245,7 +250,10 @@ class _Delta:
         blobs = {**load_shares(self.root, self.cache, env_name, units), **self.new_shares[env_name]}
         if set(names) - blobs.keys():
             raise _NoDelta(f"the stored shares of {env_name} do not match the record")
-        files = shared_files(resolution, env, ns_object, [plain_loads(blobs[name]) for name in names])
+        shared = shared_files(resolution, env, ns_object, [plain_loads(blobs[name]) for name in names])
+        if shared.findings:
+            raise _NoDelta(f"the shared files of {env_name} have a finding")
+        files = shared.files
         self.packs[env_name] = share_pack(units, {name: blobs[name] for name in names})
         for old in self.shared_paths[env_name]:
             del self.files[old]

@@ -1,0 +1,179 @@
+"""The units a render is made of, each built and checked on its own: a model's base, a
+model in an environment, and an environment's shared files, built from each unit's share.
+
+``pipeline.render`` puts them together; the delta path rebuilds single units with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.build.compose import ComposeEntry, compose_document, validate_compose
+from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_sli
+from generator.build.gitops import gitops_objects, slowest_of
+from generator.build.identity import common_labels, image_reference, image_repository
+from generator.build.monitoring import environment_rule, rule_proof
+from generator.build.platform import dashboards_namespace
+from generator.build.scaling import model_adapter_rules
+from generator.build.sli import sli_for
+from generator.build.templating import render_documents
+from generator.build.workload import KubeObject, build_workload
+from generator.check.controllers import controller_findings
+from generator.check.policy import image_allowlist, policy_findings
+from generator.check.schemas import check_environment, check_gitops
+from generator.errors import Finding
+from generator.output.overlay import ModelObjects, namespaced, overlay
+from generator.output.plan import (
+    OverlayPart,
+    compose_files,
+    gitops_file,
+    overlay_frame,
+    overlay_part,
+    platform_files,
+    proof_files,
+)
+from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
+
+
+def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
+    """The objects of one model. Alert rules exist only in an environment (their queries are
+    scoped to its namespace), so the overlay adds them to the base."""
+    objects = [*build_workload(model, root), model_dashboard(model)]
+    if model.environment is not None:
+        objects.append(environment_rule(model))
+    return ModelObjects(
+        model=model.name,
+        image_name=image_repository(model),
+        image_ref=image_reference(model),
+        objects=tuple(objects),
+    )
+
+
+def model_dashboard(model: ResolvedModel) -> KubeObject:
+    """The model's Grafana dashboard, as a ConfigMap the Grafana sidecar discovers."""
+    return dashboard_configmap(model, dashboard(model, dashboard_sli(model)), common_labels(model))
+
+
+def namespace_object(env: ResolvedEnvironment, fleet: str) -> KubeObject:
+    documents = render_documents(
+        "k8s/namespace.yaml.j2",
+        {
+            "namespace": env.spec.namespace,
+            "fleet": fleet,
+            "environment": env.spec.name,
+            "pss_version": f"v{env.spec.kubernetesVersion}",
+        },
+    )
+    return documents[0]
+
+
+def allowed_images(resolution: Resolution) -> Callable[[str], bool]:
+    """Images a pod may run: the fleet's registry and the pinned artifact fetchers."""
+    return image_allowlist(resolution.fleet.registry, resolution.fleet.fetcher_images())
+
+
+def adapter_values(rules: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """prometheus-adapter Helm values holding ``rules`` (the HPAs' external metrics)."""
+    return {"rules": {"external": list(rules)}}
+
+
+def environment_findings(
+    env: ResolvedEnvironment, objects: Sequence[KubeObject], adapter: Mapping[str, Any], allowed: Callable[[str], bool]
+) -> list[Finding]:
+    """Every check of objects an environment receives: their schemas, the controllers'
+    rules and the pod policy. Run on one unit's objects, it is stricter than on the whole
+    environment's (a pod's NetworkPolicy must then be its own unit's)."""
+    name = env.spec.name
+    return [
+        *check_environment(name, env.spec.kubernetesVersion, objects),
+        *controller_findings(name, objects, adapter),
+        *policy_findings(name, objects, allowed, require_digests=env.spec.policy.requireDigests),
+    ]
+
+
+@dataclass(frozen=True)
+class BuiltUnit:
+    """A model in an environment: its files, its kustomization entries and what it checked."""
+
+    entry: dict[str, Any]  # files, resources, patches, images, objects (a count): what the cache stores
+    received: tuple[KubeObject, ...]  # the objects the environment receives from it, namespaced
+    findings: list[Finding]
+
+
+def build_unit(
+    env: ResolvedEnvironment,
+    model: ResolvedModel,
+    ns_object: KubeObject,
+    base: ModelObjects,
+    *,
+    root: Path,
+    allowed: Callable[[str], bool],
+) -> BuiltUnit:
+    """One model in one environment, checked on its own (``ModelfleetError`` when it cannot
+    be built)."""
+    built = model_objects(model, root)
+    received = tuple(namespaced(obj, env.spec.namespace) for obj in built.objects)
+    adapter = adapter_values(model_adapter_rules(model, sli_for(model, env.spec.namespace)))
+    findings = environment_findings(env, received, adapter, allowed)
+    part = overlay_part(overlay(env.spec.name, ns_object, [base], [built]), model.name)
+    files = {**part.files, **proof_files(rule_proof(model))}
+    entry = {
+        "files": files,
+        "resources": part.resources,
+        "patches": part.patches,
+        "images": part.images,
+        "objects": len(received),
+    }
+    return BuiltUnit(entry, received, findings)
+
+
+def share(
+    entry: Mapping[str, Any], adapter: list[dict[str, Any]], compose: list[Any], model: ResolvedModel
+) -> dict[str, Any]:
+    """What one unit puts into its environment's shared files (plain data)."""
+    return {
+        "resources": entry["resources"],
+        "patches": entry["patches"],
+        "images": entry["images"],
+        "adapter": adapter,
+        "compose": compose,
+        "startup": model.spec.startup.maxSeconds,
+    }
+
+
+@dataclass(frozen=True)
+class SharedFiles:
+    """An environment's shared files, and the documents they hold that checks and tests read."""
+
+    files: dict[str, bytes]
+    gitops: tuple[KubeObject, ...]
+    compose: dict[str, Any]
+    adapter: dict[str, Any]
+    findings: list[Finding]
+
+
+def shared_files(
+    resolution: Resolution, env: ResolvedEnvironment, ns_object: KubeObject, shares: Sequence[Mapping[str, Any]]
+) -> SharedFiles:
+    """The environment-wide files from the units' shares (in model order): the overlay's
+    kustomization.yaml and namespace.yaml, the prometheus-adapter values, the GitOps objects
+    and the compose file."""
+    name, fleet = env.spec.name, resolution.fleet.name
+    names = [str(s["compose"][0]) for s in shares]
+    parts = [OverlayPart({}, s["resources"], s["patches"], s["images"]) for s in shares]
+    keep = dashboards_namespace(resolution.fleet, env.spec.platform) is not None
+    files = overlay_frame(name, str(ns_object["metadata"]["name"]), ns_object, names, parts, keep_namespaces=keep)
+    adapter = adapter_values([rule for s in shares for rule in s["adapter"]])
+    files.update(platform_files({name: adapter}))
+    gitops = tuple(gitops_objects(resolution, env, slowest_startup=slowest_of(int(s["startup"]) for s in shares)))
+    findings = check_gitops(name, gitops)
+    files.update(gitops_file(name, gitops))
+    compose = compose_document(name, fleet, [ComposeEntry(*s["compose"]) for s in shares])
+    problems = validate_compose(compose)
+    if problems:  # compose files are built from validated data: a problem is a modelfleet bug
+        raise RuntimeError(f"rendered/compose/{name}.yaml breaks the compose-spec schema: {problems[0]}")
+    files.update(compose_files(name, compose))
+    return SharedFiles(files, gitops, compose, adapter, findings)
