@@ -12,14 +12,11 @@ import gc
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from generator.errors import Finding, ModelfleetError, UsageError
-
-if TYPE_CHECKING:
-    from generator.incremental.cache import UnitCache
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -84,20 +81,9 @@ def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
 
 def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
     from generator import report
-    from generator.incremental.inputrecord import now_ns, recorded_result, save_record
+    from generator.commands.validate import validate_command
 
-    result = recorded_result(root, "validate") if use_cache else None
-    if result is None or not all(isinstance(result.get(k), int) for k in ("models", "environments")):
-        from generator.read.load import load_fleet
-        from generator.validation import validate_recorded
-
-        started = now_ns()
-        validation = validate_recorded(load_fleet(root))
-        resolution = validation.resolution
-        result = {"models": len(resolution.base), "environments": len(resolution.environments)}
-        if use_cache:
-            save_record(root, "validate", validation.referenced, result, started)
-    count, envs = result["models"], result["environments"]
+    count, envs = validate_command(root, use_cache=use_cache)
     if fmt == "json":
         _emit(sys.stdout, report.format_json([]))
     elif fmt == "text":
@@ -105,177 +91,12 @@ def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
     return EXIT_OK
 
 
-def _render_summary(files: int, objects: int, environments: int, changes: int) -> str:
-    return (
-        f"rendered/ written: {files} files, {objects} objects in "
-        f"{environments} environments ({changes} {'file' if changes == 1 else 'files'} changed)"
-    )
-
-
-_RENDER_KEYS = ("files", "objects", "environments", "models")
-
-
-def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
-    """The recorded render result when the inputs and rendered/ on disk both still match it."""
-    from generator.incremental.inputrecord import disk_tree_digest, recorded_result, tree_digest_of
-    from generator.write import last_recorded, last_written, shared_lock
-
-    result = recorded_result(root, "render")
-    if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):
-        return None
-    target = root / "rendered"
-    if not check and (any(root.glob(".rendered.tmp-*")) or any(root.glob(".rendered.old-*"))):
-        return None  # leftovers of an interrupted render: the full path removes them
-    plain_dir = target.is_dir() and not target.is_symlink()
-    recorded = last_recorded(target) if plain_dir else None
-    if recorded is not None and tree_digest_of(recorded)[0] != result.get("tree"):
-        return None  # the last write wrote another tree: no need to look at the disk
-    written = last_written(target) if plain_dir else None  # a verified manifest: no file is read
-    if written is not None:
-        on_disk: tuple[str, str] | None = tree_digest_of(written)
-    else:
-        with shared_lock(target):
-            on_disk = disk_tree_digest(target) if plain_dir else None
-    if on_disk is None or [on_disk[0], on_disk[1] if not check else result.get("dirs")] != [
-        result.get("tree"),
-        result.get("dirs"),
-    ]:
-        return None
-    return result
-
-
 def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from generator import report
+    from generator.commands.render import render_command
 
-    current = _current_render(root, check) if use_cache else None
-    if current is not None:
-        if check:
-            _emit(sys.stdout, report.format_ok(f"rendered/ is current ({current['files']} files)"))
-        else:
-            summary = _render_summary(current["files"], current["objects"], current["environments"], 0)
-            _emit(sys.stdout, report.format_ok(summary))
-        return EXIT_OK
-    from generator.incremental.cache import UnitCache
-    from generator.incremental.inputrecord import now_ns
-
-    started = now_ns()
-    cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
-    if check:
-        summary = _check_streamed(root, cache)
-    else:
-        delta = _render_delta(root, cache, started) if use_cache else None
-        summary = delta or _render_streamed(root, cache, started, save=use_cache)
-    _emit(sys.stdout, report.format_ok(summary))
+    _emit(sys.stdout, report.format_ok(render_command(root, check=check, use_cache=use_cache)))
     return EXIT_OK
-
-
-def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
-    """``render`` through ``generator.commands.delta`` when only per-model overrides changed: the
-    summary line, or None when the delta path declines.
-
-    The cyclic collector is off meanwhile: the delta path holds a few large acyclic tables
-    (the record, the manifest's records, the plan) and rebuilds at most
-    ``delta.MAX_CHANGED_UNITS`` units, so collecting would rescan those tables for nothing."""
-    gc.disable()
-    try:
-        return _render_delta_now(root, cache, started)
-    finally:
-        gc.enable()
-
-
-def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
-    from generator.commands.delta import render_delta
-
-    delta = render_delta(root, cache, started)
-    if delta is None:
-        return None
-    from generator.write import Kept, KeptUnavailable, write_tree
-
-    planned = {path: Kept(value) if isinstance(value, str) else value for path, value in delta.files.items()}
-    try:
-        diff = write_tree(root / "rendered", planned)
-    except KeptUnavailable:  # rendered/ no longer holds a file the record names: build it all
-        return None
-    _save_records(root, cache, started, delta.record, delta.referenced)
-    return _render_summary(len(planned), delta.objects, delta.environments, diff.changed)
-
-
-def _check_streamed(root: Path, cache: UnitCache) -> str:
-    """``render --check`` keeping only each file's digest (the files are compared by digest)."""
-    from generator.incremental.sinks import DigestSink
-    from generator.pipeline import render
-    from generator.write import Kept, check_tree
-
-    sink = DigestSink()
-    rendered = render(root, cache, sink)
-    planned: dict[str, bytes | Kept] = {path: Kept(found) for path, found in sink.digests.items()}
-    planned.update(rendered.plan.files)  # a render that did not stream
-    check_tree(root / "rendered", planned)
-    return f"rendered/ is current ({len(planned)} files)"
-
-
-def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool = True) -> str:
-    """``render`` with the unit cache (or without: ``cache`` disabled), each file handed to the
-    writer as soon as it exists, so the render never holds the whole tree. The writer (and
-    its lock) is taken at the first file: a spec that fails validation leaves every tree
-    alone, and a finding after that leaves the writer uncommitted. ``save``: record the render."""
-    from generator.incremental.sinks import WriterSink
-    from generator.pipeline import render
-    from generator.write import write_tree
-
-    with contextlib.ExitStack() as stack:
-        sink = WriterSink(root / "rendered", stack)
-        rendered = render(root, cache, sink)
-        for path, data in rendered.plan.files.items():  # a render that did not stream
-            sink(path, data)
-        if sink.writer is None or not sink.added:
-            write_tree(root / "rendered", {})  # the empty plan's error
-        assert sink.writer is not None
-        diff = sink.writer.commit()
-    record = rendered.delta_record
-    if record is not None and save:
-        _save_records(root, cache, started, record, rendered.referenced)
-    environments = len(rendered.resolution.environments)
-    return _render_summary(sink.added, rendered.object_count, environments, diff.changed)
-
-
-def _save_records(
-    root: Path, cache: UnitCache, started: int, record: dict[str, Any], referenced: frozenset[str]
-) -> None:
-    """The delta record and the input records of ``render`` and ``validate``, after a write."""
-    from generator.commands.delta import save_delta_record
-
-    save_delta_record(root, cache, record, started)
-    summary = record["summary"]
-    _save_input_records(
-        root,
-        started,
-        referenced,
-        record["files"],
-        objects=int(summary["objects"]),
-        environments=int(summary["environments"]),
-        models=int(summary["models"]),
-    )
-
-
-def _save_input_records(
-    root: Path,
-    started: int,
-    referenced: frozenset[str],
-    digests: Mapping[str, str],
-    *,
-    objects: int,
-    environments: int,
-    models: int,
-) -> None:
-    """The input records of ``render`` (the written tree, by its files' ``content_digest``)
-    and ``validate``."""
-    from generator.incremental.inputrecord import save_record, tree_digest_of
-
-    tree, dirs = tree_digest_of(digests)
-    result = {"files": len(digests), "objects": objects, "environments": environments, "models": models}
-    save_record(root, "render", referenced, {**result, "tree": tree, "dirs": dirs}, started)
-    save_record(root, "validate", referenced, {"models": models, "environments": environments}, started)
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from generator.build.alerts import alert_docs
-from generator.build.compose import ComposeEntry, compose_entry
+from generator.build.compose import compose_entry
 from generator.build.image import build_bake, build_image
 from generator.build.runbook import runbook
 from generator.build.scaling import model_adapter_rules
@@ -29,6 +29,16 @@ from generator.build.workload import KubeObject
 from generator.errors import Finding, ModelfleetError
 from generator.incremental.cache import UnitCache, digest
 from generator.incremental.deltarecord import RecordBuilder, content_digest
+from generator.incremental.entries import (
+    file_digests,
+    is_digests,
+    plain_objects,
+    stored_objects,
+    valid_base,
+    valid_compose,
+    valid_unit,
+    without_bytes,
+)
 from generator.incremental.fingerprint import generator_fingerprint
 from generator.incremental.inputrecord import now_ns
 from generator.incremental.keys import UnitKeys
@@ -168,67 +178,6 @@ def render(
     )
 
 
-def _plain_objects(objects: ModelObjects) -> dict[str, Any]:
-    return {
-        "model": objects.model,
-        "image_name": objects.image_name,
-        "image_ref": objects.image_ref,
-        "objects": list(objects.objects),
-    }
-
-
-def _model_objects(plain: Mapping[str, Any]) -> ModelObjects:
-    return ModelObjects(plain["model"], plain["image_name"], plain["image_ref"], tuple(plain["objects"]))
-
-
-def _is_digests(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-
-
-def _digests(files: Mapping[str, bytes]) -> dict[str, str]:
-    """What an entry stores of its files: each one's ``content_digest``."""
-    return {path: content_digest(data) for path, data in files.items()}
-
-
-def _valid_base(entry: Any) -> bool:
-    if not (isinstance(entry, dict) and _is_digests(entry.get("files"))):
-        return False
-    objects = entry.get("objects")
-    return (
-        isinstance(objects, dict)
-        and all(isinstance(objects.get(k), str) for k in ("model", "image_name", "image_ref"))
-        and isinstance(objects.get("objects"), list)
-        and all(isinstance(o, dict) for o in objects["objects"])
-    )
-
-
-def _valid_unit(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and _is_digests(entry.get("files"))
-        and isinstance(entry.get("resources"), list)
-        and all(isinstance(r, str) for r in entry["resources"])
-        and isinstance(entry.get("patches"), list)
-        and all(isinstance(p, dict) for p in entry["patches"])
-        and isinstance(entry.get("images"), list)
-        and all(isinstance(i, dict) for i in entry["images"])
-        and isinstance(entry.get("objects"), int)
-    )
-
-
-def _valid_compose(entry: Any) -> bool:
-    return isinstance(entry, dict) and all(
-        isinstance(k, str) and isinstance(v, list) and len(v) == len(ComposeEntry._fields) for k, v in entry.items()
-    )
-
-
-def _without_bytes(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A unit entry with its files' paths only: the bytes went to the sink."""
-    light = {key: entry[key] for key in ("resources", "patches", "images", "objects")}
-    light["files"] = list(entry["files"])
-    return light
-
-
 @dataclass
 class _Environment:
     """An environment while its units are rendered: what its shared files need of them."""
@@ -328,18 +277,18 @@ class Render:
         """The files and objects of ``model``'s base, from the cache or built (and stored when
         settled); None when it cannot be built (its finding is kept)."""
         key = self.keys.base(model)
-        entry = self.cache.get(key, _valid_base)
+        entry = self.cache.get(key, valid_base)
         if entry is not None and self._usable(entry["files"]):
             if self.keep:
-                self.bases.append(_model_objects(entry["objects"]))
-            return dict(entry["files"]), _model_objects(entry["objects"])
+                self.bases.append(stored_objects(entry["objects"]))
+            return dict(entry["files"]), stored_objects(entry["objects"])
         try:
             computed = model_objects(model, self.root)
         except ModelfleetError as exc:
             self.base_errors.extend(exc.findings)
             return None
         if entry is None and self.keys.settled(model):
-            self.cache.put(key, {"files": _digests(base_files(computed)), "objects": _plain_objects(computed)})
+            self.cache.put(key, {"files": file_digests(base_files(computed)), "objects": plain_objects(computed)})
         if self.keep:
             self.bases.append(computed)
         return dict(base_files(computed)), computed
@@ -350,12 +299,12 @@ class Render:
         """The unit's key, its entry (from the cache or built against ``base``, and stored
         when settled and without findings), its own findings and, when built, its objects."""
         key = self.keys.unit(env_key, model)
-        entry = self.cache.get(key, _valid_unit)
+        entry = self.cache.get(key, valid_unit)
         if entry is not None and self._usable(entry["files"]):
             return key, entry, [], ()
         built = build_unit(env, model, ns_object, base, root=self.root, allowed=self.allowed)
         if entry is None and not built.findings and self.keys.settled(model):
-            self.cache.put(key, {**built.entry, "files": _digests(built.entry["files"])})
+            self.cache.put(key, {**built.entry, "files": file_digests(built.entry["files"])})
         return key, built.entry, built.findings, built.received
 
     def _open(self, env: ResolvedEnvironment) -> _Environment:
@@ -380,7 +329,7 @@ class Render:
         state.settled = self.keys.settled(model) and state.settled
         self.emit(entry["files"])
         state.objects += entry["objects"]
-        state.entries[model.name] = _without_bytes(entry)
+        state.entries[model.name] = without_bytes(entry)
         if self.keep:
             state.received.extend(received)
 
@@ -397,7 +346,7 @@ class Render:
             for entry, model in zip(entries, env.models, strict=True)
         ]
         shared_key = UnitKeys.shared(state.env_key, keys)
-        stored = self.cache.get(shared_key, _is_digests)
+        stored = self.cache.get(shared_key, is_digests)
         files: Files
         if self._usable(stored) and not self.keep:
             files = dict(stored)
@@ -411,7 +360,7 @@ class Render:
             self.findings.extend(built.findings)
             files = dict(built.files)
             if stored is None and state.settled and not built.findings:
-                self.cache.put(shared_key, _digests(built.files))
+                self.cache.put(shared_key, file_digests(built.files))
             if self.keep:
                 output = EnvironmentOutput(
                     name, env.spec.kubernetesVersion, tuple(state.received), built.adapter, built.gitops, built.compose
@@ -438,7 +387,7 @@ class Render:
         """Each model's compose entry: it reads the environment's settings and the model (its
         spec and config files) and its place among the environment's models, which ``key``
         covers through the units' keys."""
-        entry = self.cache.get(key, _valid_compose)
+        entry = self.cache.get(key, valid_compose)
         if entry is None:
             name = env.spec.name
             entry = {
@@ -453,11 +402,11 @@ class Render:
         """``runbook_files`` of one model, cached: a runbook reads the base model and the
         (environment, namespace) pairs that run it."""
         key = self.keys.runbook(model, places)
-        entry = self.cache.get(key, _is_digests)
+        entry = self.cache.get(key, is_digests)
         if self._usable(entry):
             return dict(entry)
         text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
         files = runbook_files({model.name: text})
         if entry is None and self.keys.settled(model):
-            self.cache.put(key, _digests(files))
+            self.cache.put(key, file_digests(files))
         return dict(files)

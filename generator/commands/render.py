@@ -1,0 +1,149 @@
+"""``modelfleet render`` and ``render --check``: the fastest way to a tree that is current.
+
+In order: the input record answers when neither the inputs nor rendered/ changed since the
+last render; the delta path rebuilds only changed per-model overrides; otherwise the one
+render streams every file to the writer (or, for ``--check``, to a digest compared with
+the disk). Each returns the summary line the CLI prints. The pipeline is imported only
+past the first step: a render with nothing to do loads none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.incremental.inputrecord import disk_tree_digest, now_ns, recorded_result, save_record, tree_digest_of
+from generator.write import Kept, KeptUnavailable, check_tree, last_recorded, last_written, shared_lock, write_tree
+
+if TYPE_CHECKING:
+    from generator.incremental.cache import UnitCache
+
+_RENDER_KEYS = ("files", "objects", "environments", "models")
+
+
+def render_command(root: Path, *, check: bool, use_cache: bool) -> str:
+    """Write rendered/ (or check it); the summary line. ``ModelfleetError`` on a finding or,
+    with ``check``, a stale tree."""
+    current = _current_render(root, check) if use_cache else None
+    if current is not None:
+        if check:
+            return f"rendered/ is current ({current['files']} files)"
+        return _summary(current["files"], current["objects"], current["environments"], 0)
+    from generator.incremental.cache import UnitCache
+
+    started = now_ns()
+    cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
+    if check:
+        return _check_streamed(root, cache)
+    delta = _render_delta(root, cache, started) if use_cache else None
+    return delta or _render_streamed(root, cache, started, save=use_cache)
+
+
+def _summary(files: int, objects: int, environments: int, changes: int) -> str:
+    return (
+        f"rendered/ written: {files} files, {objects} objects in "
+        f"{environments} environments ({changes} {'file' if changes == 1 else 'files'} changed)"
+    )
+
+
+def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
+    """The recorded render result when the inputs and rendered/ on disk both still match it."""
+    result = recorded_result(root, "render")
+    if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):
+        return None
+    target = root / "rendered"
+    if not check and (any(root.glob(".rendered.tmp-*")) or any(root.glob(".rendered.old-*"))):
+        return None  # leftovers of an interrupted render: the full path removes them
+    plain_dir = target.is_dir() and not target.is_symlink()
+    recorded = last_recorded(target) if plain_dir else None
+    if recorded is not None and tree_digest_of(recorded)[0] != result.get("tree"):
+        return None  # the last write wrote another tree: no need to look at the disk
+    written = last_written(target) if plain_dir else None  # a verified manifest: no file is read
+    if written is not None:
+        on_disk: tuple[str, str] | None = tree_digest_of(written)
+    else:
+        with shared_lock(target):
+            on_disk = disk_tree_digest(target) if plain_dir else None
+    if on_disk is None or [on_disk[0], on_disk[1] if not check else result.get("dirs")] != [
+        result.get("tree"),
+        result.get("dirs"),
+    ]:
+        return None
+    return result
+
+
+def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
+    """``render`` through the delta path when only per-model overrides changed: the summary
+    line, or None when the delta path declines.
+
+    The cyclic collector is off meanwhile: the delta path holds a few large acyclic tables
+    (the record, the manifest's records, the plan) and rebuilds at most
+    ``delta.MAX_CHANGED_UNITS`` units, so collecting would rescan those tables for nothing."""
+    from generator.commands.delta import render_delta
+
+    gc.disable()
+    try:
+        delta = render_delta(root, cache, started)
+        if delta is None:
+            return None
+        planned = {path: Kept(value) if isinstance(value, str) else value for path, value in delta.files.items()}
+        try:
+            diff = write_tree(root / "rendered", planned)
+        except KeptUnavailable:  # rendered/ no longer holds a file the record names: build it all
+            return None
+        _save_records(root, cache, started, delta.record, delta.referenced)
+        return _summary(len(planned), delta.objects, delta.environments, diff.changed)
+    finally:
+        gc.enable()
+
+
+def _check_streamed(root: Path, cache: UnitCache) -> str:
+    """``render --check`` keeping only each file's digest (the files are compared by digest)."""
+    from generator import pipeline
+    from generator.incremental.sinks import DigestSink
+
+    sink = DigestSink()
+    pipeline.render(root, cache, sink)
+    check_tree(root / "rendered", {path: Kept(found) for path, found in sink.digests.items()})
+    return f"rendered/ is current ({len(sink.digests)} files)"
+
+
+def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool) -> str:
+    """``render`` with the unit cache (or without: ``cache`` disabled), each file handed to the
+    writer as soon as it exists, so the render never holds the whole tree. The writer (and
+    its lock) is taken at the first file: a spec that fails validation leaves every tree
+    alone, and a finding after that leaves the writer uncommitted. ``save``: record the render."""
+    from generator import pipeline
+    from generator.incremental.sinks import WriterSink
+
+    with contextlib.ExitStack() as stack:
+        sink = WriterSink(root / "rendered", stack)
+        rendered = pipeline.render(root, cache, sink)
+        if sink.writer is None or not sink.added:
+            write_tree(root / "rendered", {})  # the empty plan's error
+        assert sink.writer is not None
+        diff = sink.writer.commit()
+    record = rendered.delta_record
+    if record is not None and save:
+        _save_records(root, cache, started, record, rendered.referenced)
+    environments = len(rendered.resolution.environments)
+    return _summary(sink.added, rendered.object_count, environments, diff.changed)
+
+
+def _save_records(
+    root: Path, cache: UnitCache, started: int, record: dict[str, Any], referenced: frozenset[str]
+) -> None:
+    """The delta record and the input records of ``render`` (the written tree, by its files'
+    digests) and ``validate``, after a write."""
+    from generator.commands.delta import save_delta_record
+
+    save_delta_record(root, cache, record, started)
+    summary = record["summary"]
+    digests = record["files"]
+    models, environments = int(summary["models"]), int(summary["environments"])
+    tree, dirs = tree_digest_of(digests)
+    result = {"files": len(digests), "objects": int(summary["objects"]), "environments": environments, "models": models}
+    save_record(root, "render", referenced, {**result, "tree": tree, "dirs": dirs}, started)
+    save_record(root, "validate", referenced, {"models": models, "environments": environments}, started)
