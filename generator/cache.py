@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import pickle
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -35,20 +34,6 @@ def plain_loads(data: bytes) -> Any:
     """Unpickle plain data only (dict, list, tuple, str, bytes, numbers, bool, None): any class
     is refused (``pickle.UnpicklingError``), so foreign bytes cannot run code."""
     return _PlainUnpickler(io.BytesIO(data)).load()
-
-
-def digest(*parts: Any) -> str:
-    """A key from JSON-able parts (canonical: sorted keys, no whitespace)."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=_DIGEST).hexdigest()
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"$bytes": hashlib.blake2b(value, digest_size=_DIGEST).hexdigest()}
-    if isinstance(value, (set, frozenset)):
-        return {"$set": sorted(value)}
-    raise TypeError(f"not hashable as a cache key part: {type(value).__name__}")
 
 
 class UnitCache:

@@ -145,7 +145,8 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
 
 def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from . import report
-    from .write import check_tree, content_digest, write_tree
+    from .digest import content_digest
+    from .write import check_tree, write_tree
 
     current = _current_render(root, check) if use_cache else None
     if current is not None:

@@ -42,7 +42,6 @@ from .cache import UnitCache, plain_loads
 from .deltarecord import (
     clean_blob,
     clean_digests,
-    content_digest,
     environment_texts,
     load_record,
     load_shares,
@@ -50,6 +49,7 @@ from .deltarecord import (
     share_pack,
     unit_record,
 )
+from .digest import content_digest
 from .errors import ModelfleetError
 from .incremental import _Uncacheable, _Units, share, shared_files
 from .inputs import RACY_NS, fleet_state, path_state

@@ -35,16 +35,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .cache import UnitCache, digest
+from .cache import UnitCache
+from .digest import digest
 from .fingerprint import generator_fingerprint
 from .secretcheck import CLEAN_DIGEST_SIZE
-from .write import content_digest  # the writer compares Kept digests with its own: one function
 
 __all__ = [
     "RecordBuilder",
     "clean_blob",
     "clean_digests",
-    "content_digest",
     "load_record",
     "load_shares",
     "save_record",

@@ -50,10 +50,11 @@ from .build.monitoring import rule_proof
 from .build.platform import dashboards_namespace
 from .build.runbook import runbook
 from .build.scaling import model_adapter_rules
-from .cache import UnitCache, digest
+from .cache import UnitCache
 from .check import check_environment, check_gitops
 from .controllers import controller_findings
-from .deltarecord import RecordBuilder, content_digest
+from .deltarecord import RecordBuilder
+from .digest import content_digest, digest
 from .errors import ModelfleetError
 from .fingerprint import generator_fingerprint
 from .inputs import RACY_NS, now_ns, path_state

@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from .write import Kept, TreeWriter, content_digest, tree_writer
+from .digest import content_digest
+from .write import Kept, TreeWriter, tree_writer
 
 __all__ = ["DigestSink", "WriterSink"]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .build.alerts import monitoring_findings
-from .cache import current_unit_cache, digest
+from .cache import current_unit_cache
+from .digest import content_digest, digest
 from .errors import Finding, ModelfleetError
 from .fingerprint import generator_fingerprint
 from .load import Sources, load_fleet
@@ -43,12 +44,11 @@ def _schema_findings(sources: Sources) -> list[Finding]:
     cache = current_unit_cache()
     if cache is None or not cache.enabled:
         return sources_findings(sources)
-    import hashlib
     import pickle
 
     documents = [sources.models, *sources.environments]
     data = pickle.dumps([(d.path, d.data) for d in documents], protocol=pickle.HIGHEST_PROTOCOL)
-    key = digest("jsonschema", generator_fingerprint(), hashlib.blake2b(data, digest_size=20).hexdigest())
+    key = digest("jsonschema", generator_fingerprint(), content_digest(data))
     if cache.get(key, lambda value: value is True):
         return []
     findings = sources_findings(sources)

@@ -45,7 +45,6 @@ import difflib
 import errno
 import fcntl
 import functools
-import hashlib
 import os
 import shutil
 import stat
@@ -56,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .digest import content_digest, file_digest
 from .errors import Finding, Location, ModelfleetError, StaleOutputError
 from .manifestcodec import DirRec, FileRec, Tree, decode_body, encode_body
 from .treewalk import walk
@@ -66,7 +66,6 @@ __all__ = [
     "TreeDiff",
     "TreeWriter",
     "check_tree",
-    "content_digest",
     "diff_tree",
     "last_recorded",
     "last_written",
@@ -126,18 +125,8 @@ class KeptUnavailable(Exception):
 Content = bytes | Kept
 
 
-def content_digest(data: bytes) -> str:
-    """The digest the manifest records for a file's bytes (blake2b, 20 bytes, hex)."""
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
-
-
 def _digest_of(content: Content) -> str:
     return content.digest if isinstance(content, Kept) else content_digest(content)
-
-
-def _file_digest(path: str | Path) -> str:
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
 
 
 # --- records of trees on disk ----------------------------------------------------------
@@ -216,7 +205,7 @@ def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | No
                 return False
         for rel in sorted(record.racy):
             if rel in record.files:
-                if _file_digest(base + rel) != record.files[rel][0]:
+                if file_digest(base + rel) != record.files[rel][0]:
                     return False
             elif rel in record.dirs and not _listed(root, record, rel):
                 return False
@@ -253,7 +242,7 @@ def _scan_record(root: Path, clock: int | None) -> _Record:
             if clock is not None and st.st_ctime_ns >= clock:
                 record.racy.add(rel)
         elif stat.S_ISREG(st.st_mode):
-            digest = _file_digest(entry.path)
+            digest = file_digest(entry.path)
             if stat.S_IMODE(st.st_mode) == _FILE_MODE:
                 record.files[rel] = _file_rec(digest, st)
                 if clock is not None and st.st_ctime_ns >= clock:
@@ -322,7 +311,7 @@ def _copy_record(record: _Record | None) -> _Record | None:
 
 
 def _checksum(body: bytes) -> bytes:
-    return hashlib.blake2b(body, digest_size=20).hexdigest().encode()
+    return content_digest(body).encode()
 
 
 def _write_manifest(target: Path, visible: _Record | None, kept: _Record | None) -> None:
@@ -448,7 +437,7 @@ def _same_content(path: Path, expected: Content) -> bool:
     if path.is_symlink() or not path.is_file():
         return False
     if isinstance(expected, Kept):
-        return _file_digest(path) == expected.digest
+        return file_digest(path) == expected.digest
     return path.read_bytes() == expected
 
 
@@ -1142,7 +1131,7 @@ class TreeWriter:
         reread = [p for p, rec in record.files.items() if p not in self._written and rec[1] in self._affected]
         for path in reread:
             st = os.lstat(_join(target, path))
-            record.files[path] = _file_rec(_file_digest(_join(target, path)), st)
+            record.files[path] = _file_rec(file_digest(_join(target, path)), st)
             if st.st_ctime_ns >= clock:
                 record.racy.add(path)
         for path, digest in self._written.items():
@@ -1169,7 +1158,7 @@ class TreeWriter:
                 continue
             location = _join(kept, path)
             st = os.lstat(location)
-            if (st.st_ino, st.st_size, st.st_mtime_ns) != rec[1:4] or _file_digest(location) != rec[0]:
+            if (st.st_ino, st.st_size, st.st_mtime_ns) != rec[1:4] or file_digest(location) != rec[0]:
                 return None
             record.files[path] = _file_rec(rec[0], st)
             if st.st_ctime_ns >= clock:

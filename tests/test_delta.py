@@ -15,7 +15,8 @@ from generator import pipeline
 from generator.cache import UnitCache
 from generator.cli import main
 from generator.delta import Delta, attempt_delta
-from generator.deltarecord import content_digest, load_record
+from generator.deltarecord import load_record
+from generator.digest import content_digest
 from generator.inputs import CACHE_DIR
 from tests.conftest import committed_file_count
 

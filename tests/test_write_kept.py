@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from generator import manifestcodec, write
+from generator.digest import content_digest
 from generator.errors import ModelfleetError
 from generator.write import (
     Kept,
     KeptUnavailable,
     TreeDiff,
     check_tree,
-    content_digest,
     diff_tree,
     last_written,
     tree_writer,
