@@ -97,7 +97,7 @@ def syncfs(path: Path) -> None:
 
 def patch_fsync_once() -> None:
     """write._build: write every file without fsync, then one syncfs() before the swap."""
-    from generator import write as w
+    from generator.write import tree as w
 
     def write_file(path: Path, content: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, w._FILE_MODE)
@@ -128,7 +128,7 @@ def patch_fsync_threads() -> None:
     """write._build: the same per-file fsyncs, issued from 16 threads (ext4 batches their commits)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from generator import write as w
+    from generator.write import tree as w
 
     original = w._write_file
 
@@ -471,7 +471,7 @@ COMBOS = {
 def child(names: list[str], root: Path) -> int:
     start = time.perf_counter()
     from generator import pipeline
-    from generator import write as write_module
+    from generator.write import tree as write_module
 
     import_seconds = time.perf_counter() - start
     for name in names:
@@ -516,8 +516,8 @@ def child(names: list[str], root: Path) -> int:
 def breakdown(root: Path) -> int:
     """Exclusive time of the functions inside build, check and plan (no profiler overhead)."""
     from generator import crdschema, kubeschema, layout, pipeline, templating, yamlout
-    from generator import write as w
     from generator.build import dashboard, workload
+    from generator.write import tree as w
 
     clock = _StageClock()
     spots: dict[str, tuple[Any, str]] = {
@@ -675,10 +675,10 @@ def incremental(root: Path) -> int:
     import pickle
 
     from generator import pipeline
-    from generator import write as w
     from generator.load import load_fleet
     from generator.parse import parse
     from generator.resolve import resolve
+    from generator.write import tree as w
 
     timings: dict[str, float] = {}
 

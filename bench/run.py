@@ -266,8 +266,8 @@ def child_stages(root: Path) -> int:
     """Render ``root`` in-process with every stage timed; print one JSON line."""
     start = time.perf_counter()
     from generator import pipeline, validation
-    from generator import write as write_module
     from generator.cli import GC_THRESHOLDS
+    from generator.write import tree as write_module
 
     import_seconds = time.perf_counter() - start
     gc.set_threshold(*GC_THRESHOLDS)  # as the CLI process runs (generator.cli.main_entry)
@@ -389,7 +389,7 @@ def profile(spec: str, out: Path | None, top: int) -> int:
     with tempfile.TemporaryDirectory(prefix="modelfleet-profile-") as tmp:
         root = fleetgen.generate(Path(tmp) / "fleet", models=models, environments=envs)
         from generator import pipeline
-        from generator import write as write_module
+        from generator.write import tree as write_module
 
         profiler = cProfile.Profile()
         start = time.perf_counter()
@@ -851,7 +851,7 @@ def markdown(
     add(f"| import floor: `python -c \"{IMPORT_FLOOR}\"` | {floors['import'].cell()} | {len(floors['import'].times)} |")
     gen = example.get("import_generator")
     if gen:
-        add(f"| `import generator.pipeline, generator.write` (for comparison) | {gen.cell()} | {len(gen.times)} |")
+        add(f"| `import generator.pipeline, generator.write.tree` (for comparison) | {gen.cell()} | {len(gen.times)} |")
     for name, result in fleets.items():
         if result.floor.times:
             add(
@@ -1035,7 +1035,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = run([PY, "-c", package]).stdout.strip()
         warm = run([PY, "-m", "compileall", "-q", where]) if where else None
         if warm is None or warm.code == 0:
-            warm = run([PY, "-c", "import generator.pipeline, generator.write, generator.cli, generator.schema"])
+            warm = run([PY, "-c", "import generator.pipeline, generator.write.tree, generator.cli, generator.schema"])
         if warm.code != 0:
             log(f"cannot import modelfleet with {PY}:\n{warm.stderr}")
             return 1
@@ -1052,7 +1052,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeat(small_reps, lambda _: run([PY, "-m", "generator", "--help"]), example["help"])
         repeat(
             small_reps,
-            lambda _: run([PY, "-c", "import generator.pipeline, generator.write"]),
+            lambda _: run([PY, "-c", "import generator.pipeline, generator.write.tree"]),
             example["import_generator"],
         )
         measure_validate(ex_root, small_reps, example["validate"], example["validate_recorded"])

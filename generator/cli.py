@@ -117,7 +117,7 @@ _RENDER_KEYS = ("files", "objects", "environments", "models")
 def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
     """The recorded render result when the inputs and rendered/ on disk both still match it."""
     from .inputs import disk_tree_digest, recorded_result, tree_digest_of
-    from .write import last_recorded, last_written, shared_lock
+    from .write.tree import last_recorded, last_written, shared_lock
 
     result = recorded_result(root, "render")
     if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):
@@ -146,7 +146,7 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
 def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from . import report
     from .digest import content_digest
-    from .write import check_tree, write_tree
+    from .write.tree import check_tree, write_tree
 
     current = _current_render(root, check) if use_cache else None
     if current is not None:
@@ -216,7 +216,7 @@ def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
     delta = render_delta(root, cache, started)
     if delta is None:
         return None
-    from .write import Kept, KeptUnavailable, write_tree
+    from .write.tree import Kept, KeptUnavailable, write_tree
 
     planned = {path: Kept(value) if isinstance(value, str) else value for path, value in delta.files.items()}
     try:
@@ -234,7 +234,7 @@ def _check_streamed(root: Path, cache: UnitCache) -> str | None:
     from .incremental import Unstreamable
     from .pipeline import render
     from .sinks import DigestSink
-    from .write import Kept, check_tree
+    from .write.tree import Kept, check_tree
 
     sink = DigestSink()
     try:
@@ -257,7 +257,7 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool =
     from .incremental import Unstreamable
     from .pipeline import render
     from .sinks import WriterSink
-    from .write import write_tree
+    from .write.tree import write_tree
 
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
@@ -368,7 +368,7 @@ def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
     from . import report
     from .pipeline import render
     from .promote import promote
-    from .write import write_tree
+    from .write.tree import write_tree
 
     result = promote(root, model, source, target)
     if not result.changed:

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from .digest import content_digest, file_digest, stream_digest
 from .fingerprint import generator_fingerprint
-from .treewalk import walk
+from .write.walk import walk
 
 CACHE_DIR = ".modelfleet-cache"
 DISABLE_ENV = "MODELFLEET_NO_CACHE"

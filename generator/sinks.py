@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .digest import content_digest
-from .write import Kept, TreeWriter, tree_writer
+from .write.tree import Kept, TreeWriter, tree_writer
 
 __all__ = ["DigestSink", "WriterSink"]
 

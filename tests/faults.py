@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import generator.write as w
+import generator.write.tree as w
 
 TARGETS: dict[str, tuple[Any, str]] = {
     "write._remove_leftovers": (w, "_remove_leftovers"),

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from generator import write
 from generator.cli import main
 from generator.errors import StaleOutputError
+from generator.write import tree as write
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
 

@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from generator.write import write_tree
+from generator.write.tree import write_tree
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import write
 from generator.errors import ModelfleetError, StaleOutputError
-from generator.write import TreeDiff, check_tree, diff_tree, unified_diff, write_tree
+from generator.write import tree as write
+from generator.write.tree import TreeDiff, check_tree, diff_tree, unified_diff, write_tree
 
 PLAN = {
     "base/fraud/deployment.yaml": b"kind: Deployment\n",

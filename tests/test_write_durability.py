@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import write
 from generator.errors import ModelfleetError
-from generator.write import write_tree
+from generator.write import tree as write
+from generator.write.tree import write_tree
 
 OLD = {"base/a.yaml": b"old\n", "README.md": b"old\n"}
 NEW = {"base/a.yaml": b"new\n", "base/deep/b.yaml": b"b\n", "gitops/prod.yaml": b"p\n"}

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from generator import manifestcodec, write
 from generator.digest import content_digest
 from generator.errors import ModelfleetError
-from generator.write import (
+from generator.write import manifest as manifestcodec
+from generator.write import tree as write
+from generator.write.tree import (
     Kept,
     KeptUnavailable,
     TreeDiff,

@@ -55,10 +55,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .digest import content_digest, file_digest
-from .errors import Finding, Location, ModelfleetError, StaleOutputError
-from .manifestcodec import DirRec, FileRec, Tree, decode_body, encode_body
-from .treewalk import walk
+from ..digest import content_digest, file_digest
+from ..errors import Finding, Location, ModelfleetError, StaleOutputError
+from .manifest import DirRec, FileRec, Tree, decode_body, encode_body
+from .walk import walk
 
 __all__ = [
     "Kept",
@@ -84,7 +84,7 @@ _RENAME_EXCHANGE = 2
 _FSYNC_MAX = 256  # an update of the kept tree with more changed paths than this syncs with syncfs
 # The manifest: _MAGIC, b"1" (the kept record is trusted) or b"0", a space, the hex blake2b
 # digest of the body (so a truncated or edited manifest is no manifest), b"\n", the body
-# (``generator.manifestcodec``).
+# (``generator.write.manifest``).
 _MAGIC = b"modelfleet-manifest 2 kept="
 
 

@@ -1,0 +1,1 @@
+"""The write stage: the only code that touches ``rendered/``."""
