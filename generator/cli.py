@@ -117,7 +117,8 @@ _RENDER_KEYS = ("files", "objects", "environments", "models")
 def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
     """The recorded render result when the inputs and rendered/ on disk both still match it."""
     from .inputs import disk_tree_digest, recorded_result, tree_digest_of
-    from .write.tree import last_recorded, last_written, shared_lock
+    from .write.fs import shared_lock
+    from .write.tree import last_recorded, last_written
 
     result = recorded_result(root, "render")
     if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):

@@ -13,8 +13,9 @@ import pytest
 
 from generator.digest import content_digest
 from generator.errors import ModelfleetError
+from generator.write import fs
 from generator.write import manifest as manifestcodec
-from generator.write import tree as write
+from generator.write import tree as tree_module
 from generator.write.tree import (
     Kept,
     KeptUnavailable,
@@ -69,7 +70,7 @@ def helpers(target: Path) -> list[str]:
 
 
 def kept_trusted(target: Path) -> bool:
-    return write._load_manifest(target).kept is not None
+    return tree_module._load_manifest(target).kept is not None
 
 
 @pytest.fixture
@@ -117,10 +118,10 @@ def test_update_in_place_touches_only_changed_paths(size: int, target: Path, mon
     write_tree(target, base)  # visible: base; kept: one
     before = stats(target)
     kept_before = stats(target.parent / ".rendered.kept")
-    writes = Counter(monkeypatch, write, "_write_file")
+    writes = Counter(monkeypatch, fs, "write_file")
     links = Counter(monkeypatch, os, "link")
-    scans = Counter(monkeypatch, write, "_scan_record")
-    temps = Counter(monkeypatch, write, "_new_temp_dir")
+    scans = Counter(monkeypatch, tree_module, "_scan_record")
+    temps = Counter(monkeypatch, fs, "new_temp_dir")
 
     diff = write_tree(target, two)
 
@@ -224,7 +225,7 @@ TAMPER: dict[str, Callable[[Path], None]] = {
     "wrong digests in the manifest": lambda root: _forge_digests(root / ".rendered.manifest", resign=False),
     "wrong digests, re-signed": lambda root: _forge_digests(root / ".rendered.manifest", resign=True),
     "manifest is a directory": lambda root: _directory(root / ".rendered.manifest"),
-    "kept tree removed": lambda root: write._remove(root / ".rendered.kept"),
+    "kept tree removed": lambda root: fs.remove(root / ".rendered.kept"),
 }
 
 
@@ -239,7 +240,7 @@ def _forge_digests(manifest: Path, resign: bool) -> None:
                 files[path] = ("0" * 40, *files[path][1:])
     body = manifestcodec.encode_body(visible, kept)
     if resign:
-        head = head.rpartition(b" ")[0] + b" " + write._checksum(body)
+        head = head.rpartition(b" ")[0] + b" " + tree_module._checksum(body)
     manifest.write_bytes(head + b"\n" + body)
 
 
@@ -267,19 +268,20 @@ def test_tampered_visible_tree_reports_the_true_diff(target: Path) -> None:
 def test_racy_entries_are_read(target: Path) -> None:
     """A path recorded in the same tick as its last change is verified by its content."""
     write_tree(target, A)
-    record = write._load_manifest(target).visible
+    record = tree_module._load_manifest(target).visible
     assert record is not None
     path = "d0/sub0/f0.yaml"
-    lying = write._Record(dict(record.files), dict(record.dirs), set())
+    lying = tree_module._Record(dict(record.files), dict(record.dirs), set())
     lying.files[path] = ("0" * 40, *record.files[path][1:])  # type: ignore[assignment]
-    assert write._verify(target, lying, None)  # stats alone cannot tell
+    assert tree_module._verify(target, lying, None)  # stats alone cannot tell
     lying.racy = {path}
-    assert not write._verify(target, lying, None)
+    assert not tree_module._verify(target, lying, None)
     extra = target / "d0" / "late.yaml"
     extra.write_bytes(b"x")
     os.utime(target / "d0", ns=(record.dirs["d0"][1], record.dirs["d0"][1]))
-    racy_dir = write._Record(dict(record.files), {**record.dirs, "d0": write._dir_rec((target / "d0").lstat())}, {"d0"})
-    assert not write._verify(target, racy_dir, None)  # the listing shows the unrecorded entry
+    dirs = {**record.dirs, "d0": tree_module._dir_rec((target / "d0").lstat())}
+    racy_dir = tree_module._Record(dict(record.files), dirs, {"d0"})
+    assert not tree_module._verify(target, racy_dir, None)  # the listing shows the unrecorded entry
     extra.unlink()
 
 
@@ -292,7 +294,7 @@ def test_kept_entries_are_served_from_either_tree(target: Path, monkeypatch: pyt
     plan["d0/sub0/f0.yaml"] = Kept(content_digest(B["d0/sub0/f0.yaml"]))  # only the kept tree has it
     plan["new/b.yaml"] = Kept(content_digest(B["new/b.yaml"]))
     plan["fresh.yaml"] = b"fresh\n"
-    writes = Counter(monkeypatch, write, "_write_file")
+    writes = Counter(monkeypatch, fs, "write_file")
 
     diff = write_tree(target, plan)
 
@@ -339,7 +341,7 @@ def test_check_and_diff_accept_kept(target: Path, monkeypatch: pytest.MonkeyPatc
     warm(target)
     plan: dict[str, bytes | Kept] = {p: Kept(content_digest(c)) for p, c in A.items()}
     plan["d0/sub0/f0.yaml"] = b"planned bytes\n"
-    reads = Counter(monkeypatch, write, "_same_content")
+    reads = Counter(monkeypatch, tree_module, "_same_content")
     assert diff_tree(target, plan) == TreeDiff(stale=("d0/sub0/f0.yaml",))
     assert reads.calls == []  # the manifest verified: digests only
     assert check_tree(target, {p: Kept(content_digest(c)) for p, c in A.items()}) == TreeDiff()
@@ -426,7 +428,7 @@ def test_streaming_writer_refuses_an_empty_plan(target: Path) -> None:
 
 def test_without_exchange_nothing_is_kept(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     warm(target)
-    monkeypatch.setattr(write, "_exchange", lambda first, second: False)
+    monkeypatch.setattr(fs, "exchange", lambda first, second: False)
     write_tree(target, C)  # the kept tree, updated, is renamed into place; the old one deleted
     assert tree(target) == expected(C)
     assert helpers(target) == [".rendered.lock", ".rendered.manifest"]
@@ -444,11 +446,11 @@ def test_killed_update_leaves_an_untrusted_kept_tree(target: Path, monkeypatch: 
         raise RuntimeError("stopped")
 
     with monkeypatch.context() as patch:
-        patch.setattr(write, "_update", fail)
+        patch.setattr(tree_module, "_update", fail)
         with pytest.raises(RuntimeError, match="stopped"):
             write_tree(target, C)
     assert tree(target) == expected(A)
-    assert write._load_manifest(target).kept is None
+    assert tree_module._load_manifest(target).kept is None
     # Replacing a kept file unlinked an inode rendered/ shared: its ctime changed, so rendered/
     # no longer verifies either and the next write reads it (once).
     assert last_written(target) is None
@@ -460,13 +462,13 @@ def test_killed_update_leaves_an_untrusted_kept_tree(target: Path, monkeypatch: 
 def test_a_manifest_decoded_once_is_handed_out_as_copies(tmp_path: Path) -> None:
     target = tmp_path / "rendered"
     write_tree(target, {"a.yaml": b"a: 1\n", "d/b.yaml": b"b: 2\n"})
-    first = write._load_manifest(target).visible
+    first = tree_module._load_manifest(target).visible
     assert first is not None
     first.files.clear()
     first.dirs.clear()
-    second = write._load_manifest(target).visible
+    second = tree_module._load_manifest(target).visible
     assert second is not None and set(second.files) == {"a.yaml", "d/b.yaml"}
     write_tree(target, {"a.yaml": b"a: 3\n"})
-    third = write._load_manifest(target).visible
+    third = tree_module._load_manifest(target).visible
     assert third is not None and set(third.files) == {"a.yaml"}, "a rewritten manifest is decoded again"
     assert last_written(target) == {"a.yaml": content_digest(b"a: 3\n")}

@@ -40,23 +40,19 @@ plan the disk already holds touches nothing in ``rendered/``. Every helper name 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import difflib
-import errno
-import fcntl
 import functools
 import os
 import shutil
 import stat
-import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..digest import content_digest, file_digest
 from ..errors import Finding, Location, ModelfleetError, StaleOutputError
+from . import fs
 from .manifest import DirRec, FileRec, Tree, decode_body, encode_body
 from .walk import walk
 
@@ -77,10 +73,6 @@ __all__ = [
 DISPLAY_ROOT = "rendered"
 REFRESH_HINT = "run `modelfleet render` (or `make render`) and commit rendered/"
 
-_FILE_MODE = 0o644
-_DIR_MODE = 0o755
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
 _FSYNC_MAX = 256  # an update of the kept tree with more changed paths than this syncs with syncfs
 # The manifest: _MAGIC, b"1" (the kept record is trusted) or b"0", a space, the hex blake2b
 # digest of the body (so a truncated or edited manifest is no manifest), b"\n", the body
@@ -231,19 +223,19 @@ def _scan_record(root: Path, clock: int | None) -> _Record:
     if not stat.S_ISDIR(top.st_mode):
         raise ModelfleetError([Finding(f"{root} is not a directory", Location(_display()), hint=REFRESH_HINT)])
     record.dirs[""] = _dir_rec(top)
-    if stat.S_IMODE(top.st_mode) != _DIR_MODE:
+    if stat.S_IMODE(top.st_mode) != fs.DIR_MODE:
         record.complete = False
     for rel, entry in walk(root):
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
             record.dirs[rel] = _dir_rec(st)
-            if stat.S_IMODE(st.st_mode) != _DIR_MODE:
+            if stat.S_IMODE(st.st_mode) != fs.DIR_MODE:
                 record.complete = False
             if clock is not None and st.st_ctime_ns >= clock:
                 record.racy.add(rel)
         elif stat.S_ISREG(st.st_mode):
             digest = file_digest(entry.path)
-            if stat.S_IMODE(st.st_mode) == _FILE_MODE:
+            if stat.S_IMODE(st.st_mode) == fs.FILE_MODE:
                 record.files[rel] = _file_rec(digest, st)
                 if clock is not None and st.st_ctime_ns >= clock:
                     record.racy.add(rel)
@@ -261,7 +253,7 @@ def _scan_record(root: Path, clock: int | None) -> _Record:
 
 
 def _manifest_path(target: Path) -> Path:
-    return target.parent / _helper_name(target, "manifest")
+    return target.parent / fs.helper_name(target, "manifest")
 
 
 def _tree(record: _Record | None) -> Tree | None:
@@ -320,7 +312,7 @@ def _write_manifest(target: Path, visible: _Record | None, kept: _Record | None)
     whose kept flag was cleared before anything it describes changed."""
     body = encode_body(_tree(visible), _tree(kept))
     data = b"%s%s %s\n%s" % (_MAGIC, b"1" if kept is not None else b"0", _checksum(body), body)
-    fd, name = tempfile.mkstemp(prefix=_helper_name(target, "tmp-manifest-"), dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=fs.helper_name(target, "tmp-manifest-"), dir=target.parent)
     try:
         try:
             view = memoryview(data)
@@ -457,27 +449,6 @@ def _diff_digests(on_disk: Mapping[str, str | None], planned: Mapping[str, str])
     )
 
 
-@contextlib.contextmanager
-def _shared(target: Path) -> Iterator[None]:
-    """Hold a shared lock while reading, so a concurrent render's swap is seen whole: the
-    reader sees the old tree or the new one, never half of each. Creates nothing."""
-    try:
-        fd = os.open(target.parent / _helper_name(target, "lock"), os.O_RDONLY)
-    except OSError:  # never written here yet (or unreadable): nothing to wait for
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
-
-
-def shared_lock(target: Path) -> contextlib.AbstractContextManager[None]:
-    """The shared lock readers of ``target`` hold (see ``_shared``)."""
-    return _shared(target)
-
-
 def _verified_visible(target: Path) -> _Record | None:
     record = _load_manifest(target).visible
     return record if record is not None and _verify(target, record, None) else None
@@ -486,7 +457,7 @@ def _verified_visible(target: Path) -> _Record | None:
 def last_recorded(target: Path) -> dict[str, str] | None:
     """Path -> digest of every file the manifest says ``target`` holds, without verifying the
     disk: what the last write wrote, for a caller that only needs to rule a tree out."""
-    with _shared(target):
+    with fs.shared_lock(target):
         record = _load_manifest(target).visible
     return {p: f[0] for p, f in record.files.items()} if record is not None else None
 
@@ -494,7 +465,7 @@ def last_recorded(target: Path) -> dict[str, str] | None:
 def last_written(target: Path) -> dict[str, str] | None:
     """Path -> digest of every file under ``target`` as the manifest records it, when the
     tree on disk verifies against it; None without a trusted record."""
-    with _shared(target):
+    with fs.shared_lock(target):
         record = _verified_visible(target)
     return {p: f[0] for p, f in record.files.items()} if record is not None else None
 
@@ -504,7 +475,7 @@ def diff_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
     digest when the manifest's record of ``target`` verifies, else by reading the files."""
     _validate_plan(planned)
     try:
-        with _shared(target):
+        with fs.shared_lock(target):
             record = _verified_visible(target)
             if record is not None:
                 return _diff_digests(record.digests(), {p: _digest_of(c) for p, c in planned.items()})
@@ -553,186 +524,6 @@ def unified_diff(target: Path, planned: Mapping[str, bytes], path: str) -> str:
     return "".join(difflib.unified_diff(_lines(before), _lines(after), f"a/{_display(path)}", f"b/{_display(path)}"))
 
 
-# --- low-level steps ---------------------------------------------------------------------
-
-
-def _helper_name(target: Path, kind: str) -> str:
-    return f".{target.name}.{kind}"
-
-
-@contextlib.contextmanager
-def _locked(target: Path) -> Iterator[int]:
-    """Hold an exclusive lock on ``.<target>.lock`` so writers run one at a time."""
-    fd = os.open(target.parent / _helper_name(target, "lock"), os.O_RDWR | os.O_CREAT, _FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)  # closing the only descriptor releases the lock
-
-
-def _fs_clock(fd: int) -> int:
-    """The file system's current time: the ctime it gives the lock file when touched."""
-    os.utime(fd)
-    return os.fstat(fd).st_ctime_ns
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _remove_leftovers(target: Path) -> None:
-    """Delete temporary trees an interrupted earlier run left next to ``target``."""
-    for kind in ("tmp-", "old-"):
-        for leftover in sorted(target.parent.glob(_helper_name(target, kind) + "*")):
-            _remove(leftover)
-
-
-def _new_temp_dir(target: Path) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=_helper_name(target, "tmp-"), dir=target.parent))
-    path.chmod(_DIR_MODE)
-    return path
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, content: bytes) -> None:
-    """Create ``path`` with ``content``; not yet durable (``_sync_tree`` makes it so)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-    try:
-        os.fchmod(fd, _FILE_MODE)  # the umask may have removed bits
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-Syncfs = Callable[[int], int]
-
-
-def _libc(name: str, argtypes: list[Any]) -> Any:
-    """The Linux libc function ``name`` returning an int and setting errno, or None where the
-    platform or libc has none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        func = getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (AttributeError, OSError):
-        return None
-    func.argtypes = argtypes
-    func.restype = ctypes.c_int
-    return func
-
-
-@functools.cache
-def _syncfs() -> Syncfs | None:
-    """libc's ``syncfs``, or None where the platform or libc has none."""
-    syncfs: Syncfs | None = _libc("syncfs", [ctypes.c_int])
-    return syncfs
-
-
-def _sync_tree(root_fd: int, files: list[Path], dirs: set[Path]) -> None:
-    """Make the written files and the changed directory entries under a tree durable.
-
-    One ``syncfs`` writes back the whole filesystem holding the tree (data, inodes and
-    directory entries) and, since Linux 5.8, reports a writeback error on any of it that
-    happened after ``root_fd`` was opened; without ``syncfs``, every given file and directory
-    is fsynced (28,000 calls for a large fleet built afresh, hence the preference).
-    """
-    func = _syncfs()
-    if func is not None:
-        if func(root_fd) == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}:
-            raise OSError(err, os.strerror(err), "syncfs")
-    for path in files:
-        _fsync_file(path)
-    for directory in sorted(dirs, reverse=True):
-        _fsync_dir(directory)
-
-
-def _link(source: Path, path: Path) -> bool:
-    """Hard-link the old tree's ``source`` at ``path``; False where the file system refuses a
-    link, or where the old file's mode is not the one a written file gets (then it is written)."""
-    try:
-        if os.lstat(source).st_mode & 0o7777 != _FILE_MODE:
-            return False
-        os.link(source, path, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno not in {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP, errno.EACCES}:
-            raise
-        return False
-    return True
-
-
-RenameAt2 = Callable[[int, bytes, int, bytes, int], int]
-
-
-@functools.cache
-def _renameat2() -> RenameAt2 | None:
-    """libc's ``renameat2``, or None where the platform or libc has none."""
-    renameat2: RenameAt2 | None = _libc(
-        "renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    )
-    return renameat2
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Atomically swap two paths; False when the kernel or filesystem cannot."""
-    func = _renameat2()
-    if func is None:
-        return False
-    if func(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE):
-        err = ctypes.get_errno()
-        if err in {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}:
-            return False
-        raise OSError(err, os.strerror(err), str(first), None, str(second))
-    return True
-
-
-def _swap(new: Path, target: Path) -> Path | None:
-    """Put ``new`` at ``target``; return where the old tree now is: ``new`` after an exchange,
-    a ``.<target>.old-*`` after the rename fallback (to be removed), None without one."""
-    if not target.exists():
-        new.rename(target)
-        return None
-    if _exchange(new, target):
-        return new  # the old tree now sits at the name the new one had
-    old = target.with_name(f"{_helper_name(target, 'old-')}{os.getpid()}")
-    try:
-        target.rename(old)
-        new.rename(target)
-    except BaseException:  # an OSError, or Ctrl-C between the two renames: put the old tree back
-        if not target.exists() and old.exists():
-            old.rename(target)
-        raise
-    return old
-
-
-def _keep(old: Path, kept: Path) -> None:
-    """Give the tree an exchange moved out of ``rendered/`` the kept tree's name."""
-    old.rename(kept)
-
-
 # --- writing -----------------------------------------------------------------------------
 
 
@@ -771,7 +562,7 @@ class TreeWriter:
     def __init__(self, target: Path, lock_fd: int) -> None:
         self._target = target
         self._lock_fd = lock_fd
-        self._kept_path = target.parent / _helper_name(target, "kept")
+        self._kept_path = target.parent / fs.helper_name(target, "kept")
         self._planned: dict[str, str] = {}  # path -> digest
         self._planned_dirs: dict[str, str] = {}  # directory -> a planned path inside it
         self._pending: set[str] = set()  # planned paths to link from the visible tree
@@ -793,8 +584,8 @@ class TreeWriter:
     def _open(cls, target: Path, lock_fd: int) -> TreeWriter:
         """Under the lock: clean up, then find what each tree holds."""
         writer = cls(target, lock_fd)
-        _remove_leftovers(target)
-        clock = _fs_clock(lock_fd)
+        fs.remove_leftovers(target)
+        clock = fs.clock(lock_fd)
         manifest = _load_manifest(target)
         writer._flagged = manifest.kept is not None
         if manifest.visible is not None and _verify(target, manifest.visible, clock):
@@ -811,7 +602,7 @@ class TreeWriter:
                 _invalidate(target)
                 writer._flagged = False
             if os.path.lexists(writer._kept_path):
-                _remove(writer._kept_path)
+                fs.remove(writer._kept_path)
         return writer
 
     def holds(self, path: str, digest: str) -> bool:
@@ -906,7 +697,7 @@ class TreeWriter:
             stage = self._temp_stage()
             self._make_parents(path)
             dest = stage / path
-            _write_file(dest, content)
+            fs.write_file(dest, content)
             self._synced.append(dest)
         self._written[path] = digest
 
@@ -914,7 +705,7 @@ class TreeWriter:
 
     def _temp_stage(self) -> Path:
         if self._stage is None:
-            self._stage = _new_temp_dir(self._target)
+            self._stage = fs.new_temp_dir(self._target)
             self._stage_fd = os.open(self._stage, os.O_RDONLY | os.O_DIRECTORY)
         return self._stage
 
@@ -939,7 +730,7 @@ class TreeWriter:
                 self._unlink(parent)
             directory = stage / parent
             directory.mkdir()
-            directory.chmod(_DIR_MODE)
+            directory.chmod(fs.DIR_MODE)
             self._made.add(parent)
             self._touched.add(_parent(parent))
 
@@ -966,13 +757,13 @@ class TreeWriter:
         temp = self._temp_name(path)
         if content is None:
             source = self._visible.files[path]
-            if _link(self._target / path, temp):
+            if fs.link(self._target / path, temp):
                 self._affected.add(source[1])
             else:
                 self._copy_visible(path, temp)
                 self._synced.append(stage / path)
         else:
-            _write_file(temp, content)
+            fs.write_file(temp, content)
             self._synced.append(stage / path)
         replaced = self._kept.files.pop(path, None)
         if replaced is not None:
@@ -986,7 +777,7 @@ class TreeWriter:
         data = (self._target / path).read_bytes()
         if content_digest(data) != self._planned[path]:
             raise _changed_underneath(path)
-        _write_file(dest, data)
+        fs.write_file(dest, data)
 
     def _unlink(self, path: str) -> None:
         assert self._stage is not None and self._kept is not None
@@ -1032,11 +823,11 @@ class TreeWriter:
             # A few changes: an fsync each is cheaper than syncfs, which also writes back
             # everything else the file system holds dirty.
             for written in self._synced:
-                _fsync_file(written)
+                fs.fsync_file(written)
             for directory in sorted(dirs, reverse=True):
-                _fsync_dir(directory)
+                fs.fsync_dir(directory)
         else:
-            _sync_tree(self._stage_fd, self._synced, dirs)
+            fs.sync_tree(self._stage_fd, self._synced, dirs)
 
     def _kept_dirs_touched(self) -> set[str]:
         """The kept tree's directories (still there) whose entries this writer changed."""
@@ -1048,14 +839,14 @@ class TreeWriter:
         stage = self._temp_stage()
         for path in sorted(self._pending):
             self._make_parents(path)
-            if _link(self._target / path, stage / path):
+            if fs.link(self._target / path, stage / path):
                 self._affected.add(self._visible.files[path][1])
             else:
                 self._copy_visible(path, stage / path)
                 self._synced.append(stage / path)
             self._written[path] = self._planned[path]
         assert self._stage_fd is not None
-        _sync_tree(self._stage_fd, self._synced, {stage / d for d in self._made} | {stage})
+        fs.sync_tree(self._stage_fd, self._synced, {stage / d for d in self._made} | {stage})
 
     # -- commit -----------------------------------------------------------------------------
 
@@ -1084,19 +875,19 @@ class TreeWriter:
             _build(self)
         stage = self._stage
         assert stage is not None
-        old = _swap(stage, self._target)
+        old = fs.swap(stage, self._target)
         self._swapped = True
-        _fsync_dir(self._target.parent)
-        clock = _fs_clock(self._lock_fd)
+        fs.fsync_dir(self._target.parent)
+        clock = fs.clock(self._lock_fd)
         record = self._new_record(clock)
         kept: _Record | None = None
         if old == stage and visible.complete:
             if self._kept is None:
-                _keep(old, self._kept_path)
+                fs.keep(old, self._kept_path)
                 old = self._kept_path
             kept = self._old_record(clock)
         if old is not None and kept is None:
-            _remove(old)
+            fs.remove(old)
         _write_manifest(self._target, record, kept)
         return diff
 
@@ -1104,7 +895,7 @@ class TreeWriter:
         """``rendered/`` already holds the plan: touch nothing there; record what was learnt."""
         if self._stage_fd is not None and self._kept is not None:
             # The kept tree changed (a file of another mode than 0644 had the planned bytes).
-            _remove(self._kept_path)
+            fs.remove(self._kept_path)
             self._kept = None
         elif not self._visible_scanned:
             return
@@ -1207,7 +998,7 @@ def tree_writer(target: Path) -> Iterator[TreeWriter]:
     _refuse_symlink(target)
     with contextlib.ExitStack() as stack:
         try:
-            lock_fd = stack.enter_context(_locked(target))
+            lock_fd = stack.enter_context(fs.locked(target))
             writer = TreeWriter._open(target, lock_fd)
         except OSError as exc:
             raise _io_error("write rendered/", exc) from None
