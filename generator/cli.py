@@ -217,7 +217,8 @@ def _render_delta_now(root: Path, cache: UnitCache, started: int) -> str | None:
     delta = render_delta(root, cache, started)
     if delta is None:
         return None
-    from .write.tree import Kept, KeptUnavailable, write_tree
+    from .write.planned import Kept, KeptUnavailable
+    from .write.tree import write_tree
 
     planned = {path: Kept(value) if isinstance(value, str) else value for path, value in delta.files.items()}
     try:
@@ -235,7 +236,8 @@ def _check_streamed(root: Path, cache: UnitCache) -> str | None:
     from .incremental import Unstreamable
     from .pipeline import render
     from .sinks import DigestSink
-    from .write.tree import Kept, check_tree
+    from .write.planned import Kept
+    from .write.tree import check_tree
 
     sink = DigestSink()
     try:

@@ -79,7 +79,7 @@ from .resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from .secretcheck import secret_verdicts
 from .sli import sli_for
 from .validation import validate_recorded
-from .write.tree import Kept
+from .write.planned import Kept
 
 
 class _Uncacheable(Exception):

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .digest import content_digest
-from .write.tree import Kept, TreeWriter, tree_writer
+from .write.planned import Kept
+from .write.tree import TreeWriter, tree_writer
 
 __all__ = ["DigestSink", "WriterSink"]
 

@@ -11,7 +11,8 @@ import pytest
 
 from generator.errors import ModelfleetError, StaleOutputError
 from generator.write import fs
-from generator.write.tree import TreeDiff, check_tree, diff_tree, unified_diff, write_tree
+from generator.write.planned import TreeDiff
+from generator.write.tree import check_tree, diff_tree, unified_diff, write_tree
 
 PLAN = {
     "base/fraud/deployment.yaml": b"kind: Deployment\n",

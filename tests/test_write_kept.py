@@ -16,10 +16,8 @@ from generator.errors import ModelfleetError
 from generator.write import fs
 from generator.write import manifest as manifestcodec
 from generator.write import tree as tree_module
+from generator.write.planned import Kept, KeptUnavailable, TreeDiff
 from generator.write.tree import (
-    Kept,
-    KeptUnavailable,
-    TreeDiff,
     check_tree,
     diff_tree,
     last_written,

@@ -51,15 +51,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..digest import content_digest, file_digest
-from ..errors import Finding, Location, ModelfleetError, StaleOutputError
-from . import fs
+from . import findings, fs
 from .manifest import DirRec, FileRec, Tree, decode_body, encode_body
+from .planned import (
+    Content,
+    Kept,
+    KeptUnavailable,
+    TreeDiff,
+    add_parents,
+    check_collision,
+    check_content,
+    check_path,
+    diff_digests,
+    digest_of,
+    parent_dir,
+    parents,
+    validate_plan,
+)
 from .walk import walk
 
 __all__ = [
-    "Kept",
-    "KeptUnavailable",
-    "TreeDiff",
     "TreeWriter",
     "check_tree",
     "diff_tree",
@@ -70,55 +81,11 @@ __all__ = [
     "write_tree",
 ]
 
-DISPLAY_ROOT = "rendered"
-REFRESH_HINT = "run `modelfleet render` (or `make render`) and commit rendered/"
-
 _FSYNC_MAX = 256  # an update of the kept tree with more changed paths than this syncs with syncfs
 # The manifest: _MAGIC, b"1" (the kept record is trusted) or b"0", a space, the hex blake2b
 # digest of the body (so a truncated or edited manifest is no manifest), b"\n", the body
 # (``generator.write.manifest``).
 _MAGIC = b"modelfleet-manifest 2 kept="
-
-
-@dataclass(frozen=True)
-class TreeDiff:
-    """How the tree on disk differs from the plan; each tuple is sorted."""
-
-    stale: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    extra: tuple[str, ...] = ()
-
-    @property
-    def clean(self) -> bool:
-        """True when the disk holds exactly the planned files."""
-        return not (self.stale or self.missing or self.extra)
-
-    @property
-    def changed(self) -> int:
-        """How many files differ: stale, missing and extra."""
-        return len(self.stale) + len(self.missing) + len(self.extra)
-
-
-@dataclass(frozen=True)
-class Kept:
-    """A planned file known only by the digest of its bytes: the bytes last written there."""
-
-    digest: str
-
-
-class KeptUnavailable(Exception):
-    """A ``Kept`` entry neither tree holds any more: plan that path's bytes instead."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"no file with the kept digest at {path!r}; plan its bytes")
-        self.path = path
-
-
-Content = bytes | Kept
-
-
-def _digest_of(content: Content) -> str:
-    return content.digest if isinstance(content, Kept) else content_digest(content)
 
 
 # --- records of trees on disk ----------------------------------------------------------
@@ -221,7 +188,7 @@ def _scan_record(root: Path, clock: int | None) -> _Record:
     except FileNotFoundError:
         return record
     if not stat.S_ISDIR(top.st_mode):
-        raise ModelfleetError([Finding(f"{root} is not a directory", Location(_display()), hint=REFRESH_HINT)])
+        raise findings.not_a_directory(root)
     record.dirs[""] = _dir_rec(top)
     if stat.S_IMODE(top.st_mode) != fs.DIR_MODE:
         record.complete = False
@@ -347,68 +314,6 @@ def _invalidate(target: Path) -> None:
 # --- reading ---------------------------------------------------------------------------
 
 
-def _check_path(path: str) -> None:
-    parts = path.split("/") if isinstance(path, str) else [""]
-    if "" in parts or "." in parts or ".." in parts or "\\" in path or "\0" in path:
-        raise ValueError(f"planned path must be relative POSIX without '..': {path!r}")
-
-
-def _check_content(path: str, content: object) -> None:
-    if not isinstance(content, bytes | Kept):
-        raise ValueError(f"planned content of {path!r} must be bytes or Kept")
-
-
-def _add_parents(path: str, dirs: dict[str, str]) -> None:
-    """Record the directories holding ``path`` in ``dirs`` (directory -> a path inside it)."""
-    head = path.rpartition("/")[0]
-    while head and head not in dirs:
-        dirs[head] = path
-        head = head.rpartition("/")[0]
-
-
-def _validate_plan(planned: Mapping[str, Content]) -> None:
-    """Reject paths that could escape ``target`` or collide: a programming error."""
-    dirs: dict[str, str] = {}
-    for path, content in planned.items():
-        _check_path(path)
-        _check_content(path, content)
-        _add_parents(path, dirs)
-    clash = sorted(dirs.keys() & planned.keys())
-    if clash:
-        inside = min(p for p in planned if p.startswith(f"{clash[0]}/"))
-        raise ValueError(f"planned path {inside!r} is inside planned file {clash[0]}")
-
-
-def _parents(path: str) -> Iterator[str]:
-    """The directories holding ``path``, outermost first ("a", "a/b" for "a/b/c")."""
-    end = path.find("/")
-    while end != -1:
-        yield path[:end]
-        end = path.find("/", end + 1)
-
-
-def _parent(path: str) -> str:
-    return path.rpartition("/")[0]
-
-
-def _display(path: str = "") -> str:
-    return f"{DISPLAY_ROOT}/{path}" if path else f"{DISPLAY_ROOT}/"
-
-
-def _io_error(action: str, exc: OSError) -> ModelfleetError:
-    where = exc.filename if exc.filename is not None else DISPLAY_ROOT
-    reason = exc.strerror or str(exc)
-    return ModelfleetError(
-        [
-            Finding(
-                f"cannot {action}: {reason} ({where})",
-                Location(_display()),
-                hint="check that the directory holding rendered/ exists and is writable",
-            )
-        ]
-    )
-
-
 def _scan(target: Path) -> tuple[dict[str, Path], set[str]]:
     """Files (anything not a directory) and directories under ``target``, relative."""
     files: dict[str, Path] = {}
@@ -416,7 +321,7 @@ def _scan(target: Path) -> tuple[dict[str, Path], set[str]]:
     if not target.exists():
         return files, dirs
     if not target.is_dir():
-        raise ModelfleetError([Finding(f"{target} is not a directory", Location(_display()), hint=REFRESH_HINT)])
+        raise findings.not_a_directory(target)
     for rel, entry in walk(target):
         if entry.is_dir(follow_symlinks=False):
             dirs.add(rel)
@@ -438,14 +343,6 @@ def _diff(files: Mapping[str, Path], planned: Mapping[str, Content]) -> TreeDiff
         stale=tuple(sorted(p for p in planned if p in files and not _same_content(files[p], planned[p]))),
         missing=tuple(sorted(p for p in planned if p not in files)),
         extra=tuple(sorted(p for p in files if p not in planned)),
-    )
-
-
-def _diff_digests(on_disk: Mapping[str, str | None], planned: Mapping[str, str]) -> TreeDiff:
-    return TreeDiff(
-        stale=tuple(sorted(p for p, d in planned.items() if p in on_disk and on_disk[p] != d)),
-        missing=tuple(sorted(p for p in planned if p not in on_disk)),
-        extra=tuple(sorted(p for p in on_disk if p not in planned)),
     )
 
 
@@ -473,16 +370,16 @@ def last_written(target: Path) -> dict[str, str] | None:
 def diff_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
     """Compare the files under ``target`` with ``planned`` (path -> bytes or ``Kept``): by
     digest when the manifest's record of ``target`` verifies, else by reading the files."""
-    _validate_plan(planned)
+    validate_plan(planned)
     try:
         with fs.shared_lock(target):
             record = _verified_visible(target)
             if record is not None:
-                return _diff_digests(record.digests(), {p: _digest_of(c) for p, c in planned.items()})
+                return diff_digests(record.digests(), {p: digest_of(c) for p, c in planned.items()})
             files, _ = _scan(target)
             return _diff(files, planned)
     except OSError as exc:
-        raise _io_error("read rendered/", exc) from None
+        raise findings.io_error("read rendered/", exc) from None
 
 
 def check_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
@@ -490,16 +387,7 @@ def check_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
     diff = diff_tree(target, planned)
     if diff.clean:
         return diff
-    findings = [
-        *(_finding(p, "stale: content differs from what models.yaml renders") for p in diff.stale),
-        *(_finding(p, "missing: models.yaml renders this file") for p in diff.missing),
-        *(_finding(p, "extra: no longer produced by models.yaml") for p in diff.extra),
-    ]
-    raise StaleOutputError(findings)
-
-
-def _finding(path: str, message: str) -> Finding:
-    return Finding(message, Location(_display(path)), hint=REFRESH_HINT)
+    raise findings.stale(diff)
 
 
 def _lines(content: bytes) -> list[str]:
@@ -514,41 +402,18 @@ def unified_diff(target: Path, planned: Mapping[str, bytes], path: str) -> str:
 
     A file that is not on disk or not planned counts as empty; equal files give "".
     """
-    _validate_plan({path: b""})
+    validate_plan({path: b""})
     on_disk = target / path
     try:
         before = on_disk.read_bytes() if on_disk.is_file() else b""
     except OSError as exc:
-        raise _io_error("read rendered/", exc) from None
+        raise findings.io_error("read rendered/", exc) from None
     after = planned.get(path, b"")
-    return "".join(difflib.unified_diff(_lines(before), _lines(after), f"a/{_display(path)}", f"b/{_display(path)}"))
+    shown = findings.display(path)
+    return "".join(difflib.unified_diff(_lines(before), _lines(after), f"a/{shown}", f"b/{shown}"))
 
 
 # --- writing -----------------------------------------------------------------------------
-
-
-def _empty_plan() -> ModelfleetError:
-    return ModelfleetError(
-        [
-            Finding(
-                "refusing to write an empty rendered/: the render produced no files",
-                Location(_display()),
-                hint="check that models.yaml lists models and environments enable them",
-            )
-        ]
-    )
-
-
-def _changed_underneath(path: str) -> ModelfleetError:
-    return ModelfleetError(
-        [
-            Finding(
-                "changed on disk while modelfleet was writing rendered/",
-                Location(_display(path)),
-                hint="do not edit rendered/ while a render runs; run `modelfleet render` again",
-            )
-        ]
-    )
 
 
 class TreeWriter:
@@ -618,27 +483,27 @@ class TreeWriter:
 
         Raises ``ValueError`` for a bad or colliding path, ``KeptUnavailable`` (before
         anything is planned at ``path``) for a ``Kept`` no tree holds."""
-        _check_path(path)
-        _check_content(path, content)
+        check_path(path)
+        check_content(path, content)
         return self._add(path, content)
 
     def _add(self, path: str, content: Content) -> str:
         if self._done:
             raise ValueError("this tree writer has committed")
-        digest = _digest_of(content)
+        digest = digest_of(content)
         if isinstance(content, Kept) and not self.holds(path, digest):
             raise KeptUnavailable(path)
-        self._check_collision(path)
+        check_collision(path, self._planned, self._planned_dirs)
         self._planned[path] = digest
-        _add_parents(path, self._planned_dirs)
+        add_parents(path, self._planned_dirs)
         try:
             self._place(path, content, digest)
         except OSError as exc:
-            raise _io_error("write rendered/", exc) from None
+            raise findings.io_error("write rendered/", exc) from None
         return digest
 
     def _add_plan(self, planned: Mapping[str, Content]) -> None:
-        """``write_tree``'s whole plan (already checked by ``_validate_plan``): every ``Kept``
+        """``write_tree``'s whole plan (already checked by ``validate_plan``): every ``Kept``
         entry is found in a tree before anything is placed. What ``_add`` does file by file,
         with the usual case inline: a plan of recorded digests (the delta path's) is mostly
         files the visible tree holds already, 26,000 of them at 1000x3."""
@@ -658,7 +523,7 @@ class TreeWriter:
             digests[path] = digest
         self._planned = digests
         for path in digests:
-            _add_parents(path, self._planned_dirs)
+            add_parents(path, self._planned_dirs)
         pending = self._pending
         try:
             for path, digest in digests.items():
@@ -670,16 +535,7 @@ class TreeWriter:
                     continue
                 self._place(path, planned[path], digest)
         except OSError as exc:
-            raise _io_error("write rendered/", exc) from None
-
-    def _check_collision(self, path: str) -> None:
-        if path in self._planned:
-            raise ValueError(f"planned path {path!r} twice")
-        if path in self._planned_dirs:
-            raise ValueError(f"planned path {self._planned_dirs[path]!r} is inside planned file {path}")
-        for parent in _parents(path):
-            if parent in self._planned:
-                raise ValueError(f"planned path {path!r} is inside planned file {parent}")
+            raise findings.io_error("write rendered/", exc) from None
 
     def _place(self, path: str, content: Content, digest: str) -> None:
         seen = self._visible.files.get(path)
@@ -723,7 +579,7 @@ class TreeWriter:
     def _make_parents(self, path: str) -> None:
         stage = self._stage
         assert stage is not None
-        for parent in _parents(path):
+        for parent in parents(path):
             if parent in self._made or (self._kept is not None and parent in self._kept.dirs):
                 continue
             if self._kept is not None and parent in self._kept.files:
@@ -732,7 +588,7 @@ class TreeWriter:
             directory.mkdir()
             directory.chmod(fs.DIR_MODE)
             self._made.add(parent)
-            self._touched.add(_parent(parent))
+            self._touched.add(parent_dir(parent))
 
     def _temp_name(self, path: str) -> Path:
         """A name next to ``path`` in the kept tree that neither the plan nor a record uses."""
@@ -769,22 +625,22 @@ class TreeWriter:
         if replaced is not None:
             self._affected.add(replaced[1])
         temp.rename(stage / path)
-        self._touched.add(_parent(path))
+        self._touched.add(parent_dir(path))
 
     def _copy_visible(self, path: str, dest: Path) -> None:
         """Where the file system refuses a link: copy the visible tree's file, checking that it
         still holds the planned bytes."""
         data = (self._target / path).read_bytes()
         if content_digest(data) != self._planned[path]:
-            raise _changed_underneath(path)
+            raise findings.changed_underneath(path)
         fs.write_file(dest, data)
 
     def _unlink(self, path: str) -> None:
         assert self._stage is not None and self._kept is not None
-        _check_path(path)
+        check_path(path)
         (self._stage / path).unlink()
         self._affected.add(self._kept.files.pop(path)[1])
-        self._touched.add(_parent(path))
+        self._touched.add(parent_dir(path))
 
     def _remove_dirs(self, tops: set[str]) -> None:
         """Remove the kept tree's directories ``tops`` with all they hold."""
@@ -792,12 +648,12 @@ class TreeWriter:
         if not tops:
             return
         for top in sorted(tops):
-            _check_path(top)
+            check_path(top)
             shutil.rmtree(self._stage / top)
-            self._touched.add(_parent(top))
+            self._touched.add(parent_dir(top))
 
         def inside(path: str) -> bool:
-            return path in tops or any(parent in tops for parent in _parents(path))
+            return path in tops or any(parent in tops for parent in parents(path))
 
         for path in [p for p in self._kept.files if inside(p)]:
             self._affected.add(self._kept.files.pop(path)[1])
@@ -814,7 +670,7 @@ class TreeWriter:
             self._put(path, None)
             self._written[path] = self._planned[path]
         unplanned = self._kept.dirs.keys() - self._planned_dirs.keys() - {""}
-        self._remove_dirs({d for d in unplanned if not any(p in unplanned for p in _parents(d))})
+        self._remove_dirs({d for d in unplanned if not any(p in unplanned for p in parents(d))})
         for path in [p for p in self._kept.files if p not in self._planned]:
             self._unlink(path)
         dirs = {stage / d if d else stage for d in self._kept_dirs_touched()} | {stage}
@@ -856,16 +712,16 @@ class TreeWriter:
         if self._done:
             raise ValueError("this tree writer has committed")
         if not self._planned:
-            raise _empty_plan()
+            raise findings.empty_plan()
         self._done = True
         try:
             return self._commit()
         except OSError as exc:
-            raise _io_error("write rendered/", exc) from None
+            raise findings.io_error("write rendered/", exc) from None
 
     def _commit(self) -> TreeDiff:
         visible = self._visible
-        diff = _diff_digests(visible.digests(), self._planned)
+        diff = diff_digests(visible.digests(), self._planned)
         if diff.clean and "" in visible.dirs and visible.dirs.keys() - {""} == self._planned_dirs.keys():
             self._unchanged()
             return diff
@@ -977,31 +833,19 @@ def _build(writer: TreeWriter) -> None:
     writer._finish_temp()
 
 
-def _refuse_symlink(target: Path) -> None:
-    if target.is_symlink():
-        raise ModelfleetError(
-            [
-                Finding(
-                    f"{target} is a symbolic link; refusing to replace it",
-                    Location(_display()),
-                    hint="make rendered/ a plain directory",
-                )
-            ]
-        )
-
-
 @contextlib.contextmanager
 def tree_writer(target: Path) -> Iterator[TreeWriter]:
     """Hold the writers' lock and stream a plan into ``target``: ``writer.add(path, bytes
     or Kept)`` for every file, then ``writer.commit()``. Leaving without a commit (or on an
     exception) leaves ``target`` untouched."""
-    _refuse_symlink(target)
+    if target.is_symlink():
+        raise findings.symlink_refused(target)
     with contextlib.ExitStack() as stack:
         try:
             lock_fd = stack.enter_context(fs.locked(target))
             writer = TreeWriter._open(target, lock_fd)
         except OSError as exc:
-            raise _io_error("write rendered/", exc) from None
+            raise findings.io_error("write rendered/", exc) from None
         stack.callback(writer._close)
         yield writer
 
@@ -1013,9 +857,9 @@ def write_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
     matched. Raises ``ModelfleetError`` for an empty plan or when the disk refuses, and
     ``KeptUnavailable``, before anything changes, for a ``Kept`` entry no tree holds.
     """
-    _validate_plan(planned)
+    validate_plan(planned)
     if not planned:
-        raise _empty_plan()
+        raise findings.empty_plan()
     with tree_writer(target) as writer:
         writer._add_plan(planned)
         return writer.commit()
