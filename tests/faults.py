@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from generator.write import fs, tree
+from generator.write import fs, manifest, record, tree
 
 TARGETS: dict[str, tuple[Any, str]] = {
     "fs.remove_leftovers": (fs, "remove_leftovers"),
@@ -40,14 +40,14 @@ TARGETS: dict[str, tuple[Any, str]] = {
     "fs.swap": (fs, "swap"),
     "fs.remove": (fs, "remove"),
     "tree._same_content": (tree, "_same_content"),
-    "tree._load_manifest": (tree, "_load_manifest"),
-    "tree._verify": (tree, "_verify"),
-    "tree._scan_record": (tree, "_scan_record"),
-    "tree._invalidate": (tree, "_invalidate"),
+    "manifest.load": (manifest, "load"),
+    "record.verify": (record, "verify"),
+    "record.scan": (record, "scan"),
+    "manifest.invalidate": (manifest, "invalidate"),
     "tree._update": (tree, "_update"),
     "fs.link": (fs, "link"),
     "fs.keep": (fs, "keep"),
-    "tree._write_manifest": (tree, "_write_manifest"),
+    "manifest.write": (manifest, "write"),
     "tempfile.mkdtemp": (tempfile, "mkdtemp"),
     "tempfile.mkstemp": (tempfile, "mkstemp"),
     "shutil.rmtree": (shutil, "rmtree"),

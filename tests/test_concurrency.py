@@ -417,7 +417,7 @@ SIGINT_POINTS = [
     ("after", "tree._build", 1, "old"),
     ("after", "fs.exchange", 1, "new"),
     ("before", "fs.keep", 1, "new"),
-    ("before", "tree._write_manifest", 1, "new"),
+    ("before", "manifest.write", 1, "new"),
 ]
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from generator.errors import ModelfleetError
-from generator.write import fs
-from generator.write.tree import _load_manifest, write_tree
+from generator.write import fs, manifest
+from generator.write.tree import write_tree
 
 OLD = {"base/a.yaml": b"old\n", "README.md": b"old\n"}
 NEW = {"base/a.yaml": b"new\n", "base/deep/b.yaml": b"b\n", "gitops/prod.yaml": b"p\n"}
@@ -117,7 +117,7 @@ def _warm(path: Path) -> None:
     """rendered/ holds OLD and a trusted kept tree holds NEW (written, then OLD again)."""
     write_tree(path, NEW)
     write_tree(path, OLD)
-    assert _load_manifest(path).kept is not None
+    assert manifest.load(path).kept is not None
 
 
 def test_small_update_of_the_kept_tree_fsyncs_what_changed_before_the_swap(
@@ -182,7 +182,7 @@ def test_syncfs_error_in_the_kept_tree_keeps_the_old_tree(target: Path, monkeypa
     with pytest.raises(ModelfleetError, match="cannot write rendered/: Input/output error"):
         write_tree(target, {**OLD, "README.md": b"changed\n"})
     assert tree(target) == OLD
-    assert _load_manifest(target).kept is None  # the kept tree changed: no longer trusted
+    assert manifest.load(target).kept is None  # the kept tree changed: no longer trusted
     monkeypatch.undo()
     write_tree(target, NEW)
     assert tree(target) == NEW

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.write.manifest import Tree, decode_body, encode_body
+from generator.write.manifest import decode_body, encode_body
+from generator.write.record import Tree
 
 _PATH = st.text(alphabet="abcé/-._0", min_size=1, max_size=12)
 _INT = st.integers(min_value=-(2**63), max_value=2**63 - 1)

@@ -41,18 +41,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import functools
 import os
 import shutil
-import stat
-import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..digest import content_digest, file_digest
-from . import findings, fs
-from .manifest import DirRec, FileRec, Tree, decode_body, encode_body
+from . import findings, fs, manifest, record
 from .planned import (
     Content,
     Kept,
@@ -68,6 +63,7 @@ from .planned import (
     parents,
     validate_plan,
 )
+from .record import Record
 from .walk import walk
 
 __all__ = [
@@ -82,236 +78,6 @@ __all__ = [
 ]
 
 _FSYNC_MAX = 256  # an update of the kept tree with more changed paths than this syncs with syncfs
-# The manifest: _MAGIC, b"1" (the kept record is trusted) or b"0", a space, the hex blake2b
-# digest of the body (so a truncated or edited manifest is no manifest), b"\n", the body
-# (``generator.write.manifest``).
-_MAGIC = b"modelfleet-manifest 2 kept="
-
-
-# --- records of trees on disk ----------------------------------------------------------
-
-
-@dataclass
-class _Record:
-    """What is known about one tree: every regular file of mode 0644 and every directory.
-
-    ``odd`` holds the other entries a scan found (a symbolic link, a file of another mode:
-    its digest, or None when it is not a regular file); a tree with any, or with a directory
-    of another mode than 0755, is not ``complete`` and is never recorded in the manifest.
-    ``racy`` paths were recorded in the same tick of the file system's clock as their last
-    change: a later change in that tick would not show in their stat, so they are read.
-    """
-
-    files: dict[str, FileRec] = field(default_factory=dict)
-    dirs: dict[str, DirRec] = field(default_factory=dict)
-    racy: set[str] = field(default_factory=set)
-    odd: dict[str, str | None] = field(default_factory=dict)
-    complete: bool = True
-
-    def digests(self) -> dict[str, str | None]:
-        return {**{p: f[0] for p, f in self.files.items()}, **self.odd}
-
-
-def _dir_rec(st: os.stat_result) -> DirRec:
-    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _file_rec(digest: str, st: os.stat_result) -> FileRec:
-    return (digest, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _join(root: Path, rel: str) -> str:
-    return f"{root}/{rel}" if rel else str(root)
-
-
-def _listed(root: Path, record: _Record, directory: str) -> bool:
-    """True when every entry of ``directory`` is recorded (a recorded path that is gone fails
-    its own ``lstat``)."""
-    prefix = f"{directory}/" if directory else ""
-    with os.scandir(_join(root, directory)) as entries:
-        return all(f"{prefix}{e.name}" in record.files or f"{prefix}{e.name}" in record.dirs for e in entries)
-
-
-def _verify(root: Path, record: _Record, clock: int | None, shared: _Record | None = None) -> bool:
-    """True when ``root`` holds exactly what ``record`` says: one ``lstat`` per recorded path;
-    racy files are read and racy directories listed. With ``clock`` (the file system's time
-    before this check), paths no longer racy by it lose the mark.
-
-    ``shared`` is the just verified record of the other tree. A file recorded alike in both
-    (the same inode, hard-linked at the same path) needs no ``lstat`` here: its inode is
-    unchanged (the other tree's ``lstat`` says so), and this tree's entry still names it,
-    because the directory holding the entry is unchanged (its ``lstat`` below; a directory
-    is always recorded before the files in it, and is not racy)."""
-    base = f"{root}/"
-    try:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return False
-    # Paths relative to the tree's descriptor: shorter lookups, and the tree cannot move away.
-    lstat = functools.partial(os.stat, dir_fd=fd, follow_symlinks=False)
-    try:
-        for rel, (ino, mtime, ctime) in record.dirs.items():
-            st = lstat(rel) if rel else os.fstat(fd)
-            if st.st_ino != ino or st.st_mtime_ns != mtime or st.st_ctime_ns != ctime or not stat.S_ISDIR(st.st_mode):
-                return False
-        same = shared.files if shared is not None else {}
-        racy_dirs = record.racy & record.dirs.keys()
-        for rel, rec in record.files.items():
-            if same and same.get(rel) == rec and (not racy_dirs or rel.rpartition("/")[0] not in racy_dirs):
-                continue
-            st = lstat(rel)
-            if st.st_ino != rec[1] or st.st_size != rec[2] or st.st_mtime_ns != rec[3] or st.st_ctime_ns != rec[4]:
-                return False
-        for rel in sorted(record.racy):
-            if rel in record.files:
-                if file_digest(base + rel) != record.files[rel][0]:
-                    return False
-            elif rel in record.dirs and not _listed(root, record, rel):
-                return False
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    if clock is not None:
-        record.racy = {
-            p for p in record.racy if (record.files[p][4] if p in record.files else record.dirs[p][2]) >= clock
-        }
-    return True
-
-
-def _scan_record(root: Path, clock: int | None) -> _Record:
-    """Read the whole tree at ``root`` (absent: empty): every file is read and hashed, after
-    its ``lstat``, so a change while reading shows as a changed stat next time."""
-    record = _Record()
-    try:
-        top = os.lstat(root)
-    except FileNotFoundError:
-        return record
-    if not stat.S_ISDIR(top.st_mode):
-        raise findings.not_a_directory(root)
-    record.dirs[""] = _dir_rec(top)
-    if stat.S_IMODE(top.st_mode) != fs.DIR_MODE:
-        record.complete = False
-    for rel, entry in walk(root):
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode):
-            record.dirs[rel] = _dir_rec(st)
-            if stat.S_IMODE(st.st_mode) != fs.DIR_MODE:
-                record.complete = False
-            if clock is not None and st.st_ctime_ns >= clock:
-                record.racy.add(rel)
-        elif stat.S_ISREG(st.st_mode):
-            digest = file_digest(entry.path)
-            if stat.S_IMODE(st.st_mode) == fs.FILE_MODE:
-                record.files[rel] = _file_rec(digest, st)
-                if clock is not None and st.st_ctime_ns >= clock:
-                    record.racy.add(rel)
-            else:
-                record.odd[rel] = digest
-        else:
-            record.odd[rel] = None
-    if clock is not None and top.st_ctime_ns >= clock:
-        record.racy.add("")
-    record.complete = record.complete and not record.odd
-    return record
-
-
-# --- the manifest ----------------------------------------------------------------------
-
-
-def _manifest_path(target: Path) -> Path:
-    return target.parent / fs.helper_name(target, "manifest")
-
-
-def _tree(record: _Record | None) -> Tree | None:
-    return (record.files, record.dirs, record.racy) if record is not None else None
-
-
-@dataclass
-class _Manifest:
-    visible: _Record | None
-    kept: _Record | None  # None unless the kept flag is set
-
-
-def _load_manifest(target: Path) -> _Manifest:
-    """The recorded trees; an absent, unreadable or malformed manifest records none."""
-    try:
-        data = _manifest_path(target).read_bytes()
-    except OSError:
-        return _Manifest(None, None)
-    head, _, body = data.partition(b"\n")
-    flag, _, checksum = head[len(_MAGIC) :].partition(b" ")
-    if not head.startswith(_MAGIC) or flag not in {b"0", b"1"} or checksum != _checksum(body):
-        return _Manifest(None, None)
-    decoded = _DECODED.get(head)
-    if decoded is None:
-        try:
-            visible, kept = decode_body(body, with_kept=flag == b"1")
-        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-            return _Manifest(None, None)
-        decoded = _Manifest(
-            _Record(*visible) if visible is not None else None, _Record(*kept) if kept is not None else None
-        )
-        _DECODED.clear()
-        _DECODED[head] = decoded
-    return _Manifest(_copy_record(decoded.visible), _copy_record(decoded.kept))
-
-
-# The last manifest decoded, by its head line (magic, flag and the body's checksum): a render
-# reads the manifest twice (is rendered/ current? then the writer), and decoding 26,000 files'
-# records costs more than the copies handed out (callers may change what they get).
-_DECODED: dict[bytes, _Manifest] = {}
-
-
-def _copy_record(record: _Record | None) -> _Record | None:
-    if record is None:
-        return None
-    return _Record(dict(record.files), dict(record.dirs), set(record.racy), dict(record.odd), record.complete)
-
-
-def _checksum(body: bytes) -> bytes:
-    return content_digest(body).encode()
-
-
-def _write_manifest(target: Path, visible: _Record | None, kept: _Record | None) -> None:
-    """Replace the manifest (a temporary file renamed over it). Not synced: it describes
-    trees already durable, and a manifest lost to a power cut leaves the previous one,
-    whose kept flag was cleared before anything it describes changed."""
-    body = encode_body(_tree(visible), _tree(kept))
-    data = b"%s%s %s\n%s" % (_MAGIC, b"1" if kept is not None else b"0", _checksum(body), body)
-    fd, name = tempfile.mkstemp(prefix=fs.helper_name(target, "tmp-manifest-"), dir=target.parent)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        manifest = _manifest_path(target)
-        if manifest.is_dir() and not manifest.is_symlink():  # not ours: it is in the way
-            shutil.rmtree(manifest)
-        Path(name).rename(manifest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(name).unlink()
-        raise
-
-
-def _invalidate(target: Path) -> None:
-    """Withdraw the kept tree's trust: clear the manifest's kept flag in place, durably."""
-    try:
-        fd = os.open(_manifest_path(target), os.O_RDWR)
-    except FileNotFoundError:
-        return
-    try:
-        if os.pread(fd, len(_MAGIC) + 1, 0)[: len(_MAGIC)] == _MAGIC:
-            os.pwrite(fd, b"0", len(_MAGIC))
-            getattr(os, "fdatasync", os.fsync)(fd)
-    finally:
-        os.close(fd)
-
-
-# --- reading ---------------------------------------------------------------------------
 
 
 def _scan(target: Path) -> tuple[dict[str, Path], set[str]]:
@@ -346,25 +112,25 @@ def _diff(files: Mapping[str, Path], planned: Mapping[str, Content]) -> TreeDiff
     )
 
 
-def _verified_visible(target: Path) -> _Record | None:
-    record = _load_manifest(target).visible
-    return record if record is not None and _verify(target, record, None) else None
+def _verified_visible(target: Path) -> Record | None:
+    visible = manifest.load(target).visible
+    return visible if visible is not None and record.verify(target, visible, None) else None
 
 
 def last_recorded(target: Path) -> dict[str, str] | None:
     """Path -> digest of every file the manifest says ``target`` holds, without verifying the
     disk: what the last write wrote, for a caller that only needs to rule a tree out."""
     with fs.shared_lock(target):
-        record = _load_manifest(target).visible
-    return {p: f[0] for p, f in record.files.items()} if record is not None else None
+        visible = manifest.load(target).visible
+    return {p: f[0] for p, f in visible.files.items()} if visible is not None else None
 
 
 def last_written(target: Path) -> dict[str, str] | None:
     """Path -> digest of every file under ``target`` as the manifest records it, when the
     tree on disk verifies against it; None without a trusted record."""
     with fs.shared_lock(target):
-        record = _verified_visible(target)
-    return {p: f[0] for p, f in record.files.items()} if record is not None else None
+        visible = _verified_visible(target)
+    return {p: f[0] for p, f in visible.files.items()} if visible is not None else None
 
 
 def diff_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
@@ -373,9 +139,9 @@ def diff_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
     validate_plan(planned)
     try:
         with fs.shared_lock(target):
-            record = _verified_visible(target)
-            if record is not None:
-                return diff_digests(record.digests(), {p: digest_of(c) for p, c in planned.items()})
+            visible = _verified_visible(target)
+            if visible is not None:
+                return diff_digests(visible.digests(), {p: digest_of(c) for p, c in planned.items()})
             files, _ = _scan(target)
             return _diff(files, planned)
     except OSError as exc:
@@ -431,9 +197,9 @@ class TreeWriter:
         self._planned: dict[str, str] = {}  # path -> digest
         self._planned_dirs: dict[str, str] = {}  # directory -> a planned path inside it
         self._pending: set[str] = set()  # planned paths to link from the visible tree
-        self._visible = _Record()
+        self._visible = Record()
         self._visible_scanned = False  # read from disk, not from the manifest
-        self._kept: _Record | None = None  # the trusted kept tree's record, being updated
+        self._kept: Record | None = None  # the trusted kept tree's record, being updated
         self._flagged = False  # the manifest's kept flag is set
         self._stage: Path | None = None  # the tree being brought to the plan
         self._stage_fd: int | None = None
@@ -451,20 +217,21 @@ class TreeWriter:
         writer = cls(target, lock_fd)
         fs.remove_leftovers(target)
         clock = fs.clock(lock_fd)
-        manifest = _load_manifest(target)
-        writer._flagged = manifest.kept is not None
-        if manifest.visible is not None and _verify(target, manifest.visible, clock):
-            writer._visible = manifest.visible
+        loaded = manifest.load(target)
+        writer._flagged = loaded.kept is not None
+        if loaded.visible is not None and record.verify(target, loaded.visible, clock):
+            writer._visible = loaded.visible
         else:
-            writer._visible = _scan_record(target, clock)
+            writer._visible = record.scan(target, clock)
             writer._visible_scanned = True
-        kept = manifest.kept
-        if kept is not None and "" in writer._visible.dirs and _verify(writer._kept_path, kept, clock, writer._visible):
+        kept = loaded.kept
+        visible = writer._visible
+        if kept is not None and "" in visible.dirs and record.verify(writer._kept_path, kept, clock, visible):
             writer._kept = kept
             writer._stage = writer._kept_path
         else:
             if writer._flagged:
-                _invalidate(target)
+                manifest.invalidate(target)
                 writer._flagged = False
             if os.path.lexists(writer._kept_path):
                 fs.remove(writer._kept_path)
@@ -472,8 +239,8 @@ class TreeWriter:
 
     def holds(self, path: str, digest: str) -> bool:
         """True when ``Kept(digest)`` can be planned at ``path``: a tree holds those bytes there."""
-        for record in (self._visible, self._kept):
-            if record is not None and path in record.files and record.files[path][0] == digest:
+        for known in (self._visible, self._kept):
+            if known is not None and path in known.files and known.files[path][0] == digest:
                 return True
         return False
 
@@ -570,7 +337,7 @@ class TreeWriter:
         assert self._stage is not None and self._kept is not None
         if self._stage_fd is None:
             if self._flagged:
-                _invalidate(self._target)
+                manifest.invalidate(self._target)
                 self._flagged = False
             # Opened before any change, so that syncfs reports writeback errors of all of them.
             self._stage_fd = os.open(self._stage, os.O_RDONLY | os.O_DIRECTORY)
@@ -735,16 +502,19 @@ class TreeWriter:
         self._swapped = True
         fs.fsync_dir(self._target.parent)
         clock = fs.clock(self._lock_fd)
-        record = self._new_record(clock)
-        kept: _Record | None = None
+        dirs = (self._kept_dirs_touched() if self._kept is not None else self._made) | {""}
+        new = record.swapped_in(
+            self._target, self._kept, dirs=dirs, written=self._written, affected=self._affected, clock=clock
+        )
+        kept: Record | None = None
         if old == stage and visible.complete:
             if self._kept is None:
                 fs.keep(old, self._kept_path)
                 old = self._kept_path
-            kept = self._old_record(clock)
+            kept = record.swapped_out(self._kept_path, visible, self._affected, clock)
         if old is not None and kept is None:
             fs.remove(old)
-        _write_manifest(self._target, record, kept)
+        manifest.write(self._target, new, kept)
         return diff
 
     def _unchanged(self) -> None:
@@ -757,60 +527,7 @@ class TreeWriter:
             return
         visible = self._visible if self._visible.complete else None
         if visible is not None or self._kept is not None:
-            _write_manifest(self._target, visible, self._kept)
-
-    def _new_record(self, clock: int) -> _Record:
-        """The record of the tree just swapped in, at ``rendered/``: what this writer made is
-        looked at again (directories before the files in them); of the kept tree's other
-        records, those whose inode's link count changed are read again."""
-        target = self._target
-        if self._kept is not None:
-            record = _Record(dict(self._kept.files), dict(self._kept.dirs), set(self._kept.racy))
-            dirs = self._kept_dirs_touched() | {""}
-        else:
-            record = _Record()
-            dirs = self._made | {""}
-        for path in dirs:
-            st = os.lstat(_join(target, path))
-            record.dirs[path] = _dir_rec(st)
-            if st.st_ctime_ns >= clock:
-                record.racy.add(path)
-        reread = [p for p, rec in record.files.items() if p not in self._written and rec[1] in self._affected]
-        for path in reread:
-            st = os.lstat(_join(target, path))
-            record.files[path] = _file_rec(file_digest(_join(target, path)), st)
-            if st.st_ctime_ns >= clock:
-                record.racy.add(path)
-        for path, digest in self._written.items():
-            st = os.lstat(_join(target, path))
-            record.files[path] = _file_rec(digest, st)
-            if st.st_ctime_ns >= clock:
-                record.racy.add(path)
-        return record
-
-    def _old_record(self, clock: int) -> _Record | None:
-        """The record of the tree swapped out, now the kept tree; None when a file whose link
-        count this writer changed (so its ctime) is not exactly the one recorded."""
-        kept = self._kept_path
-        record = _Record(dict(self._visible.files), dict(self._visible.dirs), set(self._visible.racy))
-        top = os.lstat(kept)
-        ino, mtime, _ = record.dirs[""]
-        if top.st_ino != ino or top.st_mtime_ns != mtime:
-            return None
-        record.dirs[""] = _dir_rec(top)
-        if top.st_ctime_ns >= clock:
-            record.racy.add("")
-        for path, rec in self._visible.files.items():
-            if rec[1] not in self._affected:
-                continue
-            location = _join(kept, path)
-            st = os.lstat(location)
-            if (st.st_ino, st.st_size, st.st_mtime_ns) != rec[1:4] or file_digest(location) != rec[0]:
-                return None
-            record.files[path] = _file_rec(rec[0], st)
-            if st.st_ctime_ns >= clock:
-                record.racy.add(path)
-        return record
+            manifest.write(self._target, visible, self._kept)
 
     def _close(self) -> None:
         """Leaving without a commit: remove a temporary tree; a kept tree changed in place
