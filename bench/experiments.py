@@ -681,6 +681,7 @@ def incremental(root: Path) -> int:
     from generator.load import load_fleet
     from generator.parse import parse
     from generator.resolve import resolve
+    from generator.write import read
     from generator.write import tree as w
 
     timings: dict[str, float] = {}
@@ -715,7 +716,7 @@ def incremental(root: Path) -> int:
     rendered = pipeline.render(root)
     target = root / "rendered"
     timed("write_tree, first", lambda: w.write_tree(target, rendered.plan.files))
-    timed("check_tree, nothing changed (reads every file)", lambda: w.check_tree(target, rendered.plan.files))
+    timed("check_tree, nothing changed (reads every file)", lambda: read.check_tree(target, rendered.plan.files))
 
     def stat_all() -> int:
         return sum(1 for rel in rendered.plan.files if (target / rel).stat().st_size >= 0)

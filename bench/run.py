@@ -267,7 +267,8 @@ def child_stages(root: Path) -> int:
     start = time.perf_counter()
     from generator import pipeline, validation
     from generator.cli import GC_THRESHOLDS
-    from generator.write import tree as write_module
+    from generator.write.read import check_tree
+    from generator.write.tree import write_tree
 
     import_seconds = time.perf_counter() - start
     gc.set_threshold(*GC_THRESHOLDS)  # as the CLI process runs (generator.cli.main_entry)
@@ -292,11 +293,11 @@ def child_stages(root: Path) -> int:
     with tempfile.TemporaryDirectory(dir=root) as scratch:
         target = Path(scratch) / "rendered"
         start, cpu_start = time.perf_counter(), time.process_time()
-        write_module.write_tree(target, files)
+        write_tree(target, files)
         clock.totals["write"] = time.perf_counter() - start
         clock.cpu["write"] = time.process_time() - cpu_start
         start = time.perf_counter()
-        write_module.check_tree(target, files)
+        check_tree(target, files)
         check_tree_seconds = time.perf_counter() - start
     objects = sum(len(e.objects) for e in rendered.environments) + sum(len(e.gitops) for e in rendered.environments)
     print(
@@ -389,13 +390,13 @@ def profile(spec: str, out: Path | None, top: int) -> int:
     with tempfile.TemporaryDirectory(prefix="modelfleet-profile-") as tmp:
         root = fleetgen.generate(Path(tmp) / "fleet", models=models, environments=envs)
         from generator import pipeline
-        from generator.write import tree as write_module
+        from generator.write.tree import write_tree
 
         profiler = cProfile.Profile()
         start = time.perf_counter()
         profiler.enable()
         rendered = pipeline.render(root)
-        write_module.write_tree(root / "rendered", rendered.plan.files)
+        write_tree(root / "rendered", rendered.plan.files)
         profiler.disable()
         log(f"profiled render + write of {spec}: {time.perf_counter() - start:.1f} s (with profiler overhead)")
         if out is not None:

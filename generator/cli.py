@@ -118,7 +118,7 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
     """The recorded render result when the inputs and rendered/ on disk both still match it."""
     from .inputs import disk_tree_digest, recorded_result, tree_digest_of
     from .write.fs import shared_lock
-    from .write.tree import last_recorded, last_written
+    from .write.read import last_recorded, last_written
 
     result = recorded_result(root, "render")
     if result is None or not all(isinstance(result.get(k), int) for k in _RENDER_KEYS):
@@ -147,7 +147,8 @@ def _current_render(root: Path, check: bool) -> dict[str, Any] | None:
 def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
     from . import report
     from .digest import content_digest
-    from .write.tree import check_tree, write_tree
+    from .write.read import check_tree
+    from .write.tree import write_tree
 
     current = _current_render(root, check) if use_cache else None
     if current is not None:
@@ -237,7 +238,7 @@ def _check_streamed(root: Path, cache: UnitCache) -> str | None:
     from .pipeline import render
     from .sinks import DigestSink
     from .write.planned import Kept
-    from .write.tree import check_tree
+    from .write.read import check_tree
 
     sink = DigestSink()
     try:

@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from generator.write import fs, manifest, record, tree
+from generator.write import fs, manifest, read, record, tree
 
 TARGETS: dict[str, tuple[Any, str]] = {
     "fs.remove_leftovers": (fs, "remove_leftovers"),
-    "tree._scan": (tree, "_scan"),
+    "read._scan": (read, "_scan"),
     "fs.new_temp_dir": (fs, "new_temp_dir"),
     "tree._build": (tree, "_build"),
     "fs.write_file": (fs, "write_file"),
@@ -39,7 +39,7 @@ TARGETS: dict[str, tuple[Any, str]] = {
     "fs.exchange": (fs, "exchange"),
     "fs.swap": (fs, "swap"),
     "fs.remove": (fs, "remove"),
-    "tree._same_content": (tree, "_same_content"),
+    "read._same_content": (read, "_same_content"),
     "manifest.load": (manifest, "load"),
     "record.verify": (record, "verify"),
     "record.scan": (record, "scan"),
@@ -115,8 +115,8 @@ def _entered(job: dict[str, Any]) -> None:
         Path(job["entered"]).write_text("")
 
 
-def _arm(name: str, job: dict[str, Any]) -> None:
-    original: Callable[..., Any] = getattr(tree, name)
+def _arm(owner: Any, name: str, job: dict[str, Any]) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
 
     def armed(*args: Any, **kwargs: Any) -> Any:
         _entered(job)
@@ -126,7 +126,7 @@ def _arm(name: str, job: dict[str, Any]) -> None:
         finally:
             STATE["armed"] -= 1
 
-    setattr(tree, name, armed)
+    setattr(owner, name, armed)
 
 
 def _arm_writer(job: dict[str, Any]) -> None:
@@ -152,8 +152,8 @@ def install(job: dict[str, Any]) -> None:
     hooks = [job["hook"]] if job.get("hook") else list(job.get("hooks", []))
     for name in TARGETS:
         _wrap(name, hooks)
-    _arm("write_tree", job)
-    _arm("check_tree", job)
+    _arm(tree, "write_tree", job)
+    _arm(read, "check_tree", job)
     _arm_writer(job)
 
 

@@ -29,7 +29,7 @@ import pytest
 
 from generator.cli import main
 from generator.errors import StaleOutputError
-from generator.write import tree
+from generator.write import read
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
 
@@ -343,7 +343,7 @@ def test_check_interrupted_by_a_swap_reports_old_or_new(fleet: Fleet, work: Path
     # and a check racing the very first render there is not covered.
     (root / ".rendered.lock").touch()
     # The check has listed rendered/ and is about to compare the first file's content.
-    reader = pause(work, "check", "tree._same_content", when="before")
+    reader = pause(work, "check", "read._same_content", when="before")
     check = start_hooked(root, "render", "--check", "--format", "json", hooks=[reader])
     wait_for(Path(reader["marker"]), check)
     render = start_hooked(root, entered=str(work / "render.entered"))
@@ -390,7 +390,7 @@ def _check_findings(target: Path, fleet: Fleet) -> list[Any]:
     """The findings ``render --check`` would report for ``target`` (in-process, same function)."""
     plan = {p: c for p, c in fleet.new.items() if c is not None}
     try:
-        tree.check_tree(target, plan)
+        read.check_tree(target, plan)
     except StaleOutputError as exc:
         return list(exc.findings)
     return []

@@ -15,7 +15,7 @@ import pytest
 
 from generator.pipeline import render
 from generator.schema import generated_files
-from generator.write.tree import diff_tree
+from generator.write.read import diff_tree
 
 REPO = Path(__file__).resolve().parent.parent
 

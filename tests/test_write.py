@@ -12,7 +12,8 @@ import pytest
 from generator.errors import ModelfleetError, StaleOutputError
 from generator.write import fs
 from generator.write.planned import TreeDiff
-from generator.write.tree import check_tree, diff_tree, unified_diff, write_tree
+from generator.write.read import check_tree, diff_tree, unified_diff
+from generator.write.tree import write_tree
 
 PLAN = {
     "base/fraud/deployment.yaml": b"kind: Deployment\n",

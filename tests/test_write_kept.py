@@ -13,16 +13,10 @@ import pytest
 
 from generator.digest import content_digest
 from generator.errors import ModelfleetError
-from generator.write import fs, manifest, record
-from generator.write import tree as tree_module
+from generator.write import fs, manifest, read, record
 from generator.write.planned import Kept, KeptUnavailable, TreeDiff
-from generator.write.tree import (
-    check_tree,
-    diff_tree,
-    last_written,
-    tree_writer,
-    write_tree,
-)
+from generator.write.read import check_tree, diff_tree, last_written
+from generator.write.tree import tree_writer, write_tree
 
 Tree = dict[str, bytes | None]  # files -> bytes, directories (ending in "/") -> None
 
@@ -338,7 +332,7 @@ def test_check_and_diff_accept_kept(target: Path, monkeypatch: pytest.MonkeyPatc
     warm(target)
     plan: dict[str, bytes | Kept] = {p: Kept(content_digest(c)) for p, c in A.items()}
     plan["d0/sub0/f0.yaml"] = b"planned bytes\n"
-    reads = Counter(monkeypatch, tree_module, "_same_content")
+    reads = Counter(monkeypatch, read, "_same_content")
     assert diff_tree(target, plan) == TreeDiff(stale=("d0/sub0/f0.yaml",))
     assert reads.calls == []  # the manifest verified: digests only
     assert check_tree(target, {p: Kept(content_digest(c)) for p, c in A.items()}) == TreeDiff()
@@ -443,7 +437,7 @@ def test_killed_update_leaves_an_untrusted_kept_tree(target: Path, monkeypatch: 
         raise RuntimeError("stopped")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tree_module, "_update", fail)
+        patch.setattr("generator.write.tree._update", fail)
         with pytest.raises(RuntimeError, match="stopped"):
             write_tree(target, C)
     assert tree(target) == expected(A)

@@ -1,52 +1,31 @@
-"""Stage 7, write: the only code that touches ``rendered/``.
+"""Stage 7, write: make ``rendered/`` hold exactly a plan, switching the whole tree at once.
 
-The plan maps relative POSIX paths to file bytes, or to ``Kept(digest)`` for a file whose
-bytes are known only by their blake2b digest ("the bytes last written at this path").
-``diff_tree`` compares a plan with the disk, ``check_tree`` turns a difference into a
-``StaleOutputError`` for ``render --check``, and ``write_tree`` (or the streaming
-``tree_writer``) makes ``rendered/`` hold exactly the plan, switching the whole tree at once
-with one ``renameat2(RENAME_EXCHANGE)``: readers, and a process killed at any instant, see
-the old tree or the new one, never a mix.
+``write_tree``, or the streaming ``tree_writer``, prepares the new tree next to ``rendered/``
+and swaps it in with one ``renameat2(RENAME_EXCHANGE)``: readers, and a process killed at any
+instant, see the old tree or the new one, never a mix.
 
-Two trees and a manifest. The tree swapped out by the last write is not deleted: it stays
-as ``.rendered.kept``, and ``.rendered.manifest`` records, for both trees, each file's
-content digest with its ``(st_ino, st_size, st_mtime_ns, st_ctime_ns)`` and each
-directory's ``(st_ino, st_mtime_ns, st_ctime_ns)``. A write first verifies both records with
-one ``lstat`` per recorded path (an edit changes a file's ctime, an added or removed entry
-changes its directory's mtime; a path whose recorded ctime is not older than the file
-system's clock when it was recorded is "racy" and is verified by reading it, as git does).
-It then brings the kept tree to the plan in place, touching only the paths whose digest
-differs: new bytes go to a temporary file renamed over the path (an inode is never
-modified, since both trees share the unchanged files' inodes through hard links), a file
-the visible tree already holds is hard-linked from it, and paths the plan lacks are
-removed. The kept tree's trust is withdrawn in the manifest (one byte, synced) before its
-first change, so an interrupted update leaves an untrusted kept tree, never a manifest that
-lies. The updated tree is made durable (one ``syncfs`` on Linux, an ``fsync`` per changed
-file and directory elsewhere), exchanged with ``rendered/``, the parent directory is
-fsynced, and the new manifest is written: the new visible tree's records, and the old
-visible tree's, now kept, where every file whose link count the update changed (hence its
-ctime) is looked at again and read again.
-
-Without a trusted kept tree (first writes, a tree edited by hand, an interrupted update)
-the new tree is built in a fresh ``.rendered.tmp-*``: files the visible tree already holds
-(known by a verified manifest, or by reading it) are hard-linked, so they keep their mtime;
-after the exchange the old tree is kept only when every one of its files is known. Without
-``renameat2`` the old tree is renamed away and deleted, and nothing is kept. A write whose
-plan the disk already holds touches nothing in ``rendered/``. Every helper name starts with
-``.<target>.`` (``.rendered.lock``, ``.rendered.kept``, ``.rendered.manifest``,
-``.rendered.tmp-*``, ``.rendered.old-*``), which the repository's ``.gitignore`` hides.
+The tree swapped out by the last write stays as ``.rendered.kept``, and the manifest records
+both trees. When both records verify, the kept tree is brought to the plan in place, touching
+only the paths whose digest differs: new bytes go to a temporary file renamed over the path
+(both trees share the unchanged files' inodes through hard links, so an inode is never
+modified), a file the visible tree holds is hard-linked from it, and unplanned paths are
+removed. Without a trusted kept tree (a first write, a tree edited by hand, an interrupted
+update) the new tree is built in a fresh ``.rendered.tmp-*``, linking the files the visible
+tree holds, and the old tree is kept after the exchange only when every one of its files is
+known. Either way the new tree is made durable before the exchange, the parent directory
+after it, and then the new manifest is written. Without ``renameat2`` the old tree is renamed
+away and deleted. A write whose plan the disk already holds touches nothing in ``rendered/``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from ..digest import content_digest, file_digest
+from ..digest import content_digest
 from . import findings, fs, manifest, record
 from .planned import (
     Content,
@@ -64,122 +43,8 @@ from .planned import (
     validate_plan,
 )
 from .record import Record
-from .walk import walk
-
-__all__ = [
-    "TreeWriter",
-    "check_tree",
-    "diff_tree",
-    "last_recorded",
-    "last_written",
-    "tree_writer",
-    "unified_diff",
-    "write_tree",
-]
 
 _FSYNC_MAX = 256  # an update of the kept tree with more changed paths than this syncs with syncfs
-
-
-def _scan(target: Path) -> tuple[dict[str, Path], set[str]]:
-    """Files (anything not a directory) and directories under ``target``, relative."""
-    files: dict[str, Path] = {}
-    dirs: set[str] = set()
-    if not target.exists():
-        return files, dirs
-    if not target.is_dir():
-        raise findings.not_a_directory(target)
-    for rel, entry in walk(target):
-        if entry.is_dir(follow_symlinks=False):
-            dirs.add(rel)
-        else:
-            files[rel] = Path(entry.path)
-    return files, dirs
-
-
-def _same_content(path: Path, expected: Content) -> bool:
-    if path.is_symlink() or not path.is_file():
-        return False
-    if isinstance(expected, Kept):
-        return file_digest(path) == expected.digest
-    return path.read_bytes() == expected
-
-
-def _diff(files: Mapping[str, Path], planned: Mapping[str, Content]) -> TreeDiff:
-    return TreeDiff(
-        stale=tuple(sorted(p for p in planned if p in files and not _same_content(files[p], planned[p]))),
-        missing=tuple(sorted(p for p in planned if p not in files)),
-        extra=tuple(sorted(p for p in files if p not in planned)),
-    )
-
-
-def _verified_visible(target: Path) -> Record | None:
-    visible = manifest.load(target).visible
-    return visible if visible is not None and record.verify(target, visible, None) else None
-
-
-def last_recorded(target: Path) -> dict[str, str] | None:
-    """Path -> digest of every file the manifest says ``target`` holds, without verifying the
-    disk: what the last write wrote, for a caller that only needs to rule a tree out."""
-    with fs.shared_lock(target):
-        visible = manifest.load(target).visible
-    return {p: f[0] for p, f in visible.files.items()} if visible is not None else None
-
-
-def last_written(target: Path) -> dict[str, str] | None:
-    """Path -> digest of every file under ``target`` as the manifest records it, when the
-    tree on disk verifies against it; None without a trusted record."""
-    with fs.shared_lock(target):
-        visible = _verified_visible(target)
-    return {p: f[0] for p, f in visible.files.items()} if visible is not None else None
-
-
-def diff_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
-    """Compare the files under ``target`` with ``planned`` (path -> bytes or ``Kept``): by
-    digest when the manifest's record of ``target`` verifies, else by reading the files."""
-    validate_plan(planned)
-    try:
-        with fs.shared_lock(target):
-            visible = _verified_visible(target)
-            if visible is not None:
-                return diff_digests(visible.digests(), {p: digest_of(c) for p, c in planned.items()})
-            files, _ = _scan(target)
-            return _diff(files, planned)
-    except OSError as exc:
-        raise findings.io_error("read rendered/", exc) from None
-
-
-def check_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
-    """The clean diff, or ``StaleOutputError`` with one finding per differing file."""
-    diff = diff_tree(target, planned)
-    if diff.clean:
-        return diff
-    raise findings.stale(diff)
-
-
-def _lines(content: bytes) -> list[str]:
-    lines = content.decode("utf-8", errors="replace").splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n\\ No newline at end of file\n"
-    return lines
-
-
-def unified_diff(target: Path, planned: Mapping[str, bytes], path: str) -> str:
-    """A unified diff of ``path`` from the disk (``a/``) to the plan (``b/``).
-
-    A file that is not on disk or not planned counts as empty; equal files give "".
-    """
-    validate_plan({path: b""})
-    on_disk = target / path
-    try:
-        before = on_disk.read_bytes() if on_disk.is_file() else b""
-    except OSError as exc:
-        raise findings.io_error("read rendered/", exc) from None
-    after = planned.get(path, b"")
-    shown = findings.display(path)
-    return "".join(difflib.unified_diff(_lines(before), _lines(after), f"a/{shown}", f"b/{shown}"))
-
-
-# --- writing -----------------------------------------------------------------------------
 
 
 class TreeWriter:
@@ -273,7 +138,7 @@ class TreeWriter:
         """``write_tree``'s whole plan (already checked by ``validate_plan``): every ``Kept``
         entry is found in a tree before anything is placed. What ``_add`` does file by file,
         with the usual case inline: a plan of recorded digests (the delta path's) is mostly
-        files the visible tree holds already, 26,000 of them at 1000x3."""
+        files the visible tree holds already."""
         if self._done or self._planned:
             raise ValueError("write_tree's writer takes one whole plan")
         visible = self._visible.files
