@@ -19,7 +19,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .inputs import CACHE_DIR, cache_disabled, write_atomic_with
+from .inputs import CACHE_DIR, cache_disabled
+from .write.fs import write_atomic
 
 MAGIC = b"modelfleet-unit-v1\n"
 _DIGEST = 20
@@ -82,7 +83,7 @@ class UnitCache:
         if not (self.enabled and self.writable):
             return False
         try:
-            write_atomic_with(self._path(key), lambda handle: _write_entry(handle, key, value))
+            write_atomic(self._path(key), lambda handle: _write_entry(handle, key, value), durable=False)
         except (OSError, pickle.PicklingError, TypeError, ValueError):
             return False
         return True

@@ -20,14 +20,14 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .digest import content_digest, file_digest, stream_digest
 from .fingerprint import generator_fingerprint
+from .write.fs import write_atomic
 from .write.walk import walk
 
 CACHE_DIR = ".modelfleet-cache"
@@ -128,27 +128,7 @@ def save_record(root: Path, command: str, referenced: Iterable[str], result: Map
             "inputs": state,
             "result": dict(result),
         }
-        write_atomic(_record_path(root, command), json.dumps(record, sort_keys=True).encode("utf-8"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (no fsync: a cache)."""
-    write_atomic_with(path, lambda handle: handle.write(data))
-
-
-def write_atomic_with(path: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """``write_atomic`` of what ``fill`` writes to the (seekable) temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fill(handle)
-        temp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
+        write_atomic(_record_path(root, command), json.dumps(record, sort_keys=True).encode("utf-8"), durable=False)
 
 
 def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The file-system steps of the write stage: locks, ``fsync`` and ``syncfs``, hard links, the
 ``renameat2`` exchange, and the helpers next to a target, named ``.<target>.<kind>`` (the
-repository's .gitignore hides ``.rendered.*``).
+repository's .gitignore hides ``.rendered.*``). Also ``write_atomic``, the one way ``generator``
+replaces a single file.
 
 The stage calls these through the module (``fs.write_file(...)``), so a test can replace a step
 in one place and see every call of it.
@@ -9,17 +10,17 @@ in one place and see every call of it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import functools
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
@@ -122,11 +123,68 @@ def write_file(path: Path, content: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)  # the umask may have removed bits
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, content)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    view = memoryview(content)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_atomic(
+    path: Path, content: bytes | Callable[[BinaryIO], object], *, durable: bool, prefix: str | None = None
+) -> None:
+    """Replace the file at ``path`` with ``content``: bytes, or what ``content`` writes to the
+    (seekable) binary file it is given. A reader, and a process killed at any instant, finds the
+    old file or the new one, never part of one.
+
+    The bytes go to a temporary file in the same directory (``prefix``, by default
+    ``.<name>.``, a random part, ``.tmp``), which takes the mode of the regular file it replaces
+    (a new file's is 0600), and which is renamed over ``path``. Missing parent directories are
+    created. ``durable``: the file is fsynced before the rename and its directory after, so the
+    new file survives a power cut; without, a power cut may leave the old file, none, or a torn
+    one: for callers that reject a torn file (a digest, a checksum, a parse) and lose only time.
+    """
+    name = f".{path.name}." if prefix is None else prefix
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=name, suffix=".tmp", dir=path.parent)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=name, suffix=".tmp", dir=path.parent)
+    temp = Path(temp_name)
+    try:
+        try:
+            mode = _regular_mode(path)
+            if mode is not None:
+                os.fchmod(fd, mode)
+            if isinstance(content, bytes):
+                _write_all(fd, content)
+            else:
+                with os.fdopen(fd, "wb", closefd=False) as handle:
+                    content(handle)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        temp.rename(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def _regular_mode(path: Path) -> int | None:
+    """The permission bits of the regular file at ``path`` (following a symbolic link), or None."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
 
 
 def fsync_file(path: Path) -> None:
@@ -148,6 +206,8 @@ def fsync_dir(path: Path) -> None:
 def _libc(name: str, argtypes: list[Any]) -> Any:
     """The Linux libc function ``name`` returning an int and setting errno, or None where the
     platform or libc has none."""
+    import ctypes  # here, not at the top: the record of `validate` answers without it
+
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -165,6 +225,8 @@ Syncfs = Callable[[int], int]
 @functools.cache
 def syncfs() -> Syncfs | None:
     """libc's ``syncfs``, or None where the platform or libc has none."""
+    import ctypes
+
     func: Syncfs | None = _libc("syncfs", [ctypes.c_int])
     return func
 
@@ -181,6 +243,8 @@ def sync_tree(root_fd: int, files: list[Path], dirs: set[Path]) -> None:
     if func is not None:
         if func(root_fd) == 0:
             return
+        import ctypes
+
         err = ctypes.get_errno()
         if err not in {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}:
             raise OSError(err, os.strerror(err), "syncfs")
@@ -213,6 +277,8 @@ RenameAt2 = Callable[[int, bytes, int, bytes, int], int]
 @functools.cache
 def renameat2() -> RenameAt2 | None:
     """libc's ``renameat2``, or None where the platform or libc has none."""
+    import ctypes
+
     func: RenameAt2 | None = _libc(
         "renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     )
@@ -225,6 +291,8 @@ def exchange(first: Path, second: Path) -> bool:
     if func is None:
         return False
     if func(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE):
+        import ctypes
+
         err = ctypes.get_errno()
         if err in {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}:
             return False

@@ -10,12 +10,10 @@ manifest that lies.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import sys
-import tempfile
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -80,27 +78,15 @@ def _checksum(body: bytes) -> bytes:
 
 
 def write(target: Path, visible: Record | None, kept: Record | None) -> None:
-    """Replace the manifest (a temporary file renamed over it). Not synced: it describes
-    trees already durable, and a manifest lost to a power cut leaves the previous one,
-    whose kept flag was cleared before anything it describes changed."""
+    """Replace the manifest. Not synced: it describes trees already durable, and a manifest
+    lost to a power cut leaves the previous one, whose kept flag was cleared before anything
+    it describes changed."""
     body = encode_body(visible.tree() if visible is not None else None, kept.tree() if kept is not None else None)
     data = b"%s%s %s\n%s" % (_MAGIC, b"1" if kept is not None else b"0", _checksum(body), body)
-    fd, name = tempfile.mkstemp(prefix=fs.helper_name(target, "tmp-manifest-"), dir=target.parent)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        manifest = _location(target)
-        if manifest.is_dir() and not manifest.is_symlink():  # not ours: it is in the way
-            shutil.rmtree(manifest)
-        Path(name).rename(manifest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(name).unlink()
-        raise
+    manifest = _location(target)
+    if manifest.is_dir() and not manifest.is_symlink():  # not ours: it is in the way
+        shutil.rmtree(manifest)
+    fs.write_atomic(manifest, data, durable=False, prefix=fs.helper_name(target, "tmp-manifest-"))
 
 
 def invalidate(target: Path) -> None:
