@@ -7,8 +7,7 @@ import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from .digest import content_digest
-from .write.planned import Kept
+from .write.planned import Kept, digest_of
 from .write.tree import TreeWriter, tree_writer
 
 __all__ = ["DigestSink", "WriterSink"]
@@ -22,7 +21,7 @@ class DigestSink:
         self.digests: dict[str, str] = {}
 
     def __call__(self, path: str, content: bytes | Kept) -> str:
-        found = content.digest if isinstance(content, Kept) else content_digest(content)
+        found = digest_of(content)
         self.digests[path] = found
         return found
 
