@@ -20,7 +20,7 @@ touch the project's virtualenv.
 
 Ported into ``generator/`` since (branch perf-throughput), so ``baseline`` now includes
 them and their patches only stack a second layer on the real thing: ``fsync_once``
-(``write._sync_tree``: one syncfs), ``rs_validate`` and ``no_dedupe`` (``kubeschema`` /
+(``fs.sync_tree``: one syncfs), ``rs_validate`` and ``no_dedupe`` (``kubeschema`` /
 ``crdschema``: jsonschema-rs decides, the canonical key only for rejected objects),
 ``yaml_style_cache`` (``yamlout``: style and implicit tags memoised),
 ``template_parse_cache`` (``templating.render_documents``), ``namespaced_shallow`` and
@@ -96,13 +96,14 @@ def syncfs(path: Path) -> None:
 
 
 def patch_fsync_once() -> None:
-    """write._build: write every file without fsync, then one syncfs() before the swap."""
-    from generator import write as w
+    """tree._build: write every file without fsync, then one syncfs() before the swap."""
+    from generator.write import fs
+    from generator.write.manifest import tree as w
 
     def write_file(path: Path, content: bytes) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, w._FILE_MODE)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, fs.FILE_MODE)
         try:
-            os.fchmod(fd, w._FILE_MODE)
+            os.fchmod(fd, fs.FILE_MODE)
             view = memoryview(content)
             while view:
                 view = view[os.write(fd, view) :]
@@ -116,7 +117,7 @@ def patch_fsync_once() -> None:
             for parent in reversed(path.parents):
                 if parent.is_relative_to(root) and parent not in dirs:
                     parent.mkdir()
-                    parent.chmod(w._DIR_MODE)
+                    parent.chmod(fs.DIR_MODE)
                     dirs.add(parent)
             write_file(path, planned[rel])
         syncfs(root)  # data and directory entries of the whole new tree, durably, in one call
@@ -125,12 +126,13 @@ def patch_fsync_once() -> None:
 
 
 def patch_fsync_threads() -> None:
-    """write._build: the same per-file fsyncs, issued from 16 threads (ext4 batches their commits)."""
+    """tree._build: the same per-file fsyncs, issued from 16 threads (ext4 batches their commits)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from generator import write as w
+    from generator.write import fs
+    from generator.write.manifest import tree as w
 
-    original = w._write_file
+    original = fs.write_file
 
     def build(root: Path, planned: Mapping[str, bytes]) -> None:
         dirs = {root}
@@ -140,13 +142,13 @@ def patch_fsync_threads() -> None:
             for parent in reversed(path.parents):
                 if parent.is_relative_to(root) and parent not in dirs:
                     parent.mkdir()
-                    parent.chmod(w._DIR_MODE)
+                    parent.chmod(fs.DIR_MODE)
                     dirs.add(parent)
             jobs.append((path, planned[rel]))
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda job: original(*job), jobs))
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(w._fsync_dir, sorted(dirs, reverse=True)))
+            list(pool.map(fs.fsync_dir, sorted(dirs, reverse=True)))
 
     w._build = build
 
@@ -473,7 +475,7 @@ COMBOS = {
 def child(names: list[str], root: Path) -> int:
     start = time.perf_counter()
     from generator import pipeline
-    from generator import write as write_module
+    from generator.write.manifest import tree as write_module
 
     import_seconds = time.perf_counter() - start
     for name in names:
@@ -518,11 +520,12 @@ def child(names: list[str], root: Path) -> int:
 def breakdown(root: Path) -> int:
     """Exclusive time of the functions inside build, check and plan (no profiler overhead)."""
     from generator import pipeline
-    from generator import write as w
     from generator.build import dashboard, templating, workload
     from generator.check import crdschema, kubeschema
     from generator.output import overlay as layout
     from generator.output import yamlout
+    from generator.write import fs
+    from generator.write import tree as w
 
     clock = _StageClock()
     spots: dict[str, tuple[Any, str]] = {
@@ -536,8 +539,8 @@ def breakdown(root: Path) -> int:
         "deepcopy in namespaced()": (layout, "namespaced"),
         "deepcopy in with_image()": (layout, "with_image"),
         "YAML dump (yamlout.dump)": (yamlout, "dump"),
-        "write: files + fsync (write._write_file)": (w, "_write_file"),
-        "write: directory fsync (write._fsync_dir)": (w, "_fsync_dir"),
+        "write: files + fsync (fs.write_file)": (fs, "write_file"),
+        "write: directory fsync (fs.fsync_dir)": (fs, "fsync_dir"),
     }
     # The clock's stages are free-form keys here.
     clock.totals = dict.fromkeys(spots, 0.0)
@@ -680,10 +683,11 @@ def incremental(root: Path) -> int:
     import pickle
 
     from generator import pipeline
-    from generator import write as w
     from generator.read.load import load_fleet
     from generator.read.parse import parse
     from generator.read.resolve import resolve
+    from generator.write import read
+    from generator.write import tree as w
 
     timings: dict[str, float] = {}
 
@@ -717,7 +721,7 @@ def incremental(root: Path) -> int:
     rendered = pipeline.render(root)
     target = root / "rendered"
     timed("write_tree, first", lambda: w.write_tree(target, rendered.plan.files))
-    timed("check_tree, nothing changed (reads every file)", lambda: w.check_tree(target, rendered.plan.files))
+    timed("check_tree, nothing changed (reads every file)", lambda: read.check_tree(target, rendered.plan.files))
 
     def stat_all() -> int:
         return sum(1 for rel in rendered.plan.files if (target / rel).stat().st_size >= 0)

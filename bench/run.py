@@ -268,8 +268,9 @@ def child_stages(root: Path) -> int:
     """Render ``root`` in-process with every stage timed; print one JSON line."""
     start = time.perf_counter()
     from generator import pipeline, units, validation
-    from generator import write as write_module
     from generator.cli import GC_THRESHOLDS
+    from generator.write.read import check_tree
+    from generator.write.tree import write_tree
 
     import_seconds = time.perf_counter() - start
     gc.set_threshold(*GC_THRESHOLDS)  # as the CLI process runs (generator.cli.main_entry)
@@ -294,11 +295,11 @@ def child_stages(root: Path) -> int:
     with tempfile.TemporaryDirectory(dir=root) as scratch:
         target = Path(scratch) / "rendered"
         start, cpu_start = time.perf_counter(), time.process_time()
-        write_module.write_tree(target, files)
+        write_tree(target, files)
         clock.totals["write"] = time.perf_counter() - start
         clock.cpu["write"] = time.process_time() - cpu_start
         start = time.perf_counter()
-        write_module.check_tree(target, files)
+        check_tree(target, files)
         check_tree_seconds = time.perf_counter() - start
     objects = sum(len(e.objects) for e in rendered.environments) + sum(len(e.gitops) for e in rendered.environments)
     print(
@@ -391,13 +392,13 @@ def profile(spec: str, out: Path | None, top: int) -> int:
     with tempfile.TemporaryDirectory(prefix="modelfleet-profile-") as tmp:
         root = fleetgen.generate(Path(tmp) / "fleet", models=models, environments=envs)
         from generator import pipeline
-        from generator import write as write_module
+        from generator.write.tree import write_tree
 
         profiler = cProfile.Profile()
         start = time.perf_counter()
         profiler.enable()
         rendered = pipeline.render(root)
-        write_module.write_tree(root / "rendered", rendered.plan.files)
+        write_tree(root / "rendered", rendered.plan.files)
         profiler.disable()
         log(f"profiled render + write of {spec}: {time.perf_counter() - start:.1f} s (with profiler overhead)")
         if out is not None:
@@ -853,7 +854,7 @@ def markdown(
     add(f"| import floor: `python -c \"{IMPORT_FLOOR}\"` | {floors['import'].cell()} | {len(floors['import'].times)} |")
     gen = example.get("import_generator")
     if gen:
-        add(f"| `import generator.pipeline, generator.write` (for comparison) | {gen.cell()} | {len(gen.times)} |")
+        add(f"| `import generator.pipeline, generator.write.tree` (for comparison) | {gen.cell()} | {len(gen.times)} |")
     for name, result in fleets.items():
         if result.floor.times:
             add(
@@ -1050,7 +1051,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = run([PY, "-c", package]).stdout.strip()
         warm = run([PY, "-m", "compileall", "-q", where]) if where else None
         if warm is None or warm.code == 0:
-            imports = "import generator.pipeline, generator.write, generator.cli, generator.commands.schema"
+            imports = "import generator.pipeline, generator.write.tree, generator.cli, generator.commands.schema"
             warm = run([PY, "-c", imports])
         if warm.code != 0:
             log(f"cannot import modelfleet with {PY}:\n{warm.stderr}")
@@ -1068,7 +1069,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeat(small_reps, lambda _: run([PY, "-m", "generator", "--help"]), example["help"])
         repeat(
             small_reps,
-            lambda _: run([PY, "-c", "import generator.pipeline, generator.write"]),
+            lambda _: run([PY, "-c", "import generator.pipeline, generator.write.tree"]),
             example["import_generator"],
         )
         measure_validate(ex_root, small_reps, example["validate"], example["validate_recorded"])

@@ -149,7 +149,7 @@ def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
     from generator import report
     from generator.commands.promote import promote
     from generator.pipeline import render
-    from generator.write import write_tree
+    from generator.write.tree import write_tree
 
     result = promote(root, model, source, target)
     if not result.changed:

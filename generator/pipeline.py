@@ -26,9 +26,10 @@ from generator.build.runbook import runbook
 from generator.build.scaling import model_adapter_rules
 from generator.build.sli import sli_for
 from generator.build.workload import KubeObject
+from generator.digest import content_digest, digest
 from generator.errors import Finding, ModelfleetError
-from generator.incremental.cache import UnitCache, digest
-from generator.incremental.deltarecord import RecordBuilder, content_digest
+from generator.incremental.cache import UnitCache
+from generator.incremental.deltarecord import RecordBuilder
 from generator.incremental.entries import (
     file_digests,
     is_digests,
@@ -58,7 +59,7 @@ from generator.units import (
     shared_files,
 )
 from generator.validation import validate_sources
-from generator.write import Kept
+from generator.write.planned import Kept
 
 Files = dict[str, bytes | str]  # path -> bytes, or the digest of bytes a hit's entry names
 

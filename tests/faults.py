@@ -26,28 +26,28 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import generator.write as w
+from generator.write import fs, manifest, read, record, tree
 
 TARGETS: dict[str, tuple[Any, str]] = {
-    "write._remove_leftovers": (w, "_remove_leftovers"),
-    "write._scan": (w, "_scan"),
-    "write._new_temp_dir": (w, "_new_temp_dir"),
-    "write._build": (w, "_build"),
-    "write._write_file": (w, "_write_file"),
-    "write._fsync_dir": (w, "_fsync_dir"),
-    "write._sync_tree": (w, "_sync_tree"),
-    "write._exchange": (w, "_exchange"),
-    "write._swap": (w, "_swap"),
-    "write._remove": (w, "_remove"),
-    "write._same_content": (w, "_same_content"),
-    "write._load_manifest": (w, "_load_manifest"),
-    "write._verify": (w, "_verify"),
-    "write._scan_record": (w, "_scan_record"),
-    "write._invalidate": (w, "_invalidate"),
-    "write._update": (w, "_update"),
-    "write._link": (w, "_link"),
-    "write._keep": (w, "_keep"),
-    "write._write_manifest": (w, "_write_manifest"),
+    "fs.remove_leftovers": (fs, "remove_leftovers"),
+    "read._scan": (read, "_scan"),
+    "fs.new_temp_dir": (fs, "new_temp_dir"),
+    "tree._build": (tree, "_build"),
+    "fs.write_file": (fs, "write_file"),
+    "fs.fsync_dir": (fs, "fsync_dir"),
+    "fs.sync_tree": (fs, "sync_tree"),
+    "fs.exchange": (fs, "exchange"),
+    "fs.swap": (fs, "swap"),
+    "fs.remove": (fs, "remove"),
+    "read._same_content": (read, "_same_content"),
+    "manifest.load": (manifest, "load"),
+    "record.verify": (record, "verify"),
+    "record.scan": (record, "scan"),
+    "manifest.invalidate": (manifest, "invalidate"),
+    "tree._update": (tree, "_update"),
+    "fs.link": (fs, "link"),
+    "fs.keep": (fs, "keep"),
+    "manifest.write": (manifest, "write"),
     "tempfile.mkdtemp": (tempfile, "mkdtemp"),
     "tempfile.mkstemp": (tempfile, "mkstemp"),
     "shutil.rmtree": (shutil, "rmtree"),
@@ -100,7 +100,7 @@ def _wrap(name: str, hooks: list[dict[str, Any]]) -> None:
             if hook["when"] == "before":
                 fire(hook)
         result = original(*args, **kwargs)
-        if name == "write._exchange":
+        if name == "fs.exchange":
             STATE["exchanged"].append(result)
         for hook in hits:
             if hook["when"] == "after":
@@ -115,8 +115,8 @@ def _entered(job: dict[str, Any]) -> None:
         Path(job["entered"]).write_text("")
 
 
-def _arm(name: str, job: dict[str, Any]) -> None:
-    original: Callable[..., Any] = getattr(w, name)
+def _arm(owner: Any, name: str, job: dict[str, Any]) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
 
     def armed(*args: Any, **kwargs: Any) -> Any:
         _entered(job)
@@ -126,12 +126,12 @@ def _arm(name: str, job: dict[str, Any]) -> None:
         finally:
             STATE["armed"] -= 1
 
-    setattr(w, name, armed)
+    setattr(owner, name, armed)
 
 
 def _arm_writer(job: dict[str, Any]) -> None:
     """The CLI streams a render into ``tree_writer``: armed while the writer is open."""
-    original = w.tree_writer
+    original = tree.tree_writer
 
     @contextlib.contextmanager
     def armed(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -143,17 +143,17 @@ def _arm_writer(job: dict[str, Any]) -> None:
         finally:
             STATE["armed"] -= 1
 
-    w.tree_writer = armed  # type: ignore[assignment]
+    tree.tree_writer = armed  # type: ignore[assignment]
 
 
 def install(job: dict[str, Any]) -> None:
     if job.get("fallback"):
-        w._exchange = lambda first, second: False  # type: ignore[assignment]
+        fs.exchange = lambda first, second: False  # type: ignore[assignment]
     hooks = [job["hook"]] if job.get("hook") else list(job.get("hooks", []))
     for name in TARGETS:
         _wrap(name, hooks)
-    _arm("write_tree", job)
-    _arm("check_tree", job)
+    _arm(tree, "write_tree", job)
+    _arm(read, "check_tree", job)
     _arm_writer(job)
 
 

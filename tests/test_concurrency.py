@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from generator import write
 from generator.cli import main
 from generator.errors import StaleOutputError
+from generator.write import read
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
 
@@ -270,7 +270,7 @@ def test_simultaneous_renders_are_serialised(count: int, fleet: Fleet, work: Pat
 
 def test_a_second_render_waits_for_the_lock(fleet: Fleet, work: Path) -> None:
     root = fleet.copy(work / "fleet")
-    holder = pause(work, "a", "write._build")  # the new tree is complete but not swapped in
+    holder = pause(work, "a", "tree._build")  # the new tree is complete but not swapped in
     first = start_hooked(root, hooks=[holder])
     wait_for(Path(holder["marker"]), first)
     locked = work / "b.locked"
@@ -278,7 +278,7 @@ def test_a_second_render_waits_for_the_lock(fleet: Fleet, work: Path) -> None:
         root,
         entered=str(work / "b.entered"),
         hooks=[
-            {"action": "mark", "target": "write._remove_leftovers", "nth": 1, "when": "before", "marker": str(locked)}
+            {"action": "mark", "target": "fs.remove_leftovers", "nth": 1, "when": "before", "marker": str(locked)}
         ],
     )
     wait_for(work / "b.entered", second)
@@ -299,7 +299,7 @@ def test_a_second_render_waits_for_the_lock(fleet: Fleet, work: Path) -> None:
 
 def test_a_killed_lock_holder_lets_the_waiting_render_finish(fleet: Fleet, work: Path) -> None:
     root = fleet.copy(work / "fleet")
-    holder = pause(work, "a", "write._write_file", nth=10)  # half-built temporary tree
+    holder = pause(work, "a", "fs.write_file", nth=10)  # half-built temporary tree
     first = start_hooked(root, hooks=[holder])
     wait_for(Path(holder["marker"]), first)
     second = start_hooked(root, entered=str(work / "b.entered"))
@@ -320,7 +320,7 @@ def test_a_killed_lock_holder_lets_the_waiting_render_finish(fleet: Fleet, work:
 
 def test_check_during_a_render_waits_and_sees_the_new_tree(fleet: Fleet, work: Path) -> None:
     root = fleet.copy(work / "fleet")
-    holder = pause(work, "a", "write._build")
+    holder = pause(work, "a", "tree._build")
     render = start_hooked(root, hooks=[holder])
     wait_for(Path(holder["marker"]), render)
 
@@ -343,7 +343,7 @@ def test_check_interrupted_by_a_swap_reports_old_or_new(fleet: Fleet, work: Path
     # and a check racing the very first render there is not covered.
     (root / ".rendered.lock").touch()
     # The check has listed rendered/ and is about to compare the first file's content.
-    reader = pause(work, "check", "write._same_content", when="before")
+    reader = pause(work, "check", "read._same_content", when="before")
     check = start_hooked(root, "render", "--check", "--format", "json", hooks=[reader])
     wait_for(Path(reader["marker"]), check)
     render = start_hooked(root, entered=str(work / "render.entered"))
@@ -390,7 +390,7 @@ def _check_findings(target: Path, fleet: Fleet) -> list[Any]:
     """The findings ``render --check`` would report for ``target`` (in-process, same function)."""
     plan = {p: c for p, c in fleet.new.items() if c is not None}
     try:
-        write.check_tree(target, plan)
+        read.check_tree(target, plan)
     except StaleOutputError as exc:
         return list(exc.findings)
     return []
@@ -401,7 +401,7 @@ def _check_findings(target: Path, fleet: Fleet) -> list[Any]:
 
 def test_ctrl_c_while_writing_keeps_the_old_tree(fleet: Fleet, work: Path) -> None:
     root = fleet.copy(work / "fleet")
-    holder = pause(work, "a", "write._write_file", nth=10)
+    holder = pause(work, "a", "fs.write_file", nth=10)
     render = start_hooked(root, hooks=[holder])
     wait_for(Path(holder["marker"]), render)
     os.killpg(render.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
@@ -412,12 +412,12 @@ def test_ctrl_c_while_writing_keeps_the_old_tree(fleet: Fleet, work: Path) -> No
 
 
 SIGINT_POINTS = [
-    ("before", "write._remove_leftovers", 1, "old"),
-    ("after", "write._write_file", 1, "old"),
-    ("after", "write._build", 1, "old"),
-    ("after", "write._exchange", 1, "new"),
-    ("before", "write._keep", 1, "new"),
-    ("before", "write._write_manifest", 1, "new"),
+    ("before", "fs.remove_leftovers", 1, "old"),
+    ("after", "fs.write_file", 1, "old"),
+    ("after", "tree._build", 1, "old"),
+    ("after", "fs.exchange", 1, "new"),
+    ("before", "fs.keep", 1, "new"),
+    ("before", "manifest.write", 1, "new"),
 ]
 
 

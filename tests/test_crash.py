@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from generator.write import write_tree
+from generator.write.tree import write_tree
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast`
 
@@ -494,11 +494,11 @@ def test_sigkill_at_every_write_step(mode: str, scenario: Scenario, servers: lis
     if mode in ("exchange", "leftovers", "kept"):
         assert traced["exchanged"] == [True], "renameat2(RENAME_EXCHANGE) was not used: this machine tests less"
     if mode == "kept":  # the kept tree was updated in place, no temporary tree built
-        assert counts.get("write._update") == 1 and "tempfile.mkdtemp" not in counts, counts
+        assert counts.get("tree._update") == 1 and "tempfile.mkdtemp" not in counts, counts
     else:
-        assert "write._update" not in counts, counts
+        assert "tree._update" not in counts, counts
     if mode == "leftovers":
-        assert counts.get("write._remove", 0) >= 3, counts
+        assert counts.get("fs.remove", 0) >= 3, counts
     points = [
         (name, nth, when)
         for name, count in sorted(counts.items())
@@ -640,7 +640,7 @@ def test_check_of_a_stale_tree_writes_nothing(scenario: Scenario, tmp_path: Path
 
 @pytest.mark.parametrize(
     ("target", "nth", "expect"),
-    [("write._write_file", 5, "old"), ("write._exchange", 1, "old")],
+    [("fs.write_file", 5, "old"), ("fs.exchange", 1, "old")],
 )
 def test_internal_error_while_writing_is_short_and_keeps_the_old_tree(
     scenario: Scenario, tmp_path: Path, target: str, nth: int, expect: str

@@ -14,8 +14,9 @@ import pytest
 from generator import pipeline
 from generator.cli import main
 from generator.commands.delta import Delta, attempt_delta
+from generator.digest import content_digest
 from generator.incremental.cache import UnitCache
-from generator.incremental.deltarecord import content_digest, load_record
+from generator.incremental.deltarecord import load_record
 from generator.incremental.inputrecord import CACHE_DIR
 from tests.conftest import committed_file_count
 

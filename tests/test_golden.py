@@ -15,7 +15,7 @@ import pytest
 
 from generator.commands.schema import generated_files
 from generator.pipeline import Rendered
-from generator.write import diff_tree
+from generator.write.read import diff_tree
 
 REPO = Path(__file__).resolve().parent.parent
 

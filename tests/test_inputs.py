@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from generator.digest import content_digest
 from generator.incremental.inputrecord import disk_tree_digest, tree_digest_of
-from generator.write import content_digest
 
 TREE = {
     "a.yaml": b"a\n",

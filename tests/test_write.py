@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from generator import write
 from generator.errors import ModelfleetError, StaleOutputError
-from generator.write import TreeDiff, check_tree, diff_tree, unified_diff, write_tree
+from generator.write import fs
+from generator.write.planned import TreeDiff
+from generator.write.read import check_tree, diff_tree, unified_diff
+from generator.write.tree import write_tree
 
 PLAN = {
     "base/fraud/deployment.yaml": b"kind: Deployment\n",
@@ -188,7 +190,7 @@ def test_failed_swap_keeps_old_tree_then_recovers(target: Path, monkeypatch: pyt
         raise RuntimeError("power cut")
 
     with monkeypatch.context() as patch:
-        patch.setattr(write, "_swap", crash)
+        patch.setattr(fs, "swap", crash)
         with pytest.raises(RuntimeError, match="power cut"):
             write_tree(target, new_plan)
     assert tree(target) == PLAN
@@ -203,7 +205,7 @@ def test_failed_swap_keeps_old_tree_then_recovers(target: Path, monkeypatch: pyt
 
 def test_fallback_without_renameat2(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_tree(target, PLAN)
-    monkeypatch.setattr(write, "_exchange", lambda first, second: False)
+    monkeypatch.setattr(fs, "exchange", lambda first, second: False)
     write_tree(target, {"x.yaml": b"x"})
     assert tree(target) == {"x.yaml": b"x"}
     assert siblings(target) == []
@@ -214,7 +216,7 @@ def test_exchange_swaps_directories(tmp_path: Path) -> None:
     first.mkdir()
     second.mkdir()
     (first / "f").write_bytes(b"1")
-    if not write._exchange(first, second):
+    if not fs.exchange(first, second):
         pytest.skip("renameat2(RENAME_EXCHANGE) unavailable here")
     assert (second / "f").read_bytes() == b"1"
     assert not (first / "f").exists()
@@ -227,7 +229,7 @@ def test_unwritable_location_is_a_user_error(target: Path, monkeypatch: pytest.M
         def refuse(target: Path) -> Path:
             raise PermissionError(13, "Permission denied", str(target.parent))
 
-        monkeypatch.setattr(write, "_new_temp_dir", refuse)
+        monkeypatch.setattr(fs, "new_temp_dir", refuse)
         with pytest.raises(ModelfleetError, match="cannot write rendered/: Permission denied"):
             write_tree(target, PLAN)
         assert not target.exists()

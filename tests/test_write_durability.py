@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import write
 from generator.errors import ModelfleetError
-from generator.write import write_tree
+from generator.write import fs, manifest
+from generator.write.tree import write_tree
 
 OLD = {"base/a.yaml": b"old\n", "README.md": b"old\n"}
 NEW = {"base/a.yaml": b"new\n", "base/deep/b.yaml": b"b\n", "gitops/prod.yaml": b"p\n"}
@@ -36,9 +36,9 @@ def target(tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux-only")
 def test_linux_has_syncfs_and_skips_per_file_fsyncs(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert write._syncfs() is not None
+    assert fs.syncfs() is not None
     synced: list[Path] = []
-    monkeypatch.setattr(write, "_fsync_file", synced.append)
+    monkeypatch.setattr(fs, "fsync_file", synced.append)
     write_tree(target, NEW)
     assert tree(target) == NEW
     assert synced == []
@@ -55,7 +55,7 @@ def test_syncfs_runs_once_on_the_complete_new_tree_before_the_swap(
         seen.append((tree(new_root), tree(target)))
         return 0
 
-    monkeypatch.setattr(write, "_syncfs", lambda: fake_syncfs)
+    monkeypatch.setattr(fs, "syncfs", lambda: fake_syncfs)
     write_tree(target, NEW)
     assert seen == [(NEW, OLD)]  # all of the new tree, while rendered/ still held the old one
     assert tree(target) == NEW
@@ -66,7 +66,7 @@ def test_without_syncfs_every_file_and_directory_is_fsynced_before_the_swap(
 ) -> None:
     files: list[str] = []
     dirs: list[str] = []
-    real_fsync_dir = write._fsync_dir
+    real_fsync_dir = fs.fsync_dir
 
     def fsync_file(path: Path) -> None:
         assert tree(target) == OLD
@@ -78,9 +78,9 @@ def test_without_syncfs_every_file_and_directory_is_fsynced_before_the_swap(
         dirs.append("/".join(path.parts[len(target.parent.parts) + 1 :]))
         real_fsync_dir(path)
 
-    monkeypatch.setattr(write, "_syncfs", lambda: None)
-    monkeypatch.setattr(write, "_fsync_file", fsync_file)
-    monkeypatch.setattr(write, "_fsync_dir", fsync_dir)
+    monkeypatch.setattr(fs, "syncfs", lambda: None)
+    monkeypatch.setattr(fs, "fsync_file", fsync_file)
+    monkeypatch.setattr(fs, "fsync_dir", fsync_dir)
     write_tree(target, NEW)
     assert tree(target) == NEW
     assert sorted(files) == sorted(c.decode() for c in NEW.values())
@@ -94,8 +94,8 @@ def test_unsupported_syncfs_falls_back_to_fsync(target: Path, monkeypatch: pytes
         return -1
 
     synced: list[Path] = []
-    monkeypatch.setattr(write, "_syncfs", lambda: unsupported)
-    monkeypatch.setattr(write, "_fsync_file", synced.append)
+    monkeypatch.setattr(fs, "syncfs", lambda: unsupported)
+    monkeypatch.setattr(fs, "fsync_file", synced.append)
     write_tree(target, NEW)
     assert tree(target) == NEW
     assert len(synced) == len(NEW)
@@ -106,7 +106,7 @@ def test_syncfs_error_keeps_the_old_tree(target: Path, monkeypatch: pytest.Monke
         ctypes.set_errno(errno.EIO)
         return -1
 
-    monkeypatch.setattr(write, "_syncfs", lambda: failing)
+    monkeypatch.setattr(fs, "syncfs", lambda: failing)
     with pytest.raises(ModelfleetError, match="cannot write rendered/: Input/output error"):
         write_tree(target, NEW)
     assert tree(target) == OLD
@@ -117,7 +117,7 @@ def _warm(path: Path) -> None:
     """rendered/ holds OLD and a trusted kept tree holds NEW (written, then OLD again)."""
     write_tree(path, NEW)
     write_tree(path, OLD)
-    assert write._load_manifest(path).kept is not None
+    assert manifest.load(path).kept is not None
 
 
 def test_small_update_of_the_kept_tree_fsyncs_what_changed_before_the_swap(
@@ -127,7 +127,7 @@ def test_small_update_of_the_kept_tree_fsyncs_what_changed_before_the_swap(
     changed = {**OLD, "README.md": b"changed\n"}
     files: list[str] = []
     dirs: list[str] = []
-    real_fsync_file, real_fsync_dir = write._fsync_file, write._fsync_dir
+    real_fsync_file, real_fsync_dir = fs.fsync_file, fs.fsync_dir
 
     def fsync_file(path: Path) -> None:
         assert tree(target) == OLD
@@ -140,9 +140,9 @@ def test_small_update_of_the_kept_tree_fsyncs_what_changed_before_the_swap(
             assert tree(target) == OLD
         real_fsync_dir(path)
 
-    monkeypatch.setattr(write, "_syncfs", lambda: pytest.fail("syncfs for a small update"))
-    monkeypatch.setattr(write, "_fsync_file", fsync_file)
-    monkeypatch.setattr(write, "_fsync_dir", fsync_dir)
+    monkeypatch.setattr(fs, "syncfs", lambda: pytest.fail("syncfs for a small update"))
+    monkeypatch.setattr(fs, "fsync_file", fsync_file)
+    monkeypatch.setattr(fs, "fsync_dir", fsync_dir)
     write_tree(target, changed)
     assert tree(target) == changed
     assert files == [".rendered.kept/README.md"]  # base/a.yaml was linked back from rendered/
@@ -163,8 +163,8 @@ def test_large_update_of_the_kept_tree_runs_syncfs_once_before_the_swap(
         seen.append((root.name, tree(root), tree(target)))
         return 0
 
-    monkeypatch.setattr(write, "_FSYNC_MAX", 0)
-    monkeypatch.setattr(write, "_syncfs", lambda: fake_syncfs)
+    monkeypatch.setattr("generator.write.tree._FSYNC_MAX", 0)
+    monkeypatch.setattr(fs, "syncfs", lambda: fake_syncfs)
     write_tree(target, changed)
     assert seen == [(".rendered.kept", changed, OLD)]
     assert tree(target) == changed
@@ -177,12 +177,12 @@ def test_syncfs_error_in_the_kept_tree_keeps_the_old_tree(target: Path, monkeypa
         ctypes.set_errno(errno.EIO)
         return -1
 
-    monkeypatch.setattr(write, "_FSYNC_MAX", 0)
-    monkeypatch.setattr(write, "_syncfs", lambda: failing)
+    monkeypatch.setattr("generator.write.tree._FSYNC_MAX", 0)
+    monkeypatch.setattr(fs, "syncfs", lambda: failing)
     with pytest.raises(ModelfleetError, match="cannot write rendered/: Input/output error"):
         write_tree(target, {**OLD, "README.md": b"changed\n"})
     assert tree(target) == OLD
-    assert write._load_manifest(target).kept is None  # the kept tree changed: no longer trusted
+    assert manifest.load(target).kept is None  # the kept tree changed: no longer trusted
     monkeypatch.undo()
     write_tree(target, NEW)
     assert tree(target) == NEW

@@ -11,19 +11,12 @@ from typing import Any
 
 import pytest
 
-from generator import manifestcodec, write
+from generator.digest import content_digest
 from generator.errors import ModelfleetError
-from generator.write import (
-    Kept,
-    KeptUnavailable,
-    TreeDiff,
-    check_tree,
-    content_digest,
-    diff_tree,
-    last_written,
-    tree_writer,
-    write_tree,
-)
+from generator.write import fs, manifest, read, record
+from generator.write.planned import Kept, KeptUnavailable, TreeDiff
+from generator.write.read import check_tree, diff_tree, last_written
+from generator.write.tree import tree_writer, write_tree
 
 Tree = dict[str, bytes | None]  # files -> bytes, directories (ending in "/") -> None
 
@@ -68,7 +61,7 @@ def helpers(target: Path) -> list[str]:
 
 
 def kept_trusted(target: Path) -> bool:
-    return write._load_manifest(target).kept is not None
+    return manifest.load(target).kept is not None
 
 
 @pytest.fixture
@@ -116,10 +109,10 @@ def test_update_in_place_touches_only_changed_paths(size: int, target: Path, mon
     write_tree(target, base)  # visible: base; kept: one
     before = stats(target)
     kept_before = stats(target.parent / ".rendered.kept")
-    writes = Counter(monkeypatch, write, "_write_file")
+    writes = Counter(monkeypatch, fs, "write_file")
     links = Counter(monkeypatch, os, "link")
-    scans = Counter(monkeypatch, write, "_scan_record")
-    temps = Counter(monkeypatch, write, "_new_temp_dir")
+    scans = Counter(monkeypatch, record, "scan")
+    temps = Counter(monkeypatch, fs, "new_temp_dir")
 
     diff = write_tree(target, two)
 
@@ -159,13 +152,13 @@ def test_directories_come_and_go_in_the_kept_tree(target: Path) -> None:
 
 def test_noop_write_touches_neither_tree(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     warm(target)
-    manifest = (target.parent / ".rendered.manifest").read_bytes()
+    recorded = (target.parent / ".rendered.manifest").read_bytes()
     before = (stats(target), stats(target.parent / ".rendered.kept"))
     links = Counter(monkeypatch, os, "link")
     assert write_tree(target, A) == TreeDiff()
     assert write_tree(target, {p: Kept(content_digest(c)) for p, c in A.items()}) == TreeDiff()
     assert (stats(target), stats(target.parent / ".rendered.kept")) == before
-    assert (target.parent / ".rendered.manifest").read_bytes() == manifest
+    assert (target.parent / ".rendered.manifest").read_bytes() == recorded
     assert links.calls == []
 
 
@@ -223,23 +216,23 @@ TAMPER: dict[str, Callable[[Path], None]] = {
     "wrong digests in the manifest": lambda root: _forge_digests(root / ".rendered.manifest", resign=False),
     "wrong digests, re-signed": lambda root: _forge_digests(root / ".rendered.manifest", resign=True),
     "manifest is a directory": lambda root: _directory(root / ".rendered.manifest"),
-    "kept tree removed": lambda root: write._remove(root / ".rendered.kept"),
+    "kept tree removed": lambda root: fs.remove(root / ".rendered.kept"),
 }
 
 
-def _forge_digests(manifest: Path, resign: bool) -> None:
+def _forge_digests(location: Path, resign: bool) -> None:
     """Swap two files' digests in both records (stats untouched), optionally with a valid checksum."""
-    head, _, body = manifest.read_bytes().partition(b"\n")
-    visible, kept = manifestcodec.decode_body(body, with_kept=True)
+    head, _, body = location.read_bytes().partition(b"\n")
+    visible, kept = manifest.decode_body(body, with_kept=True)
     assert visible is not None and kept is not None
     for files, _, _ in (visible, kept):
         for path in ("d0/sub0/f0.yaml", "d6/sub0/f6.yaml"):
             if path in files:
                 files[path] = ("0" * 40, *files[path][1:])
-    body = manifestcodec.encode_body(visible, kept)
+    body = manifest.encode_body(visible, kept)
     if resign:
-        head = head.rpartition(b" ")[0] + b" " + write._checksum(body)
-    manifest.write_bytes(head + b"\n" + body)
+        head = head.rpartition(b" ")[0] + b" " + manifest._checksum(body)
+    location.write_bytes(head + b"\n" + body)
 
 
 @pytest.mark.parametrize("how", list(TAMPER))
@@ -266,19 +259,20 @@ def test_tampered_visible_tree_reports_the_true_diff(target: Path) -> None:
 def test_racy_entries_are_read(target: Path) -> None:
     """A path recorded in the same tick as its last change is verified by its content."""
     write_tree(target, A)
-    record = write._load_manifest(target).visible
-    assert record is not None
+    visible = manifest.load(target).visible
+    assert visible is not None
     path = "d0/sub0/f0.yaml"
-    lying = write._Record(dict(record.files), dict(record.dirs), set())
-    lying.files[path] = ("0" * 40, *record.files[path][1:])  # type: ignore[assignment]
-    assert write._verify(target, lying, None)  # stats alone cannot tell
+    lying = record.Record(dict(visible.files), dict(visible.dirs), set())
+    lying.files[path] = ("0" * 40, *visible.files[path][1:])  # type: ignore[assignment]
+    assert record.verify(target, lying, None)  # stats alone cannot tell
     lying.racy = {path}
-    assert not write._verify(target, lying, None)
+    assert not record.verify(target, lying, None)
     extra = target / "d0" / "late.yaml"
     extra.write_bytes(b"x")
-    os.utime(target / "d0", ns=(record.dirs["d0"][1], record.dirs["d0"][1]))
-    racy_dir = write._Record(dict(record.files), {**record.dirs, "d0": write._dir_rec((target / "d0").lstat())}, {"d0"})
-    assert not write._verify(target, racy_dir, None)  # the listing shows the unrecorded entry
+    os.utime(target / "d0", ns=(visible.dirs["d0"][1], visible.dirs["d0"][1]))
+    dirs = {**visible.dirs, "d0": record.dir_rec((target / "d0").lstat())}
+    racy_dir = record.Record(dict(visible.files), dirs, {"d0"})
+    assert not record.verify(target, racy_dir, None)  # the listing shows the unrecorded entry
     extra.unlink()
 
 
@@ -291,7 +285,7 @@ def test_kept_entries_are_served_from_either_tree(target: Path, monkeypatch: pyt
     plan["d0/sub0/f0.yaml"] = Kept(content_digest(B["d0/sub0/f0.yaml"]))  # only the kept tree has it
     plan["new/b.yaml"] = Kept(content_digest(B["new/b.yaml"]))
     plan["fresh.yaml"] = b"fresh\n"
-    writes = Counter(monkeypatch, write, "_write_file")
+    writes = Counter(monkeypatch, fs, "write_file")
 
     diff = write_tree(target, plan)
 
@@ -310,7 +304,7 @@ def test_kept_unavailable_changes_nothing(state: str, target: Path) -> None:
         (target / "d6/sub0/f6.yaml").write_bytes(b"edited\n")  # the manifest no longer verifies
     else:
         (target.parent / ".rendered.manifest").unlink()
-    before, manifest = tree(target), (target.parent / ".rendered.manifest").read_bytes() if state == "warm" else b""
+    before, recorded = tree(target), (target.parent / ".rendered.manifest").read_bytes() if state == "warm" else b""
     before_stats = stats(target)
     plan: dict[str, bytes | Kept] = {**A, "d0/sub0/f0.yaml": Kept(content_digest(b"never written\n"))}
 
@@ -320,7 +314,7 @@ def test_kept_unavailable_changes_nothing(state: str, target: Path) -> None:
     assert info.value.path == "d0/sub0/f0.yaml"
     assert (tree(target), stats(target)) == (before, before_stats)
     if state == "warm":
-        assert (target.parent / ".rendered.manifest").read_bytes() == manifest
+        assert (target.parent / ".rendered.manifest").read_bytes() == recorded
     assert not [h for h in helpers(target) if ".tmp-" in h or ".old-" in h]
     write_tree(target, A)
     assert tree(target) == expected(A)
@@ -338,7 +332,7 @@ def test_check_and_diff_accept_kept(target: Path, monkeypatch: pytest.MonkeyPatc
     warm(target)
     plan: dict[str, bytes | Kept] = {p: Kept(content_digest(c)) for p, c in A.items()}
     plan["d0/sub0/f0.yaml"] = b"planned bytes\n"
-    reads = Counter(monkeypatch, write, "_same_content")
+    reads = Counter(monkeypatch, read, "_same_content")
     assert diff_tree(target, plan) == TreeDiff(stale=("d0/sub0/f0.yaml",))
     assert reads.calls == []  # the manifest verified: digests only
     assert check_tree(target, {p: Kept(content_digest(c)) for p, c in A.items()}) == TreeDiff()
@@ -425,7 +419,7 @@ def test_streaming_writer_refuses_an_empty_plan(target: Path) -> None:
 
 def test_without_exchange_nothing_is_kept(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     warm(target)
-    monkeypatch.setattr(write, "_exchange", lambda first, second: False)
+    monkeypatch.setattr(fs, "exchange", lambda first, second: False)
     write_tree(target, C)  # the kept tree, updated, is renamed into place; the old one deleted
     assert tree(target) == expected(C)
     assert helpers(target) == [".rendered.lock", ".rendered.manifest"]
@@ -443,11 +437,11 @@ def test_killed_update_leaves_an_untrusted_kept_tree(target: Path, monkeypatch: 
         raise RuntimeError("stopped")
 
     with monkeypatch.context() as patch:
-        patch.setattr(write, "_update", fail)
+        patch.setattr("generator.write.tree._update", fail)
         with pytest.raises(RuntimeError, match="stopped"):
             write_tree(target, C)
     assert tree(target) == expected(A)
-    assert write._load_manifest(target).kept is None
+    assert manifest.load(target).kept is None
     # Replacing a kept file unlinked an inode rendered/ shared: its ctime changed, so rendered/
     # no longer verifies either and the next write reads it (once).
     assert last_written(target) is None
@@ -459,13 +453,13 @@ def test_killed_update_leaves_an_untrusted_kept_tree(target: Path, monkeypatch: 
 def test_a_manifest_decoded_once_is_handed_out_as_copies(tmp_path: Path) -> None:
     target = tmp_path / "rendered"
     write_tree(target, {"a.yaml": b"a: 1\n", "d/b.yaml": b"b: 2\n"})
-    first = write._load_manifest(target).visible
+    first = manifest.load(target).visible
     assert first is not None
     first.files.clear()
     first.dirs.clear()
-    second = write._load_manifest(target).visible
+    second = manifest.load(target).visible
     assert second is not None and set(second.files) == {"a.yaml", "d/b.yaml"}
     write_tree(target, {"a.yaml": b"a: 3\n"})
-    third = write._load_manifest(target).visible
+    third = manifest.load(target).visible
     assert third is not None and set(third.files) == {"a.yaml"}, "a rewritten manifest is decoded again"
     assert last_written(target) == {"a.yaml": content_digest(b"a: 3\n")}

@@ -21,10 +21,7 @@ import copy
 import dataclasses
 import difflib
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +36,7 @@ from generator.read.parse import did_you_mean
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.spec.model import Artifact, Image
 from generator.validation import validate
+from generator.write.fs import write_atomic
 
 
 @dataclass(frozen=True)
@@ -361,19 +359,6 @@ def _edit(text: str, edits: list[tuple[tuple[str, ...], _Value, Any]], newline: 
 # Files
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temp = Path(name)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        shutil.copymode(path, temp)
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _diff(old: str, new: str, display: str) -> str:
     lines = difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{display}", f"b/{display}"
@@ -452,13 +437,13 @@ def promote(root: Path, model: str, source: str, target: str) -> PromoteResult:
     except (_CannotEdit, yaml.YAMLError) as exc:
         raise _cannot_edit(target_env, model, str(exc)) from None
 
-    _write_atomic(path, (bom + edited).encode("utf-8"))
+    write_atomic(path, (bom + edited).encode("utf-8"), durable=True)
     try:
         resolved = validate(root)
         after = _model(resolved, _environment(resolved, target, "--to"), model)
         if image_reference(after) != new_image or not _same_artifact(after.spec.artifact, source_model.spec.artifact):
             raise RuntimeError(f"promote wrote {display} but {target} does not resolve {model} to {new_image}")
     except BaseException:
-        _write_atomic(path, original)  # never leave a file behind that does not validate
+        write_atomic(path, original, durable=True)  # never leave a file behind that does not validate
         raise
     return dataclasses.replace(result, changed=True, diff=_diff(text, edited, display))

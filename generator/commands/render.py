@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.incremental.inputrecord import disk_tree_digest, now_ns, recorded_result, save_record, tree_digest_of
-from generator.write import Kept, KeptUnavailable, check_tree, last_recorded, last_written, shared_lock, write_tree
+from generator.write.fs import shared_lock
+from generator.write.planned import Kept, KeptUnavailable
+from generator.write.read import check_tree, last_recorded, last_written
+from generator.write.tree import write_tree
 
 if TYPE_CHECKING:
     from generator.incremental.cache import UnitCache

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from generator.incremental.inputrecord import CACHE_DIR, cache_disabled, write_atomic_with
+from generator.incremental.inputrecord import CACHE_DIR, cache_disabled
+from generator.write.fs import write_atomic
 
 MAGIC = b"modelfleet-unit-v1\n"
 _DIGEST = 20
@@ -33,20 +33,6 @@ def plain_loads(data: bytes) -> Any:
     """Unpickle plain data only (dict, list, tuple, str, bytes, numbers, bool, None): any class
     is refused (``pickle.UnpicklingError``), so foreign bytes cannot run code."""
     return _PlainUnpickler(io.BytesIO(data)).load()
-
-
-def digest(*parts: Any) -> str:
-    """A key from JSON-able parts (canonical: sorted keys, no whitespace)."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=_DIGEST).hexdigest()
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"$bytes": hashlib.blake2b(value, digest_size=_DIGEST).hexdigest()}
-    if isinstance(value, (set, frozenset)):
-        return {"$set": sorted(value)}
-    raise TypeError(f"not hashable as a cache key part: {type(value).__name__}")
 
 
 class UnitCache:
@@ -95,7 +81,7 @@ class UnitCache:
         if not (self.enabled and self.writable):
             return False
         try:
-            write_atomic_with(self._path(key), lambda handle: _write_entry(handle, key, value))
+            write_atomic(self._path(key), lambda handle: _write_entry(handle, key, value), durable=False)
         except (OSError, pickle.PicklingError, TypeError, ValueError):
             return False
         return True

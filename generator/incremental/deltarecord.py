@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from generator.check.secrets import CLEAN_DIGEST_SIZE
-from generator.incremental.cache import UnitCache, digest
+from generator.digest import content_digest, digest
+from generator.incremental.cache import UnitCache
 from generator.incremental.fingerprint import generator_fingerprint
-from generator.write import content_digest  # the writer compares Kept digests with its own: one function
 
 __all__ = [
     "RecordBuilder",

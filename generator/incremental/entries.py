@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generator.build.compose import ComposeEntry
-from generator.incremental.deltarecord import content_digest
+from generator.digest import content_digest
 from generator.output.overlay import ModelObjects
 
 

@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from generator.digest import file_digest
+
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # all of generator/, not only incremental/
 # the data packages (pyproject maps them to templates/ and schemas/ in a checkout)
 _DATA_PACKAGES = ("generator.templates", "generator.schemas")
@@ -64,5 +66,5 @@ def generator_fingerprint() -> str:
     for directory in [_PACKAGE_DIR, *_data_dirs()]:
         for path in _files_under(directory):
             digest.update(os.fsencode(path) + b"\0")
-            digest.update(hashlib.blake2b(path.read_bytes(), digest_size=20).digest())
+            digest.update(bytes.fromhex(file_digest(path)))
     return digest.hexdigest()

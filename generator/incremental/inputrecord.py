@@ -17,18 +17,18 @@ Imports nothing heavy, so a matching record answers before the pipeline is impor
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from generator.digest import content_digest, file_digest, stream_digest
 from generator.incremental.fingerprint import generator_fingerprint
-from generator.treewalk import walk
+from generator.write.fs import write_atomic
+from generator.write.walk import walk
 
 CACHE_DIR = ".modelfleet-cache"
 DISABLE_ENV = "MODELFLEET_NO_CACHE"
@@ -47,7 +47,7 @@ def now_ns() -> int:
 def _file_hash(path: Path) -> tuple[str, int]:
     """Hash of the file's bytes and its mtime, taken after reading it."""
     with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
+        digest = stream_digest(handle)
         mtime = os.fstat(handle.fileno()).st_mtime_ns
     return digest, mtime
 
@@ -128,33 +128,12 @@ def save_record(root: Path, command: str, referenced: Iterable[str], result: Map
             "inputs": state,
             "result": dict(result),
         }
-        write_atomic(_record_path(root, command), json.dumps(record, sort_keys=True).encode("utf-8"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (no fsync: a cache)."""
-    write_atomic_with(path, lambda handle: handle.write(data))
-
-
-def write_atomic_with(path: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """``write_atomic`` of what ``fill`` writes to the (seekable) temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fill(handle)
-        temp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
+        write_atomic(_record_path(root, command), json.dumps(record, sort_keys=True).encode("utf-8"), durable=False)
 
 
 def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:
-    """Digests of a tree given as path -> blake2b-20 hex digest of the file's bytes (the
-    writer's ``content_digest``): its paths in order and their bytes' digests in the same
-    order (``_files_digest``), and its directories."""
+    """Digests of a tree given as path -> ``content_digest`` of the file's bytes: its paths in
+    order and their bytes' digests in the same order (``_files_digest``), and its directories."""
     paths = sorted(digests)
     dirs: set[str] = set()
     for parent in {path.rpartition("/")[0] for path in paths}:  # each directory walked up once
@@ -167,16 +146,12 @@ def tree_digest_of(digests: Mapping[str, str]) -> tuple[str, str]:
 
 def _files_digest(paths: list[str], digests: bytes) -> str:
     """The digest of sorted ``paths`` (NUL-separated: no path holds a NUL) followed by their
-    files' raw 20-byte digests, concatenated in the same order: one hash update per part."""
-    digest = hashlib.blake2b(digest_size=20)
-    digest.update("\0".join(paths).encode("utf-8", "surrogateescape"))
-    digest.update(b"\0\0")
-    digest.update(digests)
-    return digest.hexdigest()
+    files' raw 20-byte digests, concatenated in the same order."""
+    return content_digest(b"".join(["\0".join(paths).encode("utf-8", "surrogateescape"), b"\0\0", digests]))
 
 
 def _dirs_digest(dirs: Iterable[str]) -> str:
-    return hashlib.blake2b("\0".join(sorted(dirs)).encode("utf-8", "surrogateescape"), digest_size=20).hexdigest()
+    return content_digest("\0".join(sorted(dirs)).encode("utf-8", "surrogateescape"))
 
 
 def disk_tree_digest(target: Path) -> tuple[str, str] | None:
@@ -193,10 +168,7 @@ def disk_tree_digest(target: Path) -> tuple[str, str] | None:
             else:
                 return None
         entries.sort()
-        contents = []
-        for _, path in entries:
-            with path.open("rb") as handle:
-                contents.append(hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).digest())
+        contents = "".join([file_digest(path) for _, path in entries])
     except OSError:
         return None
-    return _files_digest([rel for rel, _ in entries], b"".join(contents)), _dirs_digest(dirs)
+    return _files_digest([rel for rel, _ in entries], bytes.fromhex(contents)), _dirs_digest(dirs)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from generator.incremental.cache import digest
+from generator.digest import digest
 from generator.incremental.fingerprint import generator_fingerprint
 from generator.incremental.inputrecord import RACY_NS, path_state
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel

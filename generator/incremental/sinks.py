@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from generator.write import Kept, TreeWriter, content_digest, tree_writer
+from generator.write.planned import Kept, digest_of
+from generator.write.tree import TreeWriter, tree_writer
 
 __all__ = ["DigestSink", "WriterSink"]
 
@@ -20,7 +21,7 @@ class DigestSink:
         self.digests: dict[str, str] = {}
 
     def __call__(self, path: str, content: bytes | Kept) -> str:
-        found = content.digest if isinstance(content, Kept) else content_digest(content)
+        found = digest_of(content)
         self.digests[path] = found
         return found
 

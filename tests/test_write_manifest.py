@@ -1,4 +1,4 @@
-"""manifestcodec: the writer's manifest body in columns. What is encoded decodes to the same
+"""write.manifest: the writer's manifest body in columns. What is encoded decodes to the same
 records, the kept tree's against the visible one's, and a damaged body is refused (the
 writer then trusts no record and reads the trees)."""
 
@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.manifestcodec import Tree, decode_body, encode_body
+from generator.write.manifest import decode_body, encode_body
+from generator.write.record import Tree
 
 _PATH = st.text(alphabet="abcé/-._0", min_size=1, max_size=12)
 _INT = st.integers(min_value=-(2**63), max_value=2**63 - 1)

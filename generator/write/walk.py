@@ -1,5 +1,5 @@
 """Walk a directory tree without following symbolic links: what the write stage finds on disk,
-and what the input records digest of ``rendered/``."""
+and what the input records (``generator.inputs``) digest of ``rendered/``."""
 
 from __future__ import annotations
 

@@ -1,36 +1,117 @@
-"""The body of the writer's manifest (``.rendered.manifest``, see ``generator.write``) in
-columns: a JSON head line, then each record's paths, digests and stat numbers as packed
-blocks. A 1,000-model fleet has 26,000 files per tree; as one JSON object per file the
-body took 60 ms to decode and 30 ms to encode, in columns it takes a few.
+"""``.<target>.manifest``: the records (``generator.write.record``) of the visible tree and of
+the kept tree, and whether the kept tree is trusted.
 
-A tree's record is ``(files, dirs, racy)``: path -> ``(digest, st_ino, st_size,
-st_mtime_ns, st_ctime_ns)``, path -> ``(st_ino, st_mtime_ns, st_ctime_ns)`` and a set of
-paths. The kept tree's record is stored against the visible one: only the files whose
-record differs, and the paths it lacks (the two trees share most inodes).
-
-Layout of one record's blocks, in this order, each length in the head line: the file paths
-joined by NUL (no POSIX path holds one), their digests (40 hex digits each, concatenated),
-their four numbers column by column as little-endian signed 64-bit integers, the absent
-paths joined by NUL, the directory paths joined by NUL, their three numbers column by
-column. Every malformed body raises ``ValueError``.
+The file is ``_MAGIC``, ``1`` (the kept tree's record is trusted) or ``0``, a space, the
+``content_digest`` of the body (so a truncated or edited manifest is no manifest), a newline,
+then the body. The kept tree's trust is withdrawn in place (``invalidate``: one byte, synced)
+before its first change, so an interrupted update leaves an untrusted kept tree, never a
+manifest that lies.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from array import array
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["DirRec", "FileRec", "Tree", "decode_body", "encode_body"]
+from generator.digest import content_digest
+from generator.write import fs
+from generator.write.record import DirRec, FileRec, Record, Tree
 
-FileRec = tuple[str, int, int, int, int]  # digest, st_ino, st_size, st_mtime_ns, st_ctime_ns
-DirRec = tuple[int, int, int]  # st_ino, st_mtime_ns, st_ctime_ns; the tree itself is ""
-Tree = tuple[dict[str, FileRec], dict[str, DirRec], set[str]]
-
+_MAGIC = b"modelfleet-manifest 2 kept="
 _DIGEST_HEX = 40
 _INT = "q"
+
+
+@dataclass
+class Manifest:
+    visible: Record | None
+    kept: Record | None  # None unless the kept flag is set
+
+
+def _location(target: Path) -> Path:
+    return target.parent / fs.helper_name(target, "manifest")
+
+
+def load(target: Path) -> Manifest:
+    """The recorded trees; an absent, unreadable or malformed manifest records none."""
+    try:
+        data = _location(target).read_bytes()
+    except OSError:
+        return Manifest(None, None)
+    head, _, body = data.partition(b"\n")
+    flag, _, checksum = head[len(_MAGIC) :].partition(b" ")
+    if not head.startswith(_MAGIC) or flag not in {b"0", b"1"} or checksum != _checksum(body):
+        return Manifest(None, None)
+    decoded = _DECODED.get(head)
+    if decoded is None:
+        try:
+            visible, kept = decode_body(body, with_kept=flag == b"1")
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return Manifest(None, None)
+        decoded = Manifest(
+            Record(*visible) if visible is not None else None, Record(*kept) if kept is not None else None
+        )
+        _DECODED.clear()
+        _DECODED[head] = decoded
+    return Manifest(_copy(decoded.visible), _copy(decoded.kept))
+
+
+# The last manifest decoded, by its head line (magic, flag and the body's checksum): a render
+# reads the manifest twice (is rendered/ current? then the writer), and decoding a large tree's
+# records costs more than the copies handed out (callers may change what they get).
+_DECODED: dict[bytes, Manifest] = {}
+
+
+def _copy(record: Record | None) -> Record | None:
+    return record.copy() if record is not None else None
+
+
+def _checksum(body: bytes) -> bytes:
+    return content_digest(body).encode()
+
+
+def write(target: Path, visible: Record | None, kept: Record | None) -> None:
+    """Replace the manifest. Not synced: it describes trees already durable, and a manifest
+    lost to a power cut leaves the previous one, whose kept flag was cleared before anything
+    it describes changed."""
+    body = encode_body(visible.tree() if visible is not None else None, kept.tree() if kept is not None else None)
+    data = b"%s%s %s\n%s" % (_MAGIC, b"1" if kept is not None else b"0", _checksum(body), body)
+    manifest = _location(target)
+    if manifest.is_dir() and not manifest.is_symlink():  # not ours: it is in the way
+        shutil.rmtree(manifest)
+    fs.write_atomic(manifest, data, durable=False, prefix=fs.helper_name(target, "tmp-manifest-"))
+
+
+def invalidate(target: Path) -> None:
+    """Withdraw the kept tree's trust: clear the manifest's kept flag in place, durably."""
+    try:
+        fd = os.open(_location(target), os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        if os.pread(fd, len(_MAGIC) + 1, 0)[: len(_MAGIC)] == _MAGIC:
+            os.pwrite(fd, b"0", len(_MAGIC))
+            getattr(os, "fdatasync", os.fsync)(fd)
+    finally:
+        os.close(fd)
+
+
+# --- the body ------------------------------------------------------------------------------
+# The records in columns, which a large tree decodes and encodes far faster than one JSON object
+# per file: a JSON head line, then each record's paths, digests and stat numbers as packed
+# blocks. The kept tree's record is stored against the visible one: only the files whose record
+# differs, and the paths it lacks (the two trees share most inodes). One record's blocks, in this
+# order, each length in the head line: the file paths joined by NUL (no POSIX path holds one),
+# their digests (40 hex digits each, concatenated), their four numbers column by column as
+# little-endian signed 64-bit integers, the absent paths joined by NUL, the directory paths
+# joined by NUL, their three numbers column by column. Every malformed body raises ValueError.
 
 
 def _ints(columns: Iterable[Iterable[int]]) -> bytes:
