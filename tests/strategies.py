@@ -29,7 +29,7 @@ import yaml
 from hypothesis import strategies as st
 
 from generator.build.sli import RUNTIME_SLIS
-from generator.spec.types import RUNTIMES
+from generator.spec.runtimes import RUNTIMES
 
 Data = dict[str, Any]
 

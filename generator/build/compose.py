@@ -51,8 +51,8 @@ from generator.build.scaling import plain
 from generator.build.workload import CONFIG_DIR, read_config_files, workload_context
 from generator.fastschema import fast_accepts
 from generator.read.resolve import ResolvedEnvironment, ResolvedModel
+from generator.spec.quantities import quantity_value
 from generator.spec.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
-from generator.spec.types import quantity_value
 
 __all__ = [
     "COMPOSE_DIR",

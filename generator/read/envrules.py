@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from generator.errors import Finding
 from generator.read.load import Document, FieldPath
 from generator.spec.model import EnvironmentFile, Platform
-from generator.spec.types import LABEL_VALUE_RE
+from generator.spec.names import LABEL_VALUE_RE
 
 if TYPE_CHECKING:
     from generator.read.resolve import ResolvedModel

@@ -22,7 +22,7 @@ from generator.read.load import Document, FieldPath
 from generator.read.parse import Parsed, ParsedEnvironment, did_you_mean, translate
 from generator.spec.kubernetes import UnknownVersion, schema_version_for
 from generator.spec.model import ATOMIC_FIELDS, FETCHER_OF_SCHEME, EnvironmentFile, Fleet, ModelSpec, service_names
-from generator.spec.types import validation_context
+from generator.spec.paths import validation_context
 
 
 @dataclass(frozen=True)

@@ -21,45 +21,37 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from generator.spec.types import (
-    MODEL_CONFIG,
-    RUNTIMES,
-    AnalysisQuery,
+from generator.spec.base import MODEL_CONFIG, field_error, spec_error
+from generator.spec.imagerefs import (
     ArtifactUri,
-    ConfigFile,
     DebianPackage,
-    DemandQuery,
     Digest,
+    ImageRef,
+    PythonVersion,
+    Repository,
+    Sha256,
+    Tag,
+)
+from generator.spec.kubernetes import KubeVersion
+from generator.spec.names import (
     DNSLabel,
     DNSSubdomain,
-    Duration,
     EnvName,
     Hostname,
     HttpPath,
-    ImageRef,
-    IntOrPercent,
-    KubeVersion,
     LabelValue,
     ModelName,
-    Percent,
     PlatformLabelValue,
-    Port,
     PromLabel,
-    PythonVersion,
     QualifiedKey,
-    Quantity,
-    RelDir,
-    Repository,
     RunbookUrl,
-    Runtime,
     SecretKey,
-    Sha256,
-    Tag,
     Url,
-    field_error,
-    quantity_value,
-    spec_error,
 )
+from generator.spec.paths import ConfigFile, RelDir
+from generator.spec.quantities import Duration, IntOrPercent, Percent, Port, Quantity, quantity_value
+from generator.spec.queries import AnalysisQuery, DemandQuery
+from generator.spec.runtimes import RUNTIMES, Runtime
 from generator.spec.updates import budget, can_progress, gpus_for_surge
 
 
