@@ -79,7 +79,7 @@ SHM_SIZE: Final = "2gb"  # the pod's /dev/shm for triton and vllm: a 2Gi memory 
 SHM_RUNTIMES: Final = frozenset({"triton", "vllm"})
 STOP_GRACE: Final = "30s"  # the pod's terminationGracePeriodSeconds
 
-# How each runtime's official image (generator.spec.model.DEFAULT_BASE_IMAGES) can run a health
+# How each runtime's official image (generator.spec.fleet.DEFAULT_BASE_IMAGES) can run a health
 # check: the program used, or None with the reason there is none. Slim images have no curl,
 # so the check is Python's urllib wherever the image has a python3.
 HEALTHCHECK: Final[Mapping[str, tuple[str | None, str]]] = {

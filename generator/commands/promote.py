@@ -37,7 +37,7 @@ from generator.errors import Finding, ModelfleetError, UsageError
 from generator.output.yamlout import needs_quotes
 from generator.read.parse import did_you_mean
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
-from generator.spec.model import Artifact, Image
+from generator.spec.workload import Artifact, Image
 from generator.validation import validate
 
 

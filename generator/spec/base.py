@@ -1,19 +1,26 @@
-"""What every spec module shares: the spec version, the strict model configuration and the
-two errors a check raises (about the value itself, or about one field of a model).
+"""What every spec module shares: the spec version, the base of every spec model (strict, no
+unknown keys) and the two errors a check raises (about the value itself, or about one field
+of a model).
 
 The scalar types live in ``names``, ``paths``, ``imagerefs``, ``quantities`` and ``queries``;
-each carries its own check and JSON Schema, so the layer copies that ``partial`` makes keep
+each carries its own check and JSON Schema, so the layer copies that ``layers.partial`` makes keep
 every per-field rule.
 """
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
 API_VERSION = "modelfleet/v1"
 
 MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+class Spec(BaseModel):
+    """Base of every spec model: unknown keys are errors, types are strict."""
+
+    model_config = MODEL_CONFIG
 
 
 def spec_error(message: str, hint: str = "") -> PydanticCustomError:
