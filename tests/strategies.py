@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from generator.build.sli import RUNTIME_SLIS
+from generator.build.runtimemetrics import RUNTIME_SLIS
 from generator.spec.runtimes import RUNTIMES
 
 Data = dict[str, Any]

@@ -47,7 +47,7 @@ from jsonschema import Draft7Validator
 
 from generator.build.identity import common_labels, image_reference
 from generator.build.image import PLATFORMS, build_context
-from generator.build.scaling import plain
+from generator.build.numbertext import plain
 from generator.build.workload import CONFIG_DIR, read_config_files, workload_context
 from generator.fastschema import fast_accepts
 from generator.read.resolve import ResolvedEnvironment, ResolvedModel

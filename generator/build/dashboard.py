@@ -36,8 +36,9 @@ from decimal import Decimal
 from typing import Any
 
 from generator.build.identity import CONTAINER, hpa_name
+from generator.build.numbertext import plain
 from generator.build.platform import platform_settings
-from generator.build.sli import Sli, plain, sli_for
+from generator.build.sli import Sli, sli_for
 from generator.read.resolve import ResolvedModel
 
 SCHEMA_VERSION = 39
