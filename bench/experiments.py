@@ -264,9 +264,9 @@ def patch_template_parse_cache() -> None:
 
 def patch_no_dedupe() -> None:
     """kubeschema/crdschema: skip the canonical-JSON hashing that finds identical objects."""
-    from generator.check import crdschema, kubeschema
+    from generator.check import crdschema, schemaengine
 
-    kubeschema._canonical_key = lambda obj: None
+    schemaengine._canonical_key = lambda obj: None
     crdschema._canonical_key = lambda obj: None
 
 
@@ -521,7 +521,7 @@ def breakdown(root: Path) -> int:
     """Exclusive time of the functions inside build, check and plan (no profiler overhead)."""
     from generator import pipeline
     from generator.build import dashboard, templating, workload
-    from generator.check import crdschema, kubeschema
+    from generator.check import crdschema, kubeschema, schemaengine
     from generator.output import overlay as layout
     from generator.output import yamlout
     from generator.write import fs
@@ -535,7 +535,7 @@ def breakdown(root: Path) -> int:
         "dashboard data (dashboard.dashboard)": (pipeline, "dashboard"),
         "jsonschema core kinds (KubeValidator.errors)": (kubeschema.KubeValidator, "errors"),
         "jsonschema CRDs (crd_errors)": (crdschema, "crd_errors"),
-        "identical-object keys (_canonical_key)": (kubeschema, "_canonical_key"),
+        "identical-object keys (_canonical_key)": (schemaengine, "_canonical_key"),
         "deepcopy in namespaced()": (layout, "namespaced"),
         "deepcopy in with_image()": (layout, "with_image"),
         "YAML dump (yamlout.dump)": (yamlout, "dump"),

@@ -5,7 +5,7 @@ A drawn ``Fleet`` holds plain Python data; ``Fleet.write(root)`` dumps it with
 ``yaml.safe_dump`` (in a drawn style) and creates the build contexts, requirements files,
 config files and baked artifacts it names.
 
-The valid-fleet strategy covers the field space of ``generator/spec/model.py`` and then
+The valid-fleet strategy covers the field space of the spec (``generator/spec/``) and then
 *repairs* each (environment, model) combination with a small model of the merge rule
 (defaults <- model <- environment defaults <- environment override; mappings merge,
 lists and scalars replace, ``image`` and ``artifact`` replace whole) so that every
@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from generator.build.sli import RUNTIME_SLIS
-from generator.spec.types import RUNTIMES
+from generator.build.runtimemetrics import RUNTIME_SLIS
+from generator.spec.runtimes import RUNTIMES
 
 Data = dict[str, Any]
 

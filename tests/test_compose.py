@@ -315,7 +315,7 @@ def test_health_checks_probe_the_readiness_path_with_python(documents: dict[str,
 
 
 def test_every_runtime_has_a_documented_health_check_choice() -> None:
-    from generator.spec.types import RUNTIMES
+    from generator.spec.runtimes import RUNTIMES
 
     assert sorted(HEALTHCHECK) == sorted(RUNTIMES)
     assert all(reason for _, reason in HEALTHCHECK.values())

@@ -16,7 +16,7 @@ from jsonschema.validators import validator_for
 
 from generator.check import crdschema
 from generator.check.crdschema import crd_errors, crd_kinds, has_schema, validate_custom_objects
-from generator.check.kubeschema import KubeError
+from generator.check.schemaengine import KubeError
 from generator.errors import Location
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,13 +15,8 @@ from typing import Any
 import promql_parser
 import pytest
 
-from generator.build.dashboard import (
-    dashboard,
-    dashboard_configmap,
-    dashboard_sli,
-    dashboard_uid,
-    layout,
-)
+from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_sli, dashboard_uid
+from generator.build.grafana import layout
 from generator.build.identity import common_labels
 from generator.build.sli import sli_for
 from generator.read.load import load_fleet

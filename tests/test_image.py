@@ -23,7 +23,7 @@ from generator.read.load import load_fleet
 from generator.read.parse import parse
 from generator.read.resolve import ResolvedModel, resolve
 from generator.spec import runtimes
-from generator.spec.model import DEFAULT_BASE_IMAGES
+from generator.spec.fleet import DEFAULT_BASE_IMAGES
 
 DIGEST = "sha256:" + "ab" * 32
 INSTRUCTIONS = frozenset(

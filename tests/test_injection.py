@@ -1,7 +1,7 @@
 """Injection (issue 7, point 3): a hostile string in a free-text field of the spec cannot add,
 remove or reshape an object, a Dockerfile instruction, an HCL block or a runbook heading.
 
-Every string field of ``generator/spec/model.py``, and what proves it safe:
+Every string field of the spec models (``generator/spec/``), and what proves it safe:
 
 FREE text (any string; the properties below are checked for every hostile payload):
   models[].description (at most 1000 characters: longer is rejected), env values (in
@@ -816,10 +816,13 @@ def test_sli_override_cannot_hold_an_argo_template(name: str) -> None:
 
 
 def test_every_string_field_of_the_spec_is_classified() -> None:
-    """A new string field in spec.py must be added to one of the groups above."""
+    """A new string field of a spec model must be added to one of the groups above."""
+    import importlib
+    import pkgutil
+
     from pydantic import BaseModel
 
-    from generator.spec import model as spec_module
+    import generator.spec
 
     covered = {
         "description", "env", "command", "targetRevision", "expr", "requestRate", "errorRatio", "latencyBucket",
@@ -831,11 +834,13 @@ def test_every_string_field_of_the_spec_is_classified() -> None:
         "labels", "annotations",  # platform metadata
     }  # fmt: skip
     found: set[str] = set()
-    for obj in vars(spec_module).values():
-        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == spec_module.__name__:
-            for name, info in obj.model_fields.items():
-                if "str" in repr(info.annotation) and "Literal" not in repr(info.annotation):
-                    found.add(name)
+    for module_info in pkgutil.iter_modules(generator.spec.__path__, "generator.spec."):
+        spec_module = importlib.import_module(module_info.name)
+        for obj in vars(spec_module).values():
+            if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == spec_module.__name__:
+                for name, info in obj.model_fields.items():
+                    if "str" in repr(info.annotation) and "Literal" not in repr(info.annotation):
+                        found.add(name)
     assert found <= covered, f"unclassified string fields: {sorted(found - covered)}"
 
 

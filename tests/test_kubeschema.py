@@ -12,7 +12,8 @@ import jsonschema_rs
 import pytest
 
 from generator.check import kubeschema
-from generator.check.kubeschema import KubeError, KubeValidator, validate_objects
+from generator.check.kubeschema import KubeValidator, validate_objects
+from generator.check.schemaengine import KubeError
 from generator.errors import Finding, Location
 from generator.spec import kubernetes as kubeversions
 from generator.spec.kubernetes import UnknownVersion, schema_version_for, supported_versions

@@ -17,7 +17,9 @@ from generator.read.parse import (
     parse_environment_document,
     parse_fleet_document,
 )
-from generator.spec.model import EnvironmentFile, FleetFile, Image
+from generator.spec.environment import EnvironmentFile
+from generator.spec.fleet import FleetFile
+from generator.spec.workload import Image
 
 FLEET = """\
 apiVersion: modelfleet/v1

@@ -1,4 +1,4 @@
-"""policy.IngressPolicies finds exactly the pods the former scan over every policy found."""
+"""netpolicy.IngressPolicies finds exactly the pods the former scan over every policy found."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from generator.check.policy import MISSING, IngressPolicies, _get, _isolates_ingress, _selects
+from generator.check.netpolicy import IngressPolicies, _isolates_ingress, _selects
+from generator.check.objectfields import MISSING, field_at
 
 NAMESPACES: list[Any] = [MISSING, None, "ml-prod", "ml-dev", 5, ["ml-prod"]]
 SELECTORS: list[Any] = [
@@ -55,11 +56,11 @@ def policy(namespace: Any, selector: Any, types: Any) -> dict[str, Any]:
 def scan(policies: Sequence[Mapping[str, Any]], namespace: str | None, labels: Mapping[str, Any]) -> bool:
     """The check as it was: every policy, for every pod."""
     for item in policies:
-        policy_namespace = _get(item, ("metadata", "namespace"))
+        policy_namespace = field_at(item, ("metadata", "namespace"))
         if (
             (None if policy_namespace is MISSING else policy_namespace) == namespace
             and _isolates_ingress(item)
-            and _selects(_get(item, ("spec", "podSelector")), labels)
+            and _selects(field_at(item, ("spec", "podSelector")), labels)
         ):
             return True
     return False

@@ -27,7 +27,8 @@ from jsonschema.protocols import Validator
 from generator import pipeline
 from generator.build import compose
 from generator.check import crdschema
-from generator.check.kubeschema import KubeError, KubeValidator, accepts, object_errors
+from generator.check.kubeschema import KubeValidator
+from generator.check.schemaengine import KubeError, accepts, object_errors
 from generator.fastschema import fast_accepts
 from generator.read import rawschema
 

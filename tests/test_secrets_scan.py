@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.check import secrets_scan
+from generator.check import secrettokens
 from generator.check.secrets_scan import (
     ALLOW_MARKER,
     env_finding,
@@ -267,8 +267,8 @@ def test_hostile_long_lines_take_linear_time(unit: str) -> None:
 # ---------------------------------------------------------------- the known-format gate
 
 KNOWN_FORMATS: list[tuple[str, re.Pattern[str]]] = [
-    (type(detector).__name__, regex) for detector in secrets_scan._detectors() for regex in detector.denylist
-] + [(kind, pattern) for kind, pattern in secrets_scan._EXTRA_FORMATS]
+    (type(detector).__name__, regex) for detector in secrettokens._detectors() for regex in detector.denylist
+] + [(kind, pattern) for kind, pattern in secrettokens._EXTRA_FORMATS]
 
 # The detectors of detect-secrets 1.5.0, as the gate was checked against them. A release that
 # changes a pattern fails here: check _MAYBE_KNOWN against the new patterns, then update this.
@@ -278,7 +278,7 @@ DETECTORS_DIGEST = "043f77599a7520691bc79b23320b25fe391b41149222b51914c9e25d4ccc
 def test_the_gate_was_checked_against_these_detect_secrets_patterns() -> None:
     patterns = sorted(
         f"{type(d).__name__}\0{regex.pattern}\0{regex.flags}"
-        for d in secrets_scan._detectors()
+        for d in secrettokens._detectors()
         for regex in d.denylist
     )
     assert hashlib.sha256("\n".join(patterns).encode()).hexdigest() == DETECTORS_DIGEST
@@ -291,14 +291,14 @@ def test_the_gate_was_checked_against_these_detect_secrets_patterns() -> None:
 @given(data=st.data())
 def test_text_any_known_format_matches_passes_the_gate(pattern: re.Pattern[str], data: st.DataObject) -> None:
     text = data.draw(st.from_regex(pattern))
-    assert secrets_scan._maybe_known(text), text
+    assert secrettokens._maybe_known(text), text
 
 
 @pytest.mark.parametrize(
     "text", ["info", "0.82", "https://runbooks.acme.example/ml", "s3://acme-models/fraud/2.3.1/", "a" * 19]
 )
 def test_plain_values_skip_the_detectors(text: str) -> None:
-    assert not secrets_scan._maybe_known(text)
+    assert not secrettokens._maybe_known(text)
 
 
 def test_validating_the_example_fleet_does_not_load_detect_secrets() -> None:

@@ -17,20 +17,16 @@ import promql_parser
 import pytest
 import yaml
 
-from generator.build.sli import (
+from generator.build.numbertext import Writer
+from generator.build.runtimemetrics import (
     MICROSECONDS,
     MILLISECONDS,
     RUNTIME_SLIS,
     SECONDS,
     LatencyHistogram,
-    NoLatencyHistogram,
     Series,
-    Sli,
-    Writer,
-    latency_missing,
-    sli_for,
-    window_seconds,
 )
+from generator.build.sli import NoLatencyHistogram, Sli, latency_missing, sli_for, window_seconds
 from generator.errors import Location, ModelfleetError
 from generator.read.load import load_fleet
 from generator.read.parse import parse

@@ -47,12 +47,12 @@ from jsonschema import Draft7Validator
 
 from generator.build.identity import common_labels, image_reference
 from generator.build.image import PLATFORMS, build_context
-from generator.build.scaling import plain
+from generator.build.numbertext import plain
 from generator.build.workload import CONFIG_DIR, read_config_files, workload_context
 from generator.fastschema import fast_accepts
 from generator.read.resolve import ResolvedEnvironment, ResolvedModel
+from generator.spec.quantities import quantity_value
 from generator.spec.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
-from generator.spec.types import quantity_value
 
 __all__ = [
     "COMPOSE_DIR",
@@ -79,7 +79,7 @@ SHM_SIZE: Final = "2gb"  # the pod's /dev/shm for triton and vllm: a 2Gi memory 
 SHM_RUNTIMES: Final = frozenset({"triton", "vllm"})
 STOP_GRACE: Final = "30s"  # the pod's terminationGracePeriodSeconds
 
-# How each runtime's official image (generator.spec.model.DEFAULT_BASE_IMAGES) can run a health
+# How each runtime's official image (generator.spec.fleet.DEFAULT_BASE_IMAGES) can run a health
 # check: the program used, or None with the reason there is none. Slim images have no curl,
 # so the check is Python's urllib wherever the image has a python3.
 HEALTHCHECK: Final[Mapping[str, tuple[str | None, str]]] = {

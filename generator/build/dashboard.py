@@ -31,13 +31,14 @@ import dataclasses
 import hashlib
 import json
 import zlib
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from generator.build.grafana import DATASOURCE, Panel, layout, stat, timeseries
 from generator.build.identity import CONTAINER, hpa_name
+from generator.build.numbertext import plain
 from generator.build.platform import platform_settings
-from generator.build.sli import Sli, plain, sli_for
+from generator.build.sli import Sli, sli_for
 from generator.read.resolve import ResolvedModel
 
 SCHEMA_VERSION = 39
@@ -45,17 +46,10 @@ NAMESPACE_VARIABLE = "$namespace"
 NAMESPACE_MATCHER = 'namespace="$namespace"'
 SLI_WINDOW = "5m"  # the shortest window of the burn-rate alerts
 RATE_INTERVAL = "$__rate_interval"
-GRID_WIDTH = 24
-PANEL_HEIGHT = 8
-HALF = 12
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
 MODEL_METRIC_QUANTILES = (0.5, 0.9, 0.99)
 COUNTER_SUFFIXES = ("_total", "_count", "_sum")
-DASHED = {"custom.lineStyle": {"fill": "dash", "dash": [10, 10]}}
 _PLACEHOLDER = "modelfleet-dashboard-namespace"  # a valid namespace, swapped for $namespace
-
-Panel = dict[str, Any]
 
 # ------------------------------------------------------------------ identity
 
@@ -97,12 +91,6 @@ def _decimal(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
-def _number(value: Decimal) -> float | int:
-    """A JSON number printed exactly as the decimal reads (0.005, never 0.0050000000000000044)."""
-    text = plain(value)
-    return int(text) if "." not in text else float(text)
-
-
 def error_budget(model: ResolvedModel) -> Decimal:
     """The error ratio the availability objective allows: 1 - objective."""
     return 1 - _decimal(model.spec.monitoring.slo.availability) / 100
@@ -113,116 +101,11 @@ def _pods(model: ResolvedModel) -> str:
     return f'{NAMESPACE_MATCHER},pod=~"{model.name}-[a-z0-9]+-[a-z0-9]+",container="{CONTAINER}"'
 
 
-# ------------------------------------------------------------------ panel builders
-
-
-def _target(expr: str, legend: str, ref: str, instant: bool = False) -> dict[str, Any]:
-    return {
-        "datasource": DATASOURCE,
-        "editorMode": "code",
-        "expr": expr,
-        "instant": instant,
-        "legendFormat": legend,
-        "range": not instant,
-        "refId": ref,
-    }
-
-
-def _targets(queries: Sequence[tuple[str, str]], instant: bool = False) -> list[dict[str, Any]]:
-    """Targets A, B, C... from (expression, legend) pairs."""
-    return [_target(expr, legend, chr(ord("A") + i), instant) for i, (expr, legend) in enumerate(queries)]
-
-
-def _thresholds(steps: Sequence[tuple[str, Decimal | None]]) -> dict[str, Any]:
-    return {
-        "mode": "absolute",
-        "steps": [{"color": color, "value": None if value is None else _number(value)} for color, value in steps],
-    }
-
-
-def _timeseries(
-    title: str,
-    description: str,
-    unit: str,
-    queries: Sequence[tuple[str, str]],
-    *,
-    limit: Decimal | None = None,
-    dashed: Sequence[str] = (),
-    width: int = HALF,
-) -> Panel:
-    """A time series panel; ``limit`` draws a red dashed threshold line, ``dashed`` names
-    the series drawn as dashed lines (bounds such as requests and limits)."""
-    steps: list[tuple[str, Decimal | None]] = [("green", None)]
-    if limit is not None:
-        steps.append(("red", limit))
-    custom = {
-        "drawStyle": "line",
-        "fillOpacity": 10,
-        "lineWidth": 1,
-        "showPoints": "never",
-        "spanNulls": False,
-        "thresholdsStyle": {"mode": "dashed" if limit is not None else "off"},
-    }
-    overrides = [
-        {"matcher": {"id": "byName", "options": name}, "properties": [{"id": key, "value": value}]}
-        for name in dashed
-        for key, value in DASHED.items()
-    ]
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "gridPos": {"h": PANEL_HEIGHT, "w": width, "x": 0, "y": 0},
-        "fieldConfig": {
-            "defaults": {"unit": unit, "min": 0, "custom": custom, "thresholds": _thresholds(steps)},
-            "overrides": overrides,
-        },
-        "options": {
-            "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "none"},
-        },
-        "targets": _targets(queries),
-    }
-
-
-def _stat(
-    title: str, description: str, unit: str, query: tuple[str, str], steps: Sequence[tuple[str, Decimal | None]]
-) -> Panel:
-    return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "gridPos": {"h": PANEL_HEIGHT, "w": HALF, "x": 0, "y": 0},
-        "fieldConfig": {"defaults": {"unit": unit, "thresholds": _thresholds(steps)}, "overrides": []},
-        "options": {
-            "colorMode": "value",
-            "graphMode": "none",
-            "justifyMode": "auto",
-            "orientation": "auto",
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "textMode": "auto",
-        },
-        "targets": _targets([query], instant=True),
-    }
-
-
-def _row(title: str) -> Panel:
-    return {
-        "type": "row",
-        "title": title,
-        "collapsed": False,
-        "panels": [],
-        "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": 0},
-    }
-
-
 # ------------------------------------------------------------------ the panels of a model
 
 
 def request_rate_panel(sli: Sli) -> Panel:
-    return _timeseries(
+    return timeseries(
         "Request rate",
         "Requests per second over all pods (the SLI's request counters). Empty when the model exposes no request "
         "series at all.",
@@ -233,7 +116,7 @@ def request_rate_panel(sli: Sli) -> Panel:
 
 def error_ratio_panel(model: ResolvedModel, sli: Sli) -> Panel:
     availability = plain(_decimal(model.spec.monitoring.slo.availability))
-    return _timeseries(
+    return timeseries(
         "Error ratio",
         f"Failed / all requests, the availability SLI of the alerts. The red line is the error budget, 1 - "
         f"{availability}%: above it the budget burns faster than the SLO allows. Empty without traffic.",
@@ -248,7 +131,7 @@ def latency_panel(model: ResolvedModel, sli: Sli) -> Panel:
     limit = None if slo is None else Decimal(slo.thresholdMs) / 1000
     against = "" if slo is None else f" The red line is the latency SLO threshold, {slo.thresholdMs} ms."
     queries = [(sli.latency_quantile(q, SLI_WINDOW), f"p{plain(_decimal(q) * 100)}") for q in LATENCY_QUANTILES]
-    return _timeseries(
+    return timeseries(
         "Latency p50 / p95 / p99",
         f"Request latency quantiles from the runtime's histogram, in seconds.{against} Empty without traffic.",
         "s",
@@ -262,7 +145,7 @@ def error_budget_panel(model: ResolvedModel, sli: Sli) -> Panel:
     window = f"{slo.windowDays}d"
     budget = error_budget(model)
     expr = f"1 - ({sli.error_ratio(window)} / {plain(budget)})"
-    return _stat(
+    return stat(
         f"Error budget remaining ({window})",
         f"1 - (error ratio over the {slo.windowDays}-day SLO window / {plain(budget)}). Below 0 the availability "
         f"objective of {plain(_decimal(slo.availability))}% is missed. Empty without traffic.",
@@ -287,7 +170,7 @@ def replicas_panel(model: ResolvedModel) -> Panel:
         (f"max(kube_horizontalpodautoscaler_spec_min_replicas{{{hpa}}})", "min"),
         (f"max(kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}})", "max"),
     ]
-    return _timeseries(
+    return timeseries(
         "Replicas",
         "Available replicas of the workload against the autoscaler's desired count and its min/max bounds. "
         "Available pinned at max means the model needs more room than it is allowed.",
@@ -304,7 +187,7 @@ def _resource_panel(model: ResolvedModel, title: str, usage: str, resource: str,
         (f'max(kube_pod_container_resource_requests{{{pods},resource="{resource}"}})', "request"),
         (f'max(kube_pod_container_resource_limits{{{pods},resource="{resource}"}})', "limit"),
     ]
-    return _timeseries(
+    return timeseries(
         title,
         f"{title} of the model container per pod, against its {resource} request and limit (kube-state-metrics).",
         unit,
@@ -328,14 +211,14 @@ def gpu_panels(model: ResolvedModel) -> list[Panel]:
         return []
     selector = f'{NAMESPACE_MATCHER},pod=~"{model.name}-[a-z0-9]+-[a-z0-9]+"'
     used, free = f"DCGM_FI_DEV_FB_USED{{{selector}}}", f"DCGM_FI_DEV_FB_FREE{{{selector}}}"
-    utilisation = _timeseries(
+    utilisation = timeseries(
         "GPU utilisation",
         "Share of time a kernel ran on each GPU of the model's pods (dcgm-exporter).",
         "percent",
         [(f"avg by (pod, gpu) (DCGM_FI_DEV_GPU_UTIL{{{selector}}})", "{{pod}} gpu {{gpu}}")],
     )
     utilisation["fieldConfig"]["defaults"]["max"] = 100
-    memory = _timeseries(
+    memory = timeseries(
         "GPU memory",
         "Frame buffer memory used on each GPU of the model's pods, against used + free (dcgm-exporter, MiB).",
         "mbytes",
@@ -365,14 +248,14 @@ def model_metric_panel(metric: str, sli: Sli) -> Panel:
             (f"histogram_quantile({plain(_decimal(q))}, {bucket})", f"p{plain(_decimal(q) * 100)}")
             for q in MODEL_METRIC_QUANTILES
         ]
-        return _timeseries(metric, f"Quantiles of the model's histogram {metric}.", unit, queries)
+        return timeseries(metric, f"Quantiles of the model's histogram {metric}.", unit, queries)
     if metric.endswith(COUNTER_SUFFIXES):
         query = (f"sum(rate({selector}[{RATE_INTERVAL}]))", "per second")
-        return _timeseries(metric, f"Per-second rate of the model's counter {metric}.", unit, [query])
-    return _timeseries(metric, f"The model's gauge {metric}, per series.", unit, [(selector, "__auto")])
+        return timeseries(metric, f"Per-second rate of the model's counter {metric}.", unit, [query])
+    return timeseries(metric, f"The model's gauge {metric}, per series.", unit, [(selector, "__auto")])
 
 
-# ------------------------------------------------------------------ layout and the dashboard
+# ------------------------------------------------------------------ the dashboard
 
 
 def _sections(model: ResolvedModel, sli: Sli) -> list[tuple[str, list[Panel]]]:
@@ -387,27 +270,6 @@ def _sections(model: ResolvedModel, sli: Sli) -> list[tuple[str, list[Panel]]]:
         ("GPU", gpu_panels(model)),
         ("Model metrics", metrics),
     ]
-
-
-def layout(sections: Sequence[tuple[str, Sequence[Panel]]]) -> list[Panel]:
-    """Number the panels and place them: a row per section, then the section's panels left
-    to right, wrapping at the grid's width. Empty sections are left out."""
-    placed: list[Panel] = []
-    y = 0
-    for title, panels in sections:
-        if not panels:
-            continue
-        placed.append({**_row(title), "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y}})
-        y += 1
-        x, height = 0, 0
-        for panel in panels:
-            grid = panel["gridPos"]
-            if x + grid["w"] > GRID_WIDTH:
-                x, y, height = 0, y + height, 0
-            placed.append({**panel, "gridPos": {**grid, "x": x, "y": y}})
-            x, height = x + grid["w"], max(height, grid["h"])
-        y += height
-    return [{**panel, "id": index} for index, panel in enumerate(placed, start=1)]
 
 
 def _variables(model: ResolvedModel) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from generator.errors import ModelfleetError
 from generator.read.load import FieldPath
 from generator.read.resolve import ResolvedModel
 from generator.spec import runtimes
-from generator.spec.model import Build
+from generator.spec.workload import Build
 
 IMAGE_SCHEME = "image://"
 PLATFORMS = ("linux/amd64",)

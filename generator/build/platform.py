@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generator.read.resolve import ResolvedModel
-from generator.spec.model import Fleet, Platform, PlatformMetadata
+from generator.spec.fleet import Fleet
+from generator.spec.platform import Platform, PlatformMetadata
 
 MODEL_PLACEHOLDER = "{model}"
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from generator.build.scaling import plain
+from generator.build.numbertext import plain
 from generator.build.sli import Sli, sli_for
 from generator.build.traffic import canary_routing, preview_service, services
 from generator.read.resolve import ResolvedModel

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from generator.build.alerting import AlertDoc
 from generator.build.dashboard import dashboard_uid
-from generator.build.sli import plain
+from generator.build.numbertext import plain
 from generator.read.resolve import ResolvedModel
 
 GENERATED = (

@@ -23,6 +23,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from generator.build.numbertext import plain
 from generator.build.sli import Sli, latency_missing
 from generator.build.traffic import router_request_rate
 from generator.errors import ModelfleetError
@@ -43,11 +44,6 @@ def quantity(value: Decimal) -> str:
     milli = value * 1000
     if milli == milli.to_integral_value():
         return f"{int(milli)}m"
-    return format(value.normalize(), "f")
-
-
-def plain(value: Decimal) -> str:
-    """A decimal as plain text without float noise: 0.12 -> "0.12"."""
     return format(value.normalize(), "f")
 
 

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from generator.build.alertmodel import number
 from generator.build.labelsets import Labels, good_labels, labels_for, selects
-from generator.build.sli import Series, Sli
+from generator.build.runtimemetrics import Series
+from generator.build.sli import Sli
 from generator.read.resolve import ResolvedModel
 
 TAIL = 10  # samples past the evaluation time

@@ -29,7 +29,7 @@ from generator.build.sli import sli_for
 from generator.build.templating import render_documents
 from generator.build.traffic import route_objects
 from generator.read.resolve import ResolvedModel
-from generator.spec.model import Prometheus
+from generator.spec.environment import Prometheus
 from generator.spec.runtimes import MODEL_DIR, RUNTIME_CONFIG_DIR, RUNTIME_CONFIG_FILES, facts
 
 CONFIG_DIR = "/etc/modelfleet/config"

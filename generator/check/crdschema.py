@@ -10,9 +10,9 @@ The files are enforced exactly as committed: unknown fields are already forbidde
 because the API server would prune such fields silently (argo-cd#17135). Each file declares
 its JSON Schema draft in ``$schema``; Draft 7 is the default, being closest to the OpenAPI v3
 schemas of CRDs. One validator per engine is built per kind, once (``jsonschema-rs`` decides
-validity, ``jsonschema`` explains an object it does not accept, as in
-:mod:`generator.check.kubeschema`), and every problem comes back as a
-:class:`~generator.check.kubeschema.KubeError` value with the same paths and messages as the
+validity, ``jsonschema`` explains an object it does not accept, through
+:mod:`generator.check.schemaengine`), and every problem comes back as a
+:class:`~generator.check.schemaengine.KubeError` value with the same paths and messages as the
 core-object validation.
 """
 
@@ -31,7 +31,7 @@ from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft2
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
-from generator.check.kubeschema import KubeError, _error, accepts, findings_of, object_errors
+from generator.check.schemaengine import KubeError, accepts, findings_of, kube_error, object_errors
 from generator.errors import Finding
 
 __all__ = [
@@ -140,7 +140,7 @@ def _no_schema(api_version: str, kind: str) -> KubeError:
         hint = f"schemas/crds has {' and '.join(same_kind)}"
     else:
         hint = "add the kind to tools/vendor_crds.py and run `make crds`"
-    return _error([], message, hint)
+    return kube_error([], message, hint)
 
 
 def crd_errors(obj: Mapping[str, Any]) -> list[KubeError]:

@@ -58,7 +58,7 @@ from generator.read.load import Document, Sources, load_file
 from generator.read.parse import parse_environment_document
 from generator.read.rawschema import jsonschema_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
-from generator.spec.model import service_names
+from generator.spec.rollout import service_names
 from generator.units import namespace_object, share, shared_files
 from generator.validation import validate_sources
 

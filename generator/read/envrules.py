@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from generator.errors import Finding
 from generator.read.load import Document, FieldPath
-from generator.spec.model import EnvironmentFile, Platform
-from generator.spec.types import LABEL_VALUE_RE
+from generator.spec.environment import EnvironmentFile
+from generator.spec.names import LABEL_VALUE_RE
+from generator.spec.platform import Platform
 
 if TYPE_CHECKING:
     from generator.read.resolve import ResolvedModel

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from generator.errors import Finding, Location, ModelfleetError, path_str
-from generator.spec.types import UNSAFE_CHARACTERS, UNSAFE_HINT
+from generator.spec.paths import UNSAFE_CHARACTERS, UNSAFE_HINT
 
 try:  # the C parser is several times faster; the pure one behaves the same
     from yaml import CSafeLoader as _Loader

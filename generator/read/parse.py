@@ -17,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from generator.errors import Finding, ModelfleetError
 from generator.read.load import Document, FieldPath, Sources
-from generator.spec.model import EnvironmentFile, FleetFile
-from generator.spec.types import validation_context
+from generator.spec.environment import EnvironmentFile
+from generator.spec.fleet import FleetFile
+from generator.spec.paths import validation_context
 
 Locator = Callable[[FieldPath], tuple[Document, FieldPath]]
 

@@ -20,9 +20,13 @@ from generator.errors import Finding, Location, ModelfleetError
 from generator.read.envrules import platform_label_findings, traffic_findings
 from generator.read.load import Document, FieldPath
 from generator.read.parse import Parsed, ParsedEnvironment, did_you_mean, translate
+from generator.spec.environment import EnvironmentFile
+from generator.spec.fleet import FETCHER_OF_SCHEME, Fleet
 from generator.spec.kubernetes import UnknownVersion, schema_version_for
-from generator.spec.model import ATOMIC_FIELDS, FETCHER_OF_SCHEME, EnvironmentFile, Fleet, ModelSpec, service_names
-from generator.spec.types import validation_context
+from generator.spec.layers import ATOMIC_FIELDS
+from generator.spec.model import ModelSpec
+from generator.spec.paths import validation_context
+from generator.spec.rollout import service_names
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from generator.spec.model import EnvironmentFile, FleetFile
+from generator.spec.environment import EnvironmentFile
+from generator.spec.fleet import FleetFile
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILES = ("environment.schema.json", "models.schema.json")

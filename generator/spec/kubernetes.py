@@ -1,6 +1,7 @@
 """The Kubernetes versions modelfleet can check objects for: those whose strict schemas the
 ``kubernetes-validate`` package ships (``v<version>-local-strict`` directories). An
-environment's ``kubernetesVersion`` must name one of them (or a patch release of one)."""
+environment's ``kubernetesVersion`` must name one of them (or a patch release of one).
+``KubeVersion`` is that field's type: a minor version written as "1.31"."""
 
 from __future__ import annotations
 
@@ -10,14 +11,31 @@ import re
 from importlib.abc import Traversable
 from importlib.resources import files
 from pathlib import Path
+from typing import Annotated
 
-__all__ = ["UnknownVersion", "schema_version_for", "supported_versions"]
+from pydantic import AfterValidator, WithJsonSchema
+
+from generator.spec.base import spec_error
+
+__all__ = ["KubeVersion", "UnknownVersion", "schema_version_for", "supported_versions"]
 
 _SCHEMA_PACKAGE = "kubernetes_validate"
 _SCHEMA_DIR = "kubernetes-json-schema"
 _STRICT_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local-strict$")
 # "1.31", "1.31.2", "v1.31", and what `kubectl version` prints: "v1.31.2-eks-1234".
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+(?:[-+][0-9A-Za-z.+-]+)?)?$")
+KUBE_VERSION_RE = re.compile(r"^1\.[0-9]{1,2}$")
+
+
+def _check_kube_version(value: str) -> str:
+    if not KUBE_VERSION_RE.match(value):
+        raise spec_error(f"'{value}' is not a Kubernetes minor version", "write it as '1.31'")
+    return value
+
+
+KubeVersion = Annotated[
+    str, AfterValidator(_check_kube_version), WithJsonSchema({"type": "string", "pattern": KUBE_VERSION_RE.pattern})
+]
 
 
 class UnknownVersion(ValueError):

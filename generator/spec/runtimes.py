@@ -17,7 +17,10 @@ Sources (upstream docs, read 2026-11):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+RUNTIMES = ("python", "mlserver", "triton", "torchserve", "tfserving", "vllm")
+Runtime = Literal["python", "mlserver", "triton", "torchserve", "tfserving", "vllm"]
 MODEL_DIR = "/models"
 RUNTIME_CONFIG_DIR = "/etc/modelfleet/runtime"
 
