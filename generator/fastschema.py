@@ -1,6 +1,6 @@
 """The one way modelfleet asks jsonschema-rs for a verdict.
 
-jsonschema-rs decides whether a document is valid (about 50 times faster); jsonschema, which
+jsonschema-rs decides whether a document is valid (compiled, much faster); jsonschema, which
 words the messages, runs only on a document it does not accept. That is exact while
 jsonschema-rs never accepts what jsonschema rejects: ``tests/test_schema_engine_parity.py``
 holds them to it.

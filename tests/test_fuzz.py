@@ -242,6 +242,15 @@ def allow_flagged_secrets(fleet: strategies.Fleet, root: Path) -> None:
             fleet.write(root)
 
 
+def assert_rejected(root: Path) -> None:
+    """`validate` rejects the spec, and blames the spec's own files."""
+    code, _, err = run_cli("--root", str(root), "validate")
+    files = assert_clean_failure(code, err, "validate")
+    assert code == 1, "validate accepted a spec it must reject"
+    outside = [f for f in files if not (f == "models.yaml" or f.startswith(("environments/", "services/")))]
+    assert not outside, f"validate blamed generated files, not the spec:\n{err}"
+
+
 def assert_valid_and_sound_or_rejected(root: Path) -> None:
     """Either `validate` rejects the spec at a spec location, or the render is sound."""
     code, _, err = run_cli("--root", str(root), "validate")
@@ -371,7 +380,7 @@ def test_derived_service_name_taken_by_another_model_is_rejected(tmp_path: Path)
         models["models"][1]["rollout"] = {"strategy": "canary"}
         models["models"].append({"name": "ranker-canary", "owner": "t", "runtime": "triton", "image": {"tag": "1"}})
 
-    assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
+    assert_rejected(_edited_base(tmp_path, edit))
 
 
 @pytest.mark.parametrize("case", ["negative-max-unavailable", "dotdot-config-file"])
@@ -436,6 +445,7 @@ def test_config_file_that_is_a_directory_is_rejected(tmp_path: Path, path: str) 
     for command in ("validate", "render"):
         code, _, err = run_cli("--root", str(root), command)
         assert_clean_failure(code, err, command)
+        assert code == 1, f"{command} accepted a config file that is not a file"
 
 
 @pytest.mark.parametrize("tag", ["_x", "1.0-", "v" + "1" * 70])
@@ -490,7 +500,7 @@ def test_keda_without_targets_is_rejected(tmp_path: Path) -> None:
             "targets": {"cpuUtilization": None},
         }
 
-    assert_valid_and_sound_or_rejected(_edited_base(tmp_path, edit))
+    assert_rejected(_edited_base(tmp_path, edit))
 
 
 def test_apiserver_rules_accept_the_example_fleet(example_render: Rendered) -> None:

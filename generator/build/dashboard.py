@@ -346,7 +346,7 @@ def dashboard_text(dashboard: dict[str, Any]) -> str:
     """``dashboard`` as indented JSON with sorted keys, serialised once per distinct dashboard.
 
     ``json.dumps`` with ``indent`` runs the pure-Python encoder; the compact form (C encoder,
-    the same keys, values and order) identifies the dashboard ten times faster.
+    the same keys, values and order) identifies the dashboard much faster.
     """
     key = hashlib.blake2b(
         json.dumps(dashboard, sort_keys=True, separators=(",", ":")).encode("utf-8"), digest_size=32

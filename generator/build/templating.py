@@ -8,7 +8,7 @@ lets a conservative character set through. Undefined variables are errors.
 
 Many models render the same text (a model unchanged between environments, the same
 ServiceAccount everywhere): the documents of each distinct text are parsed once and kept
-in ``marshal`` form, which loads back ten times faster than YAML parses and gives every
+in ``marshal`` form, which loads back much faster than YAML parses and gives every
 caller objects of its own.
 """
 

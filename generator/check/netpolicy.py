@@ -51,7 +51,7 @@ class IngressPolicies:
     A policy whose podSelector requires some label ``k: v`` (the first of its matchLabels)
     is filed under (namespace, k, v) and only considered for pods with that label; one
     requiring no label (or a None or unhashable value) is considered for every pod of its
-    namespace. :func:`_selects` then decides exactly as before.
+    namespace. :func:`_selects` then decides.
     """
 
     def __init__(self, policies: Sequence[Mapping[str, Any]]) -> None:

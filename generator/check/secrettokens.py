@@ -59,7 +59,7 @@ _SHOW_PREFIX = 4
 
 @functools.cache
 def _detectors() -> tuple[RegexBasedDetector, ...]:
-    """The detect-secrets regex detectors used, built once (importing the package costs ~0.1 s)."""
+    """The detect-secrets regex detectors used, built once (importing the package is slow)."""
     from detect_secrets.plugins.aws import AWSKeyDetector
     from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
     from detect_secrets.plugins.basic_auth import BasicAuthDetector
@@ -145,8 +145,8 @@ def _windows(text: str) -> Iterator[str]:
 
 def _maybe_known(text: str) -> bool:
     """False when no known-format detector can match ``text`` (in linear time): then
-    detect-secrets, which imports an HTTP stack for its verification feature, is not loaded,
-    about 60 ms of ``validate``. tests/test_secrets_scan.py holds every detector's pattern to it."""
+    detect-secrets, which imports an HTTP stack for its verification feature, is not loaded.
+    tests/test_secrets_scan.py holds every detector's pattern to it."""
     return _MAYBE_KNOWN.search(text) is not None or ("://" in text and "@" in text)
 
 

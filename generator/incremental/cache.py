@@ -104,8 +104,8 @@ class _Hashing:
 
 
 def _write_entry(handle: BinaryIO, key: str, value: Any) -> None:
-    """An entry, its payload pickled straight to ``handle`` (the record of a 1000-model fleet
-    is 10 MB: neither its bytes nor a concatenated copy are ever held), then its digest
+    """An entry, its payload pickled straight to ``handle`` (a large
+    record is never held as bytes, nor as a concatenated copy), then its digest
     written into the place left for it."""
     header = MAGIC + key.encode("ascii")
     handle.write(header + bytes(_DIGEST))

@@ -246,9 +246,9 @@ _SIMPLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 def dump_split(data: Mapping[str, Any], split: Collection[tuple[str, ...]]) -> str:
     """``dump(data)`` for a mapping, the same text, with each non-empty mapping found at a key
     path in ``split`` written one entry at a time. PyYAML builds the node graph of everything
-    it dumps at once: for the compose file of 1,000 services that graph is some 30 MB, for
-    one service a few KB. Block style writes a nested entry as the entry alone, indented by
-    two spaces per level (sequences are not indented; lines are never folded)."""
+    it dumps at once, so a large document costs far more memory than its entries one by
+    one. Block style writes a nested entry as the entry alone, indented by two spaces per
+    level (sequences are not indented; lines are never folded)."""
     return "".join(_split_lines(data, split, ())) if data else dump(dict(data))
 
 

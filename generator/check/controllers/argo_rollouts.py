@@ -33,7 +33,8 @@ from typing import Any
 import promql_parser
 
 from generator.build.traffic import GATEWAY_API_PLUGIN
-from generator.check.controllers.common import Obj, Objects, items, mapping, parse, unwrap
+from generator.check.controllers.common import Obj, Objects, parse, unwrap
+from generator.check.objectfields import as_list, as_map
 from generator.errors import Finding
 
 EMPTY_GUARD = "len(result) > 0 &&"
@@ -45,13 +46,13 @@ def rollout_findings(objects: Objects) -> list[Finding]:
     found: list[Finding] = []
     judged: set[str] = set()
     for rollout in objects.of_kind("Rollout"):
-        strategy = mapping(mapping(rollout.get("spec")).get("strategy"))
+        strategy = as_map(as_map(rollout.get("spec")).get("strategy"))
         if "canary" in strategy:
-            canary = mapping(strategy["canary"])
+            canary = as_map(strategy["canary"])
             found += _canary_traffic(objects, rollout, canary)
             found += _canary_gated(objects, rollout, canary, judged)
         if "blueGreen" in strategy:
-            found += _blue_green_gated(objects, rollout, mapping(strategy["blueGreen"]), judged)
+            found += _blue_green_gated(objects, rollout, as_map(strategy["blueGreen"]), judged)
     return found
 
 
@@ -60,7 +61,7 @@ def rollout_findings(objects: Objects) -> list[Finding]:
 
 def _canary_traffic(objects: Objects, rollout: Obj, canary: Any) -> list[Finding]:
     stable, preview = canary.get("stableService"), canary.get("canaryService")
-    routing = mapping(canary.get("trafficRouting"))
+    routing = as_map(canary.get("trafficRouting"))
     if not routing:
         if stable or preview:
             return [
@@ -83,10 +84,10 @@ def _canary_traffic(objects: Objects, rollout: Obj, canary: Any) -> list[Finding
             )
         ]
     found: list[Finding] = []
-    plugin = mapping(mapping(routing.get("plugins")).get(GATEWAY_API_PLUGIN))
+    plugin = as_map(as_map(routing.get("plugins")).get(GATEWAY_API_PLUGIN))
     if plugin:
         found += _http_route_splits(objects, rollout, str(plugin.get("httpRoute", "")), str(stable), str(preview))
-    nginx = mapping(routing.get("nginx"))
+    nginx = as_map(routing.get("nginx"))
     if nginx:
         found += _ingress_serves(objects, rollout, str(nginx.get("stableIngress", "")), str(stable))
     if not plugin and not nginx:
@@ -106,8 +107,8 @@ def _http_route_splits(objects: Objects, rollout: Obj, route_name: str, stable: 
     field = f"spec.strategy.canary.trafficRouting.plugins.{GATEWAY_API_PLUGIN}.httpRoute"
     if route is None:
         return [objects.finding(rollout, field, f"HTTPRoute '{route_name}' is not among the objects", "render it")]
-    for rule in items(mapping(route.get("spec")).get("rules")):
-        names = {str(mapping(ref).get("name")) for ref in items(mapping(rule).get("backendRefs"))}
+    for rule in as_list(as_map(route.get("spec")).get("rules")):
+        names = {str(as_map(ref).get("name")) for ref in as_list(as_map(rule).get("backendRefs"))}
         if {stable, canary} <= names:
             return []
     return [
@@ -125,9 +126,9 @@ def _ingress_serves(objects: Objects, rollout: Obj, ingress_name: str, stable: s
     field = "spec.strategy.canary.trafficRouting.nginx.stableIngress"
     if ingress is None:
         return [objects.finding(rollout, field, f"Ingress '{ingress_name}' is not among the objects", "render it")]
-    for rule in items(mapping(ingress.get("spec")).get("rules")):
-        for path in items(mapping(mapping(rule).get("http")).get("paths")):
-            if mapping(mapping(mapping(path).get("backend")).get("service")).get("name") == stable:
+    for rule in as_list(as_map(ingress.get("spec")).get("rules")):
+        for path in as_list(as_map(as_map(rule).get("http")).get("paths")):
+            if as_map(as_map(as_map(path).get("backend")).get("service")).get("name") == stable:
                 return []
     return [
         objects.finding(
@@ -143,7 +144,7 @@ def _ingress_serves(objects: Objects, rollout: Obj, ingress_name: str, stable: s
 
 
 def _canary_gated(objects: Objects, rollout: Obj, canary: Any, judged: set[str]) -> list[Finding]:
-    steps = [mapping(step) for step in items(canary.get("steps"))]
+    steps = [as_map(step) for step in as_list(canary.get("steps"))]
     found: list[Finding] = []
     gated = True
     for index, step in enumerate(steps):
@@ -155,7 +156,7 @@ def _canary_gated(objects: Objects, rollout: Obj, canary: Any, judged: set[str])
         if "analysis" in step:
             gated = True
             where = f"spec.strategy.canary.steps[{index}]"
-            found += _templates_judge(objects, rollout, mapping(step["analysis"]), where, judged)
+            found += _templates_judge(objects, rollout, as_map(step["analysis"]), where, judged)
     if not gated or not steps:
         found.append(_ungated(objects, rollout, "spec.strategy.canary.steps"))
     return found
@@ -172,7 +173,7 @@ def _ungated(objects: Objects, rollout: Obj, field: str) -> Finding:
 
 
 def _blue_green_gated(objects: Objects, rollout: Obj, blue_green: Any, judged: set[str]) -> list[Finding]:
-    analysis = mapping(blue_green.get("prePromotionAnalysis"))
+    analysis = as_map(blue_green.get("prePromotionAnalysis"))
     if not analysis:
         return [
             objects.finding(
@@ -188,11 +189,11 @@ def _blue_green_gated(objects: Objects, rollout: Obj, blue_green: Any, judged: s
 def _templates_judge(objects: Objects, rollout: Obj, analysis: Any, field: str, judged: set[str]) -> list[Finding]:
     """The templates an analysis runs exist and judge on evidence (each template checked once)."""
     found: list[Finding] = []
-    refs = items(analysis.get("templates"))
+    refs = as_list(analysis.get("templates"))
     if not refs:
         found.append(objects.finding(rollout, field, "the analysis names no template", "name the AnalysisTemplate"))
     for ref in refs:
-        name = str(mapping(ref).get("templateName", ""))
+        name = str(as_map(ref).get("templateName", ""))
         template = objects.named("AnalysisTemplate", name)
         if template is None:
             found.append(objects.finding(rollout, field, f"AnalysisTemplate '{name}' is not among the objects", ""))
@@ -204,8 +205,8 @@ def _templates_judge(objects: Objects, rollout: Obj, analysis: Any, field: str, 
 
 
 def _metrics_need_evidence(objects: Objects, template: Obj) -> Iterator[Finding]:
-    for index, entry in enumerate(items(mapping(template.get("spec")).get("metrics"))):
-        metric = mapping(entry)
+    for index, entry in enumerate(as_list(as_map(template.get("spec")).get("metrics"))):
+        metric = as_map(entry)
         field = f"spec.metrics[{index}]"
         count = metric.get("count")
         if not isinstance(count, int) or count < 1:
@@ -232,7 +233,7 @@ def _metrics_need_evidence(objects: Objects, template: Obj) -> Iterator[Finding]
                     "would be an error or a verdict instead of inconclusive",
                     f"begin both conditions with '{EMPTY_GUARD}'",
                 )
-        query = str(mapping(mapping(metric.get("provider")).get("prometheus")).get("query", ""))
+        query = str(as_map(as_map(metric.get("provider")).get("prometheus")).get("query", ""))
         if not _guarded_by_traffic(query):
             yield objects.finding(
                 template,

@@ -32,12 +32,11 @@ from generator.check.controllers.common import (
     Objects,
     answers_at_rest,
     equal_matchers,
-    items,
-    mapping,
     parse,
     selectors,
     unwrap,
 )
+from generator.check.objectfields import as_list, as_map
 from generator.errors import Finding
 
 RESOURCE_TRIGGERS = frozenset({"cpu", "memory"})
@@ -45,8 +44,8 @@ RESOURCE_TRIGGERS = frozenset({"cpu", "memory"})
 
 def autoscaling_findings(objects: Objects, adapter_values: Mapping[str, Any]) -> list[Finding]:
     rules = {
-        str(mapping(mapping(rule).get("name")).get("as", "")): mapping(rule)
-        for rule in items(mapping(adapter_values.get("rules")).get("external"))
+        str(as_map(as_map(rule).get("name")).get("as", "")): as_map(rule)
+        for rule in as_list(as_map(adapter_values.get("rules")).get("external"))
     }
     found: list[Finding] = []
     for hpa in objects.of_kind("HorizontalPodAutoscaler"):
@@ -59,10 +58,10 @@ def autoscaling_findings(objects: Objects, adapter_values: Mapping[str, Any]) ->
 
 def _external_metrics_answer(objects: Objects, hpa: Obj, rules: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
     found: list[Finding] = []
-    for index, metric in enumerate(items(mapping(hpa.get("spec")).get("metrics"))):
-        if mapping(metric).get("type") != "External":
+    for index, metric in enumerate(as_list(as_map(hpa.get("spec")).get("metrics"))):
+        if as_map(metric).get("type") != "External":
             continue
-        name = str(mapping(mapping(mapping(metric).get("external")).get("metric")).get("name", ""))
+        name = str(as_map(as_map(as_map(metric).get("external")).get("metric")).get("name", ""))
         field = f"spec.metrics[{index}].external.metric.name"
         rule = rules.get(name)
         if rule is None:
@@ -93,14 +92,14 @@ def _external_metrics_answer(objects: Objects, hpa: Obj, rules: Mapping[str, Map
 
 
 def _prometheus_triggers(scaled: Obj) -> list[tuple[int, Mapping[str, Any]]]:
-    triggers = items(mapping(scaled.get("spec")).get("triggers"))
-    return [(i, mapping(t)) for i, t in enumerate(triggers) if mapping(t).get("type") == "prometheus"]
+    triggers = as_list(as_map(scaled.get("spec")).get("triggers"))
+    return [(i, as_map(t)) for i, t in enumerate(triggers) if as_map(t).get("type") == "prometheus"]
 
 
 def _triggers_answer(objects: Objects, scaled: Obj) -> list[Finding]:
     found: list[Finding] = []
     for index, trigger in _prometheus_triggers(scaled):
-        query = parse(str(mapping(trigger.get("metadata")).get("query", "")))
+        query = parse(str(as_map(trigger.get("metadata")).get("query", "")))
         if not answers_at_rest(query) or not _one_series(query):
             found.append(
                 objects.finding(
@@ -124,15 +123,16 @@ def _one_series(node: Any) -> bool:
 
 
 def _wakes_from_zero(objects: Objects, scaled: Obj) -> list[Finding]:
-    spec = mapping(scaled.get("spec"))
+    spec = as_map(scaled.get("spec"))
     if spec.get("minReplicaCount", 0) != 0:
         return []
-    target = str(mapping(spec.get("scaleTargetRef")).get("name", ""))
+    target = str(as_map(spec.get("scaleTargetRef")).get("name", ""))
     for _, trigger in _prometheus_triggers(scaled):
-        query = parse(str(mapping(trigger.get("metadata")).get("query", "")))
+        query = parse(str(as_map(trigger.get("metadata")).get("query", "")))
         if query is not None and not _own_pods_only(query, target):
             return []
-    other = [t for t in items(spec.get("triggers")) if mapping(t).get("type") not in RESOURCE_TRIGGERS | {"prometheus"}]
+    kinds = RESOURCE_TRIGGERS | {"prometheus"}
+    other = [t for t in as_list(spec.get("triggers")) if as_map(t).get("type") not in kinds]
     if other:
         return []  # a queue or HTTP trigger of its own: it does not depend on the model's pods
     return [

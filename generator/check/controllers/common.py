@@ -41,14 +41,6 @@ def name_of(obj: Obj) -> str:
     return str(obj.get("metadata", {}).get("name", ""))
 
 
-def mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def items(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
-
-
 def parse(query: str) -> Any | None:
     """The expression tree of ``query`` with Argo's {{args.*}} filled in; None if unparsable
     (the schema and promtool checks report that)."""

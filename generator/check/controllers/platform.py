@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generator.check.controllers.common import Objects, mapping, name_of
+from generator.check.controllers.common import Objects, name_of
+from generator.check.objectfields import as_map
 from generator.errors import Finding
 
 MONITORING_KINDS = ("PodMonitor", "ServiceMonitor", "PrometheusRule")
@@ -23,7 +24,7 @@ OWN_PREFIXES = ("app.kubernetes.io/", "modelfleet.io/")
 
 def _selector_labels(obj: Mapping[str, Any]) -> set[tuple[str, str]]:
     """The labels a Prometheus may select by: all but those modelfleet puts on every object."""
-    labels = mapping(mapping(obj.get("metadata")).get("labels"))
+    labels = as_map(as_map(obj.get("metadata")).get("labels"))
     return {(str(k), str(v)) for k, v in labels.items() if not str(k).startswith(OWN_PREFIXES)}
 
 
@@ -45,7 +46,7 @@ def platform_findings(objects: Objects) -> list[Finding]:
             )
     for config in objects.of_kind("ConfigMap"):
         if name_of(config).endswith("-dashboard"):
-            own = mapping(mapping(config.get("metadata")).get("labels"))
+            own = as_map(as_map(config.get("metadata")).get("labels"))
             if DASHBOARD_LABEL not in own:
                 found.append(
                     objects.finding(

@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from generator import promql
-from generator.check.controllers.common import ARGO_ARG, Obj, Objects, items, mapping
+from generator.check.controllers.common import ARGO_ARG, Obj, Objects
+from generator.check.objectfields import as_list, as_map
 from generator.errors import Finding
 
 VECTOR = promql.INSTANT_VECTOR
@@ -27,21 +28,21 @@ Located = tuple[Obj | None, str, str, frozenset[str]]
 def _queries(objects: Objects, adapter_values: Mapping[str, Any]) -> Iterator[Located]:
     """(object, field, query, the types its consumer reads)."""
     for rule in objects.of_kind("PrometheusRule"):
-        for g, group in enumerate(items(mapping(rule.get("spec")).get("groups"))):
-            for r, entry in enumerate(items(mapping(group).get("rules"))):
-                yield rule, f"spec.groups[{g}].rules[{r}].expr", str(mapping(entry).get("expr", "")), VECTOR_OR_SCALAR
+        for g, group in enumerate(as_list(as_map(rule.get("spec")).get("groups"))):
+            for r, entry in enumerate(as_list(as_map(group).get("rules"))):
+                yield rule, f"spec.groups[{g}].rules[{r}].expr", str(as_map(entry).get("expr", "")), VECTOR_OR_SCALAR
     for template in objects.of_kind("AnalysisTemplate"):
-        for m, metric in enumerate(items(mapping(template.get("spec")).get("metrics"))):
-            query = str(mapping(mapping(mapping(metric).get("provider")).get("prometheus")).get("query", ""))
+        for m, metric in enumerate(as_list(as_map(template.get("spec")).get("metrics"))):
+            query = str(as_map(as_map(as_map(metric).get("provider")).get("prometheus")).get("query", ""))
             yield template, f"spec.metrics[{m}].provider.prometheus.query", ARGO_ARG.sub("arg", query), VECTOR_OR_SCALAR
     for scaled in objects.of_kind("ScaledObject"):
-        for t, trigger in enumerate(items(mapping(scaled.get("spec")).get("triggers"))):
-            if mapping(trigger).get("type") == "prometheus":
-                query = str(mapping(mapping(trigger).get("metadata")).get("query", ""))
+        for t, trigger in enumerate(as_list(as_map(scaled.get("spec")).get("triggers"))):
+            if as_map(trigger).get("type") == "prometheus":
+                query = str(as_map(as_map(trigger).get("metadata")).get("query", ""))
                 yield scaled, f"spec.triggers[{t}].metadata.query", query, VECTOR
-    for index, rule in enumerate(items(mapping(adapter_values.get("rules")).get("external"))):
+    for index, rule in enumerate(as_list(as_map(adapter_values.get("rules")).get("external"))):
         where = f"prometheus-adapter rules.external[{index}].metricsQuery"
-        yield None, where, str(mapping(rule).get("metricsQuery", "")), VECTOR_OR_SCALAR
+        yield None, where, str(as_map(rule).get("metricsQuery", "")), VECTOR_OR_SCALAR
 
 
 def query_type_findings(objects: Objects, adapter_values: Mapping[str, Any]) -> list[Finding]:

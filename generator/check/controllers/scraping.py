@@ -17,14 +17,15 @@ from typing import Any
 
 from generator.build.sli import POD_HASH_SERIES_LABEL
 from generator.build.workload import POD_HASH_LABEL
-from generator.check.controllers.common import Obj, Objects, equal_matchers, items, mapping, name_of, parse, selectors
+from generator.check.controllers.common import Obj, Objects, equal_matchers, name_of, parse, selectors
+from generator.check.objectfields import as_list, as_map
 from generator.errors import Finding
 
 WORKLOADS = ("Deployment", "Rollout", "StatefulSet")
 
 
 def _labels(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in mapping(value).items()}
+    return {str(k): str(v) for k, v in as_map(value).items()}
 
 
 def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -32,7 +33,7 @@ def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
 
 
 def _pod_labels(workload: Obj) -> dict[str, str]:
-    return _labels(mapping(mapping(mapping(workload.get("spec")).get("template")).get("metadata")).get("labels"))
+    return _labels(as_map(as_map(as_map(workload.get("spec")).get("template")).get("metadata")).get("labels"))
 
 
 class _BySelector:
@@ -58,11 +59,11 @@ class _BySelector:
 def scrape_findings(objects: Objects) -> list[Finding]:
     pod_monitors, services, service_monitors = _BySelector(), _BySelector(), _BySelector()
     for monitor in objects.of_kind("PodMonitor"):
-        pod_monitors.add(_labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels")), monitor)
+        pod_monitors.add(_labels(as_map(as_map(monitor.get("spec")).get("selector")).get("matchLabels")), monitor)
     for service in objects.of_kind("Service"):
-        services.add(_labels(mapping(service.get("spec")).get("selector")), service)
+        services.add(_labels(as_map(service.get("spec")).get("selector")), service)
     for monitor in objects.of_kind("ServiceMonitor"):
-        selector = _labels(mapping(mapping(monitor.get("spec")).get("selector")).get("matchLabels"))
+        selector = _labels(as_map(as_map(monitor.get("spec")).get("selector")).get("matchLabels"))
         service_monitors.add(selector, monitor)
     by_hash = _analysed_by_hash(objects)
     found: list[Finding] = []
@@ -70,7 +71,7 @@ def scrape_findings(objects: Objects) -> list[Finding]:
         pods = _pod_labels(workload)
         paths: list[tuple[Obj, str]] = [(m, _relabelled_service(m)) for m in pod_monitors.selecting(pods)]
         for service in services.selecting(pods):
-            service_labels = _labels(mapping(service.get("metadata")).get("labels"))
+            service_labels = _labels(as_map(service.get("metadata")).get("labels"))
             paths += [(monitor, name_of(service)) for monitor in service_monitors.selecting(service_labels)]
         if len(paths) != 1:
             how = ", ".join(f"{m['kind']}/{name_of(m)} as service={s}" for m, s in paths) or "nothing"
@@ -89,9 +90,9 @@ def scrape_findings(objects: Objects) -> list[Finding]:
 
 def _relabelled_service(monitor: Obj) -> str:
     service = ""
-    for endpoint in items(mapping(monitor.get("spec")).get("podMetricsEndpoints")):
-        for entry in items(mapping(endpoint).get("relabelings")):
-            relabel = mapping(entry)
+    for endpoint in as_list(as_map(monitor.get("spec")).get("podMetricsEndpoints")):
+        for entry in as_list(as_map(endpoint).get("relabelings")):
+            relabel = as_map(entry)
             static = relabel.get("action", "replace") == "replace" and not relabel.get("sourceLabels")
             if relabel.get("targetLabel") == "service" and static:
                 service = str(relabel.get("replacement", ""))
@@ -112,7 +113,7 @@ def _labels_for_queries(objects: Objects, workload: Obj, monitor: Obj, service: 
                 f"relabel the scrape: targetLabel service, replacement {name}",
             )
         )
-    kept = [str(label) for label in items(mapping(monitor.get("spec")).get("podTargetLabels"))]
+    kept = [str(label) for label in as_list(as_map(monitor.get("spec")).get("podTargetLabels"))]
     if by_hash and POD_HASH_LABEL not in kept:
         found.append(
             objects.finding(
@@ -129,8 +130,8 @@ def _analysed_by_hash(objects: Objects) -> set[str]:
     """The models whose analysis selects pods by rollouts_pod_template_hash."""
     models: set[str] = set()
     for template in objects.of_kind("AnalysisTemplate"):
-        for metric in items(mapping(template.get("spec")).get("metrics")):
-            query = parse(str(mapping(mapping(mapping(metric).get("provider")).get("prometheus")).get("query", "")))
+        for metric in as_list(as_map(template.get("spec")).get("metrics")):
+            query = parse(str(as_map(as_map(as_map(metric).get("provider")).get("prometheus")).get("query", "")))
             for selector in selectors(query) if query is not None else []:
                 matchers = equal_matchers(selector)
                 if POD_HASH_SERIES_LABEL in matchers and "service" in matchers:
