@@ -6,19 +6,30 @@ Part of resolve: each finding points at the field that asks for it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from generator.errors import Finding
 from generator.read.load import Document, FieldPath
 from generator.spec.environment import EnvironmentFile
+from generator.spec.fleet import Fleet
+from generator.spec.model import ModelSpec
 from generator.spec.names import LABEL_VALUE_RE
 from generator.spec.platform import Platform
 
-if TYPE_CHECKING:
-    from generator.read.resolve import ResolvedModel
+
+class LocatedModel(Protocol):
+    """What the rules read of a resolved model: its spec, the fleet, where a field was set."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def fleet(self) -> Fleet: ...
+
+    def locate(self, path: FieldPath) -> tuple[Document, FieldPath]: ...
 
 
-def traffic_findings(model: ResolvedModel, env: EnvironmentFile) -> list[Finding]:
+def traffic_findings(model: LocatedModel, env: EnvironmentFile) -> list[Finding]:
     """Exposure, routed canaries and router wake-ups need the environment's router."""
     spec, router = model.spec, env.traffic.router
     findings: list[Finding] = []
