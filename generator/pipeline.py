@@ -211,7 +211,7 @@ class Render:
         """``holds``: whether a hit's files (path -> digest) can be planned by digest; by
         default the sink's ``holds``, and never without a sink (files are kept as bytes)."""
         self.root, self.resolution, self.cache, self.sink = root, resolution, cache, sink
-        self.keys = UnitKeys(root, resolution, started)
+        self.keys = UnitKeys(root, resolution, started, enabled=cache.enabled)
         self.holds = holds if holds is not None else sink.holds if sink is not None else None
         self.files: dict[str, bytes] = {}
         self.digests: dict[str, str] = {}
@@ -288,11 +288,12 @@ class Render:
         except ModelfleetError as exc:
             self.base_errors.extend(exc.findings)
             return None
+        files = base_files(computed)
         if entry is None and self.keys.settled(model):
-            self.cache.put(key, {"files": file_digests(base_files(computed)), "objects": plain_objects(computed)})
+            self.cache.put(key, {"files": file_digests(files), "objects": plain_objects(computed)})
         if self.keep:
             self.bases.append(computed)
-        return dict(base_files(computed)), computed
+        return dict(files), computed
 
     def env_unit(
         self, env: ResolvedEnvironment, model: ResolvedModel, env_key: str, ns_object: KubeObject, base: ModelObjects

@@ -29,9 +29,10 @@ def plain(value: Any) -> Any:
 class UnitKeys:
     """The keys of one render's units, and whether a unit's inputs held still during it."""
 
-    def __init__(self, root: Path, resolution: Resolution, started: int) -> None:
-        self.root, self.started = root, started
-        self.fleet = digest(generator_fingerprint(), str(root.resolve()), plain(resolution.fleet))
+    def __init__(self, root: Path, resolution: Resolution, started: int, *, enabled: bool = True) -> None:
+        """``enabled=False`` (no cache to ask): every key is "" and nothing is hashed."""
+        self.root, self.started, self.enabled = root, started, enabled
+        self.fleet = digest(generator_fingerprint(), str(root.resolve()), plain(resolution.fleet)) if enabled else ""
         self.bases: dict[str, str] = {}  # model -> the key of its base unit
         self._envs: dict[int, Any] = {}
         self._config: dict[str, list[str]] = {}
@@ -67,17 +68,19 @@ class UnitKeys:
         return state
 
     def base(self, model: ResolvedModel) -> str:
-        key = self.bases[model.name] = digest("base", self.fleet, self._model(model))
+        key = self.bases[model.name] = digest("base", self.fleet, self._model(model)) if self.enabled else ""
         return key
 
     def environment(self, env: ResolvedEnvironment, ns_object: dict[str, Any]) -> str:
+        if not self.enabled:
+            return ""
         return digest("env", self.fleet, env.spec.model_dump(mode="json", exclude={"models"}), ns_object)
 
     def unit(self, env_key: str, model: ResolvedModel) -> str:
-        return digest("unit", env_key, self._model(model), self.bases[model.name])
+        return digest("unit", env_key, self._model(model), self.bases[model.name]) if self.enabled else ""
 
     def runbook(self, model: ResolvedModel, places: list[tuple[str, str]]) -> str:
-        return digest("runbook", self.bases[model.name], places)
+        return digest("runbook", self.bases[model.name], places) if self.enabled else ""
 
     @staticmethod
     def compose(env_key: str, unit_keys: list[str]) -> str:
