@@ -1,8 +1,9 @@
-"""PromQL checks and selector matchers, memoised by expression text.
+"""PromQL checks and selector matchers, memoised.
 
 The same expressions (alert rules, SLI queries, label selectors) recur for every model in
-every environment: a 1000-model fleet parsed them 255,000 times. ``promql_parser.parse`` is
-a pure function of the text, so each distinct expression is parsed once.
+every environment, differing only in label values such as the model's name. A verdict
+(valid, and of which type) is memoised by the expression's shape, its text with plain label
+values replaced, so each shape is parsed once; selectors' matchers by their text.
 
 Only plain Python results are memoised: a verdict (the parser's message, or None) and a
 selector's matchers as strings. A parsed tree lives in Rust memory that ``tracemalloc``
@@ -12,6 +13,7 @@ does not see, and a large fleet has thousands of them.
 from __future__ import annotations
 
 import functools
+import re
 from typing import NamedTuple
 
 import promql_parser
@@ -33,16 +35,6 @@ class LabelMatcher(NamedTuple):
     name: str
     op: str
     value: str
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def problem(expression: str) -> str | None:
-    """The parser's message when ``expression`` is not valid PromQL, else None."""
-    try:
-        promql_parser.parse(expression)
-    except ValueError as error:
-        return str(error)
-    return None
 
 
 # The type of an expression's result, as Prometheus defines it (prometheus/prometheus
@@ -76,20 +68,59 @@ def _type_of(node: object) -> str:
     raise TypeError(f"unknown PromQL node {type(node).__name__}")
 
 
-@functools.lru_cache(maxsize=1 << 12)
+# A label matcher's value whose text cannot change what the parser decides: a plain word, no
+# escapes or regex operators, never empty (a matcher that matches "" is a parse error in a
+# selector without another matcher). Replaced by one placeholder, the many expressions that
+# differ only in a model's or namespace's name share one parse.
+_PLAIN_VALUE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*)"[A-Za-z0-9_.:/-]+"')
+
+
+def _shape(expression: str) -> str:
+    return _PLAIN_VALUE.sub(r'\1"v"', expression)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _shape_type(shape: str) -> str | None:
+    """The result type of expressions of this shape, or None when the shape does not parse."""
+    try:
+        return _type_of(promql_parser.parse(shape))
+    except ValueError:
+        return None
+
+
+def _verdict(expression: str) -> tuple[str | None, str | None]:
+    """(the result type, None) or (None, the parser's message). The shape answers for a valid
+    expression; the expression itself is parsed only when its shape does not parse, so the
+    message is the parser's own for the text the user wrote."""
+    found = _shape_type(_shape(expression))
+    if found is not None:
+        return found, None
+    try:
+        return _type_of(promql_parser.parse(expression)), None
+    except ValueError as error:
+        return None, str(error)
+
+
+def problem(expression: str) -> str | None:
+    """The parser's message when ``expression`` is not valid PromQL, else None."""
+    return _verdict(expression)[1]
+
+
 def value_type(expression: str) -> str:
     """The type of ``expression``'s result: "vector", "scalar", "matrix" or "string"
     (``ValueError`` when it is not valid PromQL)."""
-    return _type_of(promql_parser.parse(expression))
+    found, error = _verdict(expression)
+    if found is None:
+        raise ValueError(error)
+    return found
 
 
 def type_problem(expression: str, wanted: frozenset[str]) -> str | None:
     """Why ``expression`` cannot serve a consumer that reads one of the ``wanted`` types
     (its parse error, or its type), else None."""
-    error = problem(expression)
-    if error is not None:
+    found, error = _verdict(expression)
+    if found is None:
         return f"is not valid PromQL: {error}"
-    found = value_type(expression)
     if found in wanted:
         return None
     article = "an" if found[0] in "aeiou" else "a"

@@ -137,3 +137,37 @@ def test_namespace_template_renders() -> None:
     )
     assert namespace["metadata"]["name"] == "ml-prod"
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == "v1.31"
+
+
+MIXED_DOCUMENTS = """\
+apiVersion: v1
+kind: ConfigMap
+data: {a: "1", b: 2, c: 2.5, d: true, e: null, f: ~, g: "yes", h: yes, i: 0o17, j: 1_000}
+list: [1, "1", [], {}, [x, {y: z}]]
+base: &base {k: v, n: 3}
+merged: {<<: *base, k: w}
+keys: {1: one, true: yes, null: nothing, "2": two}
+empty:
+items: [*base, *base]
+---
+apiVersion: v1
+kind: List
+items: [-1, .5, .inf, 2026-12-07]
+"""
+
+
+def test_the_template_loader_builds_what_the_safe_loader_builds() -> None:
+    """The loader's one-pass construction of strings, mappings and sequences gives the safe
+    loader's very values and types; every other node goes through the safe constructor."""
+    from generator.build.templating import _Loader
+
+    def typed(value: Any) -> Any:  # == alone would take True for 1 and 1.0 for 1
+        if isinstance(value, dict):
+            return [(typed(k), typed(v)) for k, v in value.items()]
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        return (type(value).__name__, value)
+
+    fast = list(yaml.load_all(MIXED_DOCUMENTS, Loader=_Loader))
+    safe = list(yaml.load_all(MIXED_DOCUMENTS, Loader=yaml.SafeLoader))
+    assert typed(fast) == typed(safe)

@@ -4,6 +4,7 @@ error selector's own matchers are broken (status 200 against 5..)."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from generator.promql import LabelMatcher, selector_matchers
@@ -13,6 +14,7 @@ EQUAL, NOT_EQUAL, MATCH = "=", "!=", "=~"
 Labels = dict[str, str]
 
 
+@functools.lru_cache(maxsize=1 << 10)
 def regex_example(pattern: str) -> str:
     """A short string that the RE2 ``pattern`` matches in full (PromQL anchors regexes)."""
     example = _sequence(_alternatives(pattern)[0])

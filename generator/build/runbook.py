@@ -48,6 +48,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CODE_SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ESCAPED = set("\\`*_[]()!|~#$")
+_INERT = str.maketrans({**{char: f"\\{char}" for char in _ESCAPED}, **_ENTITIES})
 _NAME = re.compile(r"[A-Za-z0-9_:]+(?: [A-Za-z0-9_:]+)*")
 
 
@@ -61,13 +62,7 @@ def escape(text: str) -> str:
     punctuation (emphasis, code, links, tables, strike-through, math, headings) back-slashed,
     line breaks and control characters as spaces. Used after a fixed prefix on its line, so
     no block (heading, list, quote, HTML block) can start."""
-
-    def one(char: str) -> str:
-        if char in _ENTITIES:
-            return _ENTITIES[char]
-        return f"\\{char}" if char in _ESCAPED else char
-
-    return "".join(one(char) for char in _one_line(text))
+    return _one_line(text).translate(_INERT)
 
 
 def code(text: str) -> str:

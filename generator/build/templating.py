@@ -27,9 +27,43 @@ import jinja2
 import yaml
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _CLoader
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _CLoader  # type: ignore[assignment]
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _Loader(_CLoader):
+    """The safe loader, with strings, string-keyed mappings and sequences built in one pass.
+
+    What a template renders is nearly all of those; any other node (a number, a merge key, a
+    non-string key) is built by the safe constructor, so the result is exactly its result.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return self._plain(node)
+        finally:
+            self.constructed_objects, self.recursive_objects = {}, {}
+
+    def _plain(self, node: yaml.Node) -> Any:
+        tag = node.tag
+        if tag == _STR_TAG and type(node) is yaml.ScalarNode:
+            return node.value
+        if tag == _MAP_TAG and type(node) is yaml.MappingNode:
+            mapping = {}
+            for key, value in node.value:
+                if key.tag != _STR_TAG or type(key) is not yaml.ScalarNode:
+                    return super().construct_document(node)
+                mapping[key.value] = self._plain(value)
+            return mapping
+        if tag == _SEQ_TAG and type(node) is yaml.SequenceNode:
+            return [self._plain(item) for item in node.value]
+        return self.construct_object(node, deep=True)
 
 
 class TemplateBug(Exception):
