@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from generator.read.parse import _unwrap
+from generator.read.parse import unwrap_annotation
 from generator.spec.environment import EnvironmentFile
 from generator.spec.fleet import FleetFile
 from generator.spec.model import ModelSpec
@@ -26,7 +26,7 @@ and `artifact` replace as a whole.
 
 
 def _type_name(annotation: Any) -> str:
-    annotation = _unwrap(annotation)
+    annotation = unwrap_annotation(annotation)
     origin = get_origin(annotation)
     if origin is Literal:
         return " \\| ".join(f"`{value}`" for value in get_args(annotation))
@@ -66,10 +66,10 @@ def _rows(fields: Mapping[str, FieldInfo], prefix: str, seen: frozenset[type[Bas
         path = f"{prefix}{key}"
         description = (info.description or "").replace("|", "\\|")
         yield f"| `{path}` | {_type_name(info.annotation)} | {_default(info)} | {description} |"
-        inner = _unwrap(info.annotation)
+        inner = unwrap_annotation(info.annotation)
         if get_origin(inner) in (list, dict):
-            inner = _unwrap(get_args(inner)[-1])
-            path += "[]" if get_origin(_unwrap(info.annotation)) is list else ".<name>"
+            inner = unwrap_annotation(get_args(inner)[-1])
+            path += "[]" if get_origin(unwrap_annotation(info.annotation)) is list else ".<name>"
         if not (isinstance(inner, type) and issubclass(inner, BaseModel)) or inner in seen:
             continue
         if inner.__name__ in LAYERS:  # a model's fields, listed in their own table

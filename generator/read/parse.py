@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from generator.errors import Finding, ModelfleetError
 from generator.read.load import Document, FieldPath, Sources
+from generator.spec.base import API_VERSION
 from generator.spec.environment import EnvironmentFile
 from generator.spec.fleet import FleetFile
 from generator.spec.paths import validation_context
@@ -45,7 +46,8 @@ class Parsed:
 # Walking model classes along an error path
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap_annotation(annotation: Any) -> Any:
+    """The type inside ``Annotated[...]`` and ``X | None`` (what an error path walks into)."""
     while True:
         origin = get_origin(annotation)
         if origin is Annotated:
@@ -71,7 +73,7 @@ def annotation_at(model: type[BaseModel], loc: Iterable[str | int]) -> Any:
     """The (unwrapped) annotation reached by following ``loc`` from ``model``."""
     current: Any = model
     for part in loc:
-        current = _unwrap(current)
+        current = unwrap_annotation(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             current = _field_by_name(current, str(part))
         elif get_origin(current) is list:
@@ -82,7 +84,7 @@ def annotation_at(model: type[BaseModel], loc: Iterable[str | int]) -> Any:
             return None
         if current is None:
             return None
-    return _unwrap(current)
+    return unwrap_annotation(current)
 
 
 def allowed_keys(model: type[BaseModel], loc: Iterable[str | int]) -> list[str]:
@@ -201,9 +203,9 @@ def _check_header(document: Document, kind: Literal["ModelFleet", "Environment"]
     data = document.data
     findings: list[Finding] = []
     api = data.get("apiVersion")
-    if api is not None and api != "modelfleet/v1":
+    if api is not None and api != API_VERSION:
         findings.append(
-            document.finding(("apiVersion",), f"unsupported apiVersion '{api}'", "write apiVersion: modelfleet/v1")
+            document.finding(("apiVersion",), f"unsupported apiVersion '{api}'", f"write apiVersion: {API_VERSION}")
         )
     found = data.get("kind")
     if found is not None and found != kind:

@@ -121,11 +121,6 @@ def _check_directory(value: str, info: ValidationInfo) -> str:
     return value
 
 
-RelFile = Annotated[
-    str,
-    AfterValidator(_check_relative_file),
-    WithJsonSchema({"type": "string", "minLength": 1, "pattern": REL_PATH_PATTERN}),
-]
 ConfigFile = Annotated[
     str,
     AfterValidator(_check_config_file),
@@ -137,7 +132,4 @@ RelDir = Annotated[
     str,
     AfterValidator(_check_directory),
     WithJsonSchema({"type": "string", "minLength": 1, "pattern": REL_PATH_PATTERN}),
-]
-RelPath = Annotated[
-    str, AfterValidator(_check_relative_path), WithJsonSchema({"type": "string", "pattern": REL_PATH_PATTERN})
 ]
