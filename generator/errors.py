@@ -6,7 +6,9 @@ Library code raises; only ``cli`` catches and only ``report`` prints.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+MAX_NAMED_MODELS = 6  # a grouped finding names this many models at most (the last slot says "and K more")
 
 
 @dataclass(frozen=True, order=True)
@@ -32,6 +34,18 @@ class Finding:
     path: str = ""
     hint: str = ""
     source_line: str | None = field(default=None, compare=False)
+    models: tuple[str, ...] = field(default=(), compare=False)  # the models it concerns, when known
+
+    @property
+    def full_message(self) -> str:
+        """The message as shown: a finding several models share (the same rule broken at the
+        same place, say an environment's default) names them, the first few and a count."""
+        if len(self.models) < 2:
+            return self.message
+        named = self.models if len(self.models) <= MAX_NAMED_MODELS else self.models[: MAX_NAMED_MODELS - 1]
+        more = len(self.models) - len(named)
+        listed = ", ".join(named) + (f" and {more} more" if more else "")
+        return f"{self.message}, for {len(self.models)} models: {listed}"
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location or Location("")
@@ -39,10 +53,14 @@ class Finding:
 
 
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Findings sorted by file and line, duplicates removed."""
+    """Findings sorted by file and line, duplicates merged: one finding of several models
+    (the same message at the same place) concerns all of them."""
     unique: dict[tuple[str, int, int, str, str], Finding] = {}
     for finding in findings:
-        unique.setdefault(finding.sort_key(), finding)
+        key = finding.sort_key()
+        seen = unique.setdefault(key, finding)
+        if seen is not finding and finding.models and not set(finding.models) <= set(seen.models):
+            unique[key] = replace(seen, models=tuple(sorted({*seen.models, *finding.models})))
     return [unique[key] for key in sorted(unique)]
 
 
@@ -51,7 +69,7 @@ class ModelfleetError(Exception):
 
     def __init__(self, findings: Iterable[Finding]) -> None:
         self.findings = sorted_findings(findings)
-        super().__init__("; ".join(f.message for f in self.findings))
+        super().__init__("; ".join(f.full_message for f in self.findings))
 
 
 class StaleOutputError(ModelfleetError):
