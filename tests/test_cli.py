@@ -283,7 +283,7 @@ def test_root_that_is_not_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_internal_error_is_short(
     example_fleet: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(*args: object) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(generator.pipeline, "render", explode)
