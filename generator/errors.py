@@ -35,6 +35,7 @@ class Finding:
     hint: str = ""
     source_line: str | None = field(default=None, compare=False)
     models: tuple[str, ...] = field(default=(), compare=False)  # the models it concerns, when known
+    detail: str = field(default="", compare=False)  # lines shown under it in text (a diff), not in JSON
 
     @property
     def full_message(self) -> str:

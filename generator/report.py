@@ -82,6 +82,7 @@ def format_ok(summary: str) -> str:
 def _text_block(finding: Finding, *, color: bool) -> str:
     lines = [_headline(finding, color=color)]
     lines.extend(_source_excerpt(finding))
+    lines.extend(f"    {_printable(line)}".rstrip() for line in finding.detail.splitlines())
     if finding.hint:
         lines.append(f"  hint: {_printable(finding.hint)}")
     return "\n".join(lines)

@@ -14,10 +14,11 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator.errors import StaleOutputError
 from generator.incremental.inputrecord import disk_tree_digest, now_ns, recorded_result, save_record, tree_digest_of
 from generator.write.fs import shared_lock
 from generator.write.planned import Kept, KeptUnavailable
-from generator.write.read import check_tree, last_recorded, last_written
+from generator.write.read import check_tree, diff_tree, last_recorded, last_written
 from generator.write.tree import write_tree
 
 if TYPE_CHECKING:
@@ -106,11 +107,17 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
 def _check_streamed(root: Path, cache: UnitCache, progress: UnitProgress | None) -> str:
     """``render --check`` keeping only each file's digest (the files are compared by digest)."""
     from generator import pipeline
-    from generator.incremental.sinks import DigestSink
+    from generator.commands.staleness import CheckSink, stale_error
 
-    sink = DigestSink()
-    pipeline.render(root, cache, sink, progress=progress)
-    check_tree(root / "rendered", {path: Kept(found) for path, found in sink.digests.items()})
+    target = root / "rendered"
+    sink = CheckSink(target)
+    rendered = pipeline.render(root, cache, sink, progress=progress)
+    planned = {path: Kept(found) for path, found in sink.digests.items()}
+    try:
+        check_tree(target, planned)
+    except StaleOutputError:
+        envs = [env.spec.name for env in rendered.resolution.environments]
+        raise stale_error(root, diff_tree(target, planned), sink.kept, envs, use_cache=cache.enabled) from None
     return f"rendered/ is current ({len(sink.digests)} files)"
 
 
