@@ -57,12 +57,18 @@ def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
     """Findings sorted by file and line, duplicates merged: one finding of several models
     (the same message at the same place) concerns all of them."""
     unique: dict[tuple[str, int, int, str, str], Finding] = {}
+    models: dict[tuple[str, int, int, str, str], set[str]] = {}
     for finding in findings:
         key = finding.sort_key()
-        seen = unique.setdefault(key, finding)
-        if seen is not finding and finding.models and not set(finding.models) <= set(seen.models):
-            unique[key] = replace(seen, models=tuple(sorted({*seen.models, *finding.models})))
-    return [unique[key] for key in sorted(unique)]
+        unique.setdefault(key, finding)
+        models.setdefault(key, set()).update(finding.models)
+    out: list[Finding] = []
+    for key in sorted(unique):
+        finding = unique[key]
+        if len(models[key]) > len(set(finding.models)):
+            finding = replace(finding, models=tuple(sorted(models[key])))
+        out.append(finding)
+    return out
 
 
 class ModelfleetError(Exception):
