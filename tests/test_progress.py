@@ -28,7 +28,8 @@ def _run(root: Path, *args: str, tty: bool) -> tuple[int, bytes, str]:
     of 200 columns when ``tty``, else a pipe), escape sequences removed."""
     command = [sys.executable, "-m", "generator", "--root", str(root), *args]
     env = {**os.environ, "TERM": "xterm-256color"}
-    env.pop("NO_COLOR", None)
+    for name in ("NO_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(name, None)
     if not tty:
         done = subprocess.run(command, capture_output=True, env=env, check=False)
         return done.returncode, done.stdout, done.stderr.decode()
