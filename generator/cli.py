@@ -14,13 +14,17 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from generator.errors import Finding, ModelfleetError, UsageError
+
+if TYPE_CHECKING:
+    from generator.terminal import TerminalProgress
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+QUIET_HELP = "show no progress on stderr (shown only on a terminal, for a command that takes a while)"
 NO_CACHE_HELP = (
     "neither read nor write .modelfleet-cache/ (the same as setting MODELFLEET_NO_CACHE=1); "
     "the cache never changes the output, it only skips work whose inputs did not change"
@@ -42,10 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check models.yaml and environments/*.yaml")
     validate.add_argument("--format", choices=("text", "json", "github"), default="text")
     validate.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
+    validate.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     render = sub.add_parser("render", help="write rendered/ (or --check that it is current)")
     render.add_argument("--check", action="store_true", help="exit 1 if rendered/ is stale; write nothing")
     render.add_argument("--format", choices=("text", "json", "github"), default="text")
     render.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
+    render.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     explain = sub.add_parser("explain", help="show a resolved value and the file:line that set it")
     explain.add_argument("environment")
     explain.add_argument("model")
@@ -79,11 +85,21 @@ def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
         _emit(stream, report.format_text(findings, color=stream.isatty() and "NO_COLOR" not in os.environ))
 
 
-def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
+def _progress(label: str, quiet: bool) -> contextlib.AbstractContextManager[TerminalProgress | None]:
+    """Progress on stderr when it is a terminal (see ``generator.terminal``); else nothing."""
+    if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        return contextlib.nullcontext()
+    from generator.terminal import TerminalProgress
+
+    return TerminalProgress(sys.stderr, label)
+
+
+def _cmd_validate(root: Path, fmt: str, use_cache: bool, quiet: bool) -> int:
     from generator import report
     from generator.commands.validate import validate_command
 
-    count, envs = validate_command(root, use_cache=use_cache)
+    with _progress("validating", quiet):
+        count, envs = validate_command(root, use_cache=use_cache)
     if fmt == "json":
         _emit(sys.stdout, report.format_json([]))
     elif fmt == "text":
@@ -91,11 +107,13 @@ def _cmd_validate(root: Path, fmt: str, use_cache: bool) -> int:
     return EXIT_OK
 
 
-def _cmd_render(root: Path, check: bool, use_cache: bool) -> int:
+def _cmd_render(root: Path, check: bool, use_cache: bool, quiet: bool) -> int:
     from generator import report
     from generator.commands.render import render_command
 
-    _emit(sys.stdout, report.format_ok(render_command(root, check=check, use_cache=use_cache)))
+    with _progress("checking" if check else "rendering", quiet) as progress:
+        summary = render_command(root, check=check, use_cache=use_cache, progress=progress)
+    _emit(sys.stdout, report.format_ok(summary))
     return EXIT_OK
 
 
@@ -174,9 +192,9 @@ def run(argv: Sequence[str]) -> int:
     if not root.is_dir():
         raise UsageError(f"--root {args.root} is not a directory")
     if args.command == "validate":
-        return _cmd_validate(root, args.format, not args.no_cache)
+        return _cmd_validate(root, args.format, not args.no_cache, args.quiet)
     if args.command == "render":
-        return _cmd_render(root, args.check, not args.no_cache)
+        return _cmd_render(root, args.check, not args.no_cache, args.quiet)
     if args.command == "explain":
         return _cmd_explain(root, args.environment, args.model, args.path)
     if args.command == "diff":

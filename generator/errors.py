@@ -6,7 +6,9 @@ Library code raises; only ``cli`` catches and only ``report`` prints.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+MAX_NAMED_MODELS = 6  # a grouped finding names this many models at most (the last slot says "and K more")
 
 
 @dataclass(frozen=True, order=True)
@@ -32,6 +34,19 @@ class Finding:
     path: str = ""
     hint: str = ""
     source_line: str | None = field(default=None, compare=False)
+    models: tuple[str, ...] = field(default=(), compare=False)  # the models it concerns, when known
+    detail: str = field(default="", compare=False)  # lines shown under it in text (a diff), not in JSON
+
+    @property
+    def full_message(self) -> str:
+        """The message as shown: a finding several models share (the same rule broken at the
+        same place, say an environment's default) names them, the first few and a count."""
+        if len(self.models) < 2:
+            return self.message
+        named = self.models if len(self.models) <= MAX_NAMED_MODELS else self.models[: MAX_NAMED_MODELS - 1]
+        more = len(self.models) - len(named)
+        listed = ", ".join(named) + (f" and {more} more" if more else "")
+        return f"{self.message}, for {len(self.models)} models: {listed}"
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location or Location("")
@@ -39,11 +54,21 @@ class Finding:
 
 
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Findings sorted by file and line, duplicates removed."""
+    """Findings sorted by file and line, duplicates merged: one finding of several models
+    (the same message at the same place) concerns all of them."""
     unique: dict[tuple[str, int, int, str, str], Finding] = {}
+    models: dict[tuple[str, int, int, str, str], set[str]] = {}
     for finding in findings:
-        unique.setdefault(finding.sort_key(), finding)
-    return [unique[key] for key in sorted(unique)]
+        key = finding.sort_key()
+        unique.setdefault(key, finding)
+        models.setdefault(key, set()).update(finding.models)
+    out: list[Finding] = []
+    for key in sorted(unique):
+        finding = unique[key]
+        if len(models[key]) > len(set(finding.models)):
+            finding = replace(finding, models=tuple(sorted(models[key])))
+        out.append(finding)
+    return out
 
 
 class ModelfleetError(Exception):
@@ -51,7 +76,7 @@ class ModelfleetError(Exception):
 
     def __init__(self, findings: Iterable[Finding]) -> None:
         self.findings = sorted_findings(findings)
-        super().__init__("; ".join(f.message for f in self.findings))
+        super().__init__("; ".join(f.full_message for f in self.findings))
 
 
 class StaleOutputError(ModelfleetError):

@@ -74,6 +74,14 @@ class Sink(Protocol):
         """True when every file (path -> digest) can be handed on as ``Kept``."""
 
 
+class UnitProgress(Protocol):
+    """Told after each unit (a model in an environment) of a render: the CLI shows it on a
+    terminal. The pipeline itself never prints."""
+
+    def on_unit(self, env: str, model: str, done: int, total: int) -> None:
+        """``done`` of ``total`` units are rendered, the last one ``model`` in ``env``."""
+
+
 @dataclass(frozen=True)
 class EnvironmentOutput:
     """What one environment receives (kept only by a render without a sink)."""
@@ -152,13 +160,20 @@ class _SinkFailed(Exception):
 
 
 def render(
-    root: Path, cache: UnitCache | None = None, sink: Sink | None = None, validated: Validated | None = None
+    root: Path,
+    cache: UnitCache | None = None,
+    sink: Sink | None = None,
+    validated: Validated | None = None,
+    progress: UnitProgress | None = None,
 ) -> Rendered:
     """Render the fleet under ``root``; ``ModelfleetError`` with every finding, if any.
-    ``cache``: reuse and store units; ``sink``: hand each file on (see the module doc)."""
+    ``cache``: reuse and store units; ``sink``: hand each file on (see the module doc);
+    ``progress``: told after each unit."""
     if validated is None:
         validated = validate_for_render(root, cache)
-    run = Render(root, validated.resolution, cache or UnitCache(root, enabled=False), validated.started, sink)
+    run = Render(
+        root, validated.resolution, cache or UnitCache(root, enabled=False), validated.started, sink, progress=progress
+    )
     try:
         files, objects = run.run()
     except _SinkFailed as failed:
@@ -207,10 +222,13 @@ class Render:
         sink: Sink | None,
         *,
         holds: Callable[[Mapping[str, str]], bool] | None = None,
+        progress: UnitProgress | None = None,
     ) -> None:
         """``holds``: whether a hit's files (path -> digest) can be planned by digest; by
-        default the sink's ``holds``, and never without a sink (files are kept as bytes)."""
+        default the sink's ``holds``, and never without a sink (files are kept as bytes).
+        ``progress``: told after each unit."""
         self.root, self.resolution, self.cache, self.sink = root, resolution, cache, sink
+        self.progress = progress
         self.keys = UnitKeys(root, resolution, started, enabled=cache.enabled)
         self.holds = holds if holds is not None else sink.holds if sink is not None else None
         self.files: dict[str, bytes] = {}
@@ -251,9 +269,12 @@ class Render:
         for env in resolution.environments:
             for model in env.models:
                 where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
+        total = sum(len(places) for places in where.values())
+        done = 0
         for model in resolution.base:
             built = self.base_unit(model)
             if built is None:
+                done += len(where.get(model.name, []))
                 continue  # reported once, for the base; its units would fail the same way
             files, base = built
             self.emit(files)
@@ -261,6 +282,9 @@ class Render:
                 env_model = state.models.get(model.name)
                 if env_model is not None:
                     self._add_unit(state, env_model, base)
+                    done += 1
+                    if self.progress is not None:
+                        self.progress.on_unit(state.env.spec.name, model.name, done, total)
             self.emit(self._runbook(model, where.get(model.name, [])))
         if self.base_errors:
             raise ModelfleetError(self.base_errors)

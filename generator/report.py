@@ -82,6 +82,7 @@ def format_ok(summary: str) -> str:
 def _text_block(finding: Finding, *, color: bool) -> str:
     lines = [_headline(finding, color=color)]
     lines.extend(_source_excerpt(finding))
+    lines.extend(f"    {_printable(line)}".rstrip() for line in finding.detail.splitlines())
     if finding.hint:
         lines.append(f"  hint: {_printable(finding.hint)}")
     return "\n".join(lines)
@@ -93,7 +94,7 @@ def _headline(finding: Finding, *, color: bool) -> str:
     where = _where(finding)
     prefix = f"{_paint(_printable(where), _CYAN, color=color)}: " if where else ""
     field = f"{_printable(finding.path)}: " if finding.path else ""
-    return f"{prefix}{error}: {field}{_printable(finding.message)}"
+    return f"{prefix}{error}: {field}{_printable(finding.full_message)}"
 
 
 def _where(finding: Finding) -> str:
@@ -213,7 +214,7 @@ def _json_error(finding: Finding) -> dict[str, str | int | None]:
         "line": line,
         "column": column,
         "path": finding.path,
-        "message": finding.message,
+        "message": finding.full_message,
         "hint": finding.hint,
     }
 
@@ -229,7 +230,7 @@ def format_github(findings: Sequence[Finding]) -> str:
 def _github_command(finding: Finding) -> str:
     """``::error file=F,line=L,col=C,title=PATH::MESSAGE (hint: HINT)``."""
     properties = ",".join(f"{key}={_escape_property(value)}" for key, value in _github_properties(finding))
-    message = finding.message + (f" (hint: {finding.hint})" if finding.hint else "")
+    message = finding.full_message + (f" (hint: {finding.hint})" if finding.hint else "")
     separator = " " if properties else ""
     return f"::error{separator}{properties}::{_escape_data(message)}"
 

@@ -27,7 +27,7 @@ from generator.read.load import load_fleet
 from generator.read.rawschema import sources_findings
 from tests.conftest import committed_file_count
 
-HEAVY = ("pydantic", "yaml", "jinja2", "jsonschema", "kubernetes_validate", "generator.pipeline")
+HEAVY = ("pydantic", "yaml", "jinja2", "jsonschema", "kubernetes_validate", "generator.pipeline", "rich")
 
 
 def _age(root: Path) -> None:

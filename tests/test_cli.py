@@ -159,6 +159,10 @@ def test_render_check_lists_stale_extra_and_missing_files(
         "rendered/base/fraud-detector/notes.yaml: error: extra: no longer produced by models.yaml\n"
         + hint
         + "\nrendered/base/fraud-detector/service.yaml: error: stale: content differs from what models.yaml renders\n"
+        + "    --- rendered/base/fraud-detector/service.yaml (on disk)\n"
+        + "    +++ rendered/base/fraud-detector/service.yaml (rendered now)\n"
+        + re.search(r"\n(    @@ [^\n]*\n     [^\n]*\n)", err)[1]  # type: ignore[index]
+        + "    -# edited by hand\n"
         + hint
         + "\nrendered/overlays/prod/namespace.yaml: error: missing: models.yaml renders this file\n"
         + hint
@@ -174,7 +178,7 @@ def test_render_check_json(example_fleet: Path, capsys: pytest.CaptureFixture[st
     [error] = json.loads(out)["errors"]
     assert (error["file"], error["message"]) == (
         "rendered/overlays/dev/kustomization.yaml",
-        "stale: content differs from what models.yaml renders",
+        "stale: content differs from what models.yaml and environments/dev.yaml render",
     )
 
 
@@ -283,7 +287,7 @@ def test_root_that_is_not_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_internal_error_is_short(
     example_fleet: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(*args: object) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(generator.pipeline, "render", explode)

@@ -24,9 +24,11 @@ def no_full_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every render the CLI runs hands its files to a sink and returns none of them."""
     real = pipeline.render
 
-    def streaming_only(root: Path, cache: Any = None, sink: Any = None, validated: Any = None) -> Any:
+    def streaming_only(
+        root: Path, cache: Any = None, sink: Any = None, validated: Any = None, progress: Any = None
+    ) -> Any:
         assert sink is not None, "a render held the whole tree"
-        rendered = real(root, cache, sink, validated)
+        rendered = real(root, cache, sink, validated, progress)
         assert not rendered.plan.files, "a render returned files instead of handing them on"
         return rendered
 

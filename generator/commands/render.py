@@ -14,21 +14,23 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator.errors import StaleOutputError
 from generator.incremental.inputrecord import disk_tree_digest, now_ns, recorded_result, save_record, tree_digest_of
 from generator.write.fs import shared_lock
 from generator.write.planned import Kept, KeptUnavailable
-from generator.write.read import check_tree, last_recorded, last_written
+from generator.write.read import check_tree, diff_tree, last_recorded, last_written
 from generator.write.tree import write_tree
 
 if TYPE_CHECKING:
     from generator.incremental.cache import UnitCache
+    from generator.pipeline import UnitProgress
 
 _RENDER_KEYS = ("files", "objects", "environments", "models")
 
 
-def render_command(root: Path, *, check: bool, use_cache: bool) -> str:
+def render_command(root: Path, *, check: bool, use_cache: bool, progress: UnitProgress | None = None) -> str:
     """Write rendered/ (or check it); the summary line. ``ModelfleetError`` on a finding or,
-    with ``check``, a stale tree."""
+    with ``check``, a stale tree. ``progress``: told after each unit a full render renders."""
     current = _current_render(root, check) if use_cache else None
     if current is not None:
         if check:
@@ -39,9 +41,9 @@ def render_command(root: Path, *, check: bool, use_cache: bool) -> str:
     started = now_ns()
     cache = UnitCache(root, enabled=use_cache, writable=not check)  # --check writes nothing
     if check:
-        return _check_streamed(root, cache)
+        return _check_streamed(root, cache, progress)
     delta = _render_delta(root, cache, started) if use_cache else None
-    return delta or _render_streamed(root, cache, started, save=use_cache)
+    return delta or _render_streamed(root, cache, started, save=use_cache, progress=progress)
 
 
 def _summary(files: int, objects: int, environments: int, changes: int) -> str:
@@ -102,18 +104,26 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
         gc.enable()
 
 
-def _check_streamed(root: Path, cache: UnitCache) -> str:
+def _check_streamed(root: Path, cache: UnitCache, progress: UnitProgress | None) -> str:
     """``render --check`` keeping only each file's digest (the files are compared by digest)."""
     from generator import pipeline
-    from generator.incremental.sinks import DigestSink
+    from generator.commands.staleness import CheckSink, stale_error
 
-    sink = DigestSink()
-    pipeline.render(root, cache, sink)
-    check_tree(root / "rendered", {path: Kept(found) for path, found in sink.digests.items()})
+    target = root / "rendered"
+    sink = CheckSink(target)
+    rendered = pipeline.render(root, cache, sink, progress=progress)
+    planned = {path: Kept(found) for path, found in sink.digests.items()}
+    try:
+        check_tree(target, planned)
+    except StaleOutputError:
+        envs = [env.spec.name for env in rendered.resolution.environments]
+        raise stale_error(root, diff_tree(target, planned), sink.kept, envs, use_cache=cache.enabled) from None
     return f"rendered/ is current ({len(sink.digests)} files)"
 
 
-def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool) -> str:
+def _render_streamed(
+    root: Path, cache: UnitCache, started: int, *, save: bool, progress: UnitProgress | None = None
+) -> str:
     """``render`` with the unit cache (or without: ``cache`` disabled), each file handed to the
     writer as soon as it exists, so the render never holds the whole tree. The writer (and
     its lock) is taken at the first file: a spec that fails validation leaves every tree
@@ -123,7 +133,7 @@ def _render_streamed(root: Path, cache: UnitCache, started: int, *, save: bool) 
 
     with contextlib.ExitStack() as stack:
         sink = WriterSink(root / "rendered", stack)
-        rendered = pipeline.render(root, cache, sink)
+        rendered = pipeline.render(root, cache, sink, progress=progress)
         if sink.writer is None or not sink.added:
             write_tree(root / "rendered", {})  # the empty plan's error
         assert sink.writer is not None

@@ -172,3 +172,27 @@ def disk_tree_digest(target: Path) -> tuple[str, str] | None:
     except OSError:
         return None
     return _files_digest([rel for rel, _ in entries], bytes.fromhex(contents)), _dirs_digest(dirs)
+
+
+def changed_inputs(root: Path, command: str) -> list[str] | None:
+    """The inputs (paths relative to ``root``) whose state differs from ``command``'s record:
+    what changed since that run; None without a readable record of this generator."""
+    try:
+        record = json.loads(_record_path(root, command).read_bytes())
+        if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+            return None
+        if record.get("fingerprint") != generator_fingerprint():
+            return None
+        referenced, inputs = record["referenced"], record["inputs"]
+        if not (isinstance(referenced, list) and isinstance(inputs, list)):
+            return None
+        state, _ = fleet_state(root, [str(r) for r in referenced])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    before, now = _states_by_path(inputs), _states_by_path(state)
+    return sorted(path for path in before.keys() | now.keys() if before.get(path) != now.get(path))
+
+
+def _states_by_path(states: list[Any]) -> dict[str, list[Any]]:
+    """``fleet_state``'s list as path -> state (the root and the separator left out)."""
+    return {str(s[0]): s for s in states if isinstance(s, list) and s and isinstance(s[0], str)}

@@ -1,5 +1,6 @@
-"""The two places a streaming render hands its files (``incremental.Sink``): the writer of
-``rendered/`` for ``render``, and the digests ``render --check`` compares with the disk."""
+"""Where a streaming ``render`` hands its files (``pipeline.Sink``): the writer of
+``rendered/``. ``render --check``'s sink, which compares digests with the disk, is
+``commands.staleness.CheckSink``."""
 
 from __future__ import annotations
 
@@ -7,26 +8,10 @@ import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from generator.write.planned import Kept, digest_of
+from generator.write.planned import Kept
 from generator.write.tree import TreeWriter, tree_writer
 
-__all__ = ["DigestSink", "WriterSink"]
-
-
-class DigestSink:
-    """Keeps each file's digest only: ``render --check`` compares digests with the disk, so
-    a cached unit's recorded digests serve as well as its bytes."""
-
-    def __init__(self) -> None:
-        self.digests: dict[str, str] = {}
-
-    def __call__(self, path: str, content: bytes | Kept) -> str:
-        found = digest_of(content)
-        self.digests[path] = found
-        return found
-
-    def holds(self, files: Mapping[str, str]) -> bool:
-        return True
+__all__ = ["WriterSink"]
 
 
 class WriterSink:

@@ -201,11 +201,11 @@ def _validate(
             return document, doc_path + tuple(path[len(current) :])
 
         findings = translate(exc, ModelSpec, locate)
-        if env is not None:
-            findings = [
-                Finding(f"{f.message} (in environment {env.name})", f.location, f.path, f.hint, f.source_line)
-                for f in findings
-            ]
+        suffix = f" (in environment {env.name})" if env is not None else ""
+        models = (str(merge.data["name"]),) if isinstance(merge.data.get("name"), str) else ()
+        findings = [
+            Finding(f"{f.message}{suffix}", f.location, f.path, f.hint, f.source_line, models) for f in findings
+        ]
         raise ModelfleetError(findings) from None
     return ResolvedModel(spec, fleet, env, provenance)
 

@@ -3,6 +3,7 @@ target's real path) and says what to do about it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from generator.errors import Finding, Location, ModelfleetError, StaleOutputError
@@ -71,16 +72,19 @@ def changed_underneath(path: str) -> ModelfleetError:
     )
 
 
-def stale(diff: TreeDiff) -> StaleOutputError:
-    """``render --check``'s error: one finding per differing file."""
+def stale(diff: TreeDiff, notes: Mapping[str, tuple[str, str]] | None = None) -> StaleOutputError:
+    """``render --check``'s error: one finding per differing file. ``notes``: a stale file's
+    message and detail (a diff), when the caller knows more than that it differs."""
+    known = notes or {}
+    plain = ("stale: content differs from what models.yaml renders", "")
     return StaleOutputError(
         [
-            *(_finding(p, "stale: content differs from what models.yaml renders") for p in diff.stale),
+            *(_finding(p, *known.get(p, plain)) for p in diff.stale),
             *(_finding(p, "missing: models.yaml renders this file") for p in diff.missing),
             *(_finding(p, "extra: no longer produced by models.yaml") for p in diff.extra),
         ]
     )
 
 
-def _finding(path: str, message: str) -> Finding:
-    return Finding(message, Location(display(path)), hint=REFRESH_HINT)
+def _finding(path: str, message: str, detail: str = "") -> Finding:
+    return Finding(message, Location(display(path)), hint=REFRESH_HINT, detail=detail)
