@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import pytest
 import yaml
 
-from generator.check.crdschema import crd_errors
+from generator.check.crdschema import crd_errors, has_schema
 from generator.cli import main
 
 BASE = Path(__file__).resolve().parent / "invalid" / "_base"
@@ -60,6 +60,7 @@ def _render(root: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, list[di
     }
     for env_objects in objects.values():
         for obj in env_objects:
+            assert has_schema(obj["apiVersion"], obj["kind"]), obj["kind"]  # the vendored upstream CRD schema
             assert crd_errors(obj) == [], obj
     return objects
 

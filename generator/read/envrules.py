@@ -83,7 +83,8 @@ def gitops_findings(document: Document, env: EnvironmentFile, fleet: Fleet) -> l
     return [
         document.finding(
             ("gitops", "project"),
-            f"gitops.project '{env.gitops.project}' is an Argo CD project, and fleet.gitops.controller is {controller}",
+            f"'{env.gitops.project}' is an Argo CD project, and fleet.gitops.controller is {controller}, "
+            "which has none",
             "remove project here, or set fleet.gitops.controller: argocd in models.yaml",
         )
     ]

@@ -73,7 +73,7 @@ class GitOps(Spec):
     def _project_needs_argocd(self) -> Self:
         if self.controller != "argocd" and self.project != DEFAULT_PROJECT:
             raise field_error(
-                f"gitops.project '{self.project}' is an Argo CD project, and the controller is {self.controller}",
+                f"'{self.project}' is an Argo CD project, and the controller is {self.controller}, which has none",
                 "remove project, or set controller: argocd",
                 "project",
             )
