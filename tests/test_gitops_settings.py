@@ -209,3 +209,13 @@ def test_github_annotations_at_the_repository_top(tmp_path: Path, capsys: pytest
     root = _fleet(tmp_path)
     (root / ".git").mkdir()
     assert _github(root, capsys).startswith("::error file=models.yaml,line=")
+
+
+def test_a_changed_setting_reaches_a_cached_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The unit cache keys the GitOps objects on the settings: a second render after an
+    edit writes the new namespace, and `render --check` agrees."""
+    root = _fleet(tmp_path)
+    assert _render(root, capsys)["prod"][0]["metadata"]["namespace"] == "argocd"
+    Edit("environments/prod.yaml", "gitops: {namespace: argocd-prod}\n", "gitops").apply(root)
+    assert _render(root, capsys)["prod"][0]["metadata"]["namespace"] == "argocd-prod"
+    assert main(["--root", str(root), "render", "--check"]) == 0, capsys.readouterr().err
