@@ -74,13 +74,15 @@ def _emit(stream: TextIO, text: str) -> None:
         stream.flush()
 
 
-def _report(findings: Sequence[Finding], fmt: str, stream: TextIO) -> None:
+def _report(findings: Sequence[Finding], fmt: str, stream: TextIO, root: Path) -> None:
     from generator import report
 
     if fmt == "json":
         _emit(sys.stdout, report.format_json(findings))
     elif fmt == "github":
-        _emit(sys.stdout, report.format_github(findings))
+        from generator.read.repository import repository_prefix
+
+        _emit(sys.stdout, report.format_github(findings, prefix=repository_prefix(root)))
     else:
         _emit(stream, report.format_text(findings, color=stream.isatty() and "NO_COLOR" not in os.environ))
 
@@ -204,13 +206,13 @@ def run(argv: Sequence[str]) -> int:
     return _cmd_schema(root, args.check)
 
 
-def _format_of(argv: Sequence[str]) -> str:
+def _option_of(argv: Sequence[str], option: str, default: str) -> str:
     for index, arg in enumerate(argv):
-        if arg == "--format" and index + 1 < len(argv):
+        if arg == option and index + 1 < len(argv):
             return argv[index + 1]
-        if arg.startswith("--format="):
+        if arg.startswith(f"{option}="):
             return arg.split("=", 1)[1]
-    return "text"
+    return default
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except ModelfleetError as exc:
-        _report(exc.findings, _format_of(args), sys.stderr)
+        _report(exc.findings, _option_of(args, "--format", "text"), sys.stderr, Path(_option_of(args, "--root", ".")))
         return EXIT_INVALID
     except UsageError as exc:
         _emit(sys.stderr, f"modelfleet: usage error: {exc}\n")

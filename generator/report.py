@@ -35,6 +35,8 @@ Errors keep the caller's order (the caller sorts them by file and line).
 
 GitHub (``format_github``) prints one ``::error`` workflow command per finding, escaped
 as the Actions runner expects, so that each finding shows as an annotation on the line.
+GitHub reads ``file=`` from the top of the repository: the caller passes the fleet root's
+path from there as ``prefix`` (a fleet in a subdirectory of a monorepo).
 """
 
 from __future__ import annotations
@@ -222,25 +224,27 @@ def _json_error(finding: Finding) -> dict[str, str | int | None]:
 # ---------------------------------------------------------------- github
 
 
-def format_github(findings: Sequence[Finding]) -> str:
-    """One GitHub Actions ``::error`` command per finding; ``""`` when there are none."""
-    return "".join(_github_command(finding) + "\n" for finding in findings)
+def format_github(findings: Sequence[Finding], *, prefix: str = "") -> str:
+    """One GitHub Actions ``::error`` command per finding; ``""`` when there are none.
+    ``prefix`` (``""`` or ending in ``/``) goes before each fleet-relative file name."""
+    return "".join(_github_command(finding, prefix) + "\n" for finding in findings)
 
 
-def _github_command(finding: Finding) -> str:
+def _github_command(finding: Finding, prefix: str) -> str:
     """``::error file=F,line=L,col=C,title=PATH::MESSAGE (hint: HINT)``."""
-    properties = ",".join(f"{key}={_escape_property(value)}" for key, value in _github_properties(finding))
+    properties = ",".join(f"{key}={_escape_property(value)}" for key, value in _github_properties(finding, prefix))
     message = finding.full_message + (f" (hint: {finding.hint})" if finding.hint else "")
     separator = " " if properties else ""
     return f"::error{separator}{properties}::{_escape_data(message)}"
 
 
-def _github_properties(finding: Finding) -> list[tuple[str, str]]:
+def _github_properties(finding: Finding, prefix: str) -> list[tuple[str, str]]:
     """The known ones of file, line, col and title, in that order."""
     properties: list[tuple[str, str]] = []
     location = finding.location
     if location is not None and location.file:
-        properties.append(("file", location.file))
+        absolute = location.file.startswith("/")
+        properties.append(("file", location.file if absolute else prefix + location.file))
         if location.line > 0:
             properties.append(("line", str(location.line)))
             if location.column > 0:

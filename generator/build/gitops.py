@@ -1,5 +1,7 @@
 """What a GitOps controller needs to apply an environment's overlay from Git: an Argo CD
-Application, or a Flux GitRepository and Kustomization.
+Application, or a Flux GitRepository and Kustomization, in the controller's namespace
+(``fleet.gitops.namespace``, an environment's ``gitops.namespace``), pointing at
+``<fleet.gitops.path>/overlays/<env>`` in the repository.
 
 Automatic sync (with pruning and self-heal) is on where the environment allows it and off
 in production by default: there a person presses sync (Argo CD) or resumes the
@@ -15,13 +17,17 @@ from typing import Any
 
 from generator.build.traffic import IN_PROGRESS_LABEL
 from generator.read.resolve import Resolution, ResolvedEnvironment
-
-ARGOCD_NAMESPACE = "argocd"
-FLUX_NAMESPACE = "flux-system"
+from generator.spec.gitops import DEFAULT_NAMESPACES, GitOps
 
 
-def overlay_path(env: str) -> str:
-    return f"rendered/overlays/{env}"
+def controller_namespace(gitops: GitOps, env: ResolvedEnvironment) -> str:
+    """Where the controller's objects go: the environment's setting, the fleet's, or the
+    controller's usual namespace."""
+    return env.spec.gitops.namespace or gitops.namespace or DEFAULT_NAMESPACES[gitops.controller]
+
+
+def argocd_project(gitops: GitOps, env: ResolvedEnvironment) -> str:
+    return env.spec.gitops.project or gitops.project
 
 
 def auto_sync(env: ResolvedEnvironment) -> bool:
@@ -73,16 +79,16 @@ def argocd_application(resolution: Resolution, env: ResolvedEnvironment) -> dict
         "kind": "Application",
         "metadata": {
             "name": f"{resolution.fleet.name}-{env.spec.name}",
-            "namespace": ARGOCD_NAMESPACE,
+            "namespace": controller_namespace(gitops, env),
             "labels": _labels(resolution, env),
             "finalizers": ["resources-finalizer.argocd.argoproj.io"],
         },
         "spec": {
-            "project": "default",
+            "project": argocd_project(gitops, env),
             "source": {
                 "repoURL": gitops.repoURL,
                 "targetRevision": gitops.targetRevision,
-                "path": overlay_path(env.spec.name),
+                "path": gitops.overlay_path(env.spec.name),
             },
             "destination": {"server": env.spec.cluster.server, "namespace": env.spec.namespace},
             **spec,
@@ -116,20 +122,21 @@ def flux_objects(
     gitops = resolution.fleet.gitops
     name = f"{resolution.fleet.name}-{env.spec.name}"
     labels = _labels(resolution, env)
+    namespace = controller_namespace(gitops, env)
     repository = {
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
-        "metadata": {"name": name, "namespace": FLUX_NAMESPACE, "labels": labels},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {"interval": "1m", "url": gitops.repoURL, "ref": _git_ref(gitops.targetRevision)},
     }
     kustomization = {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
-        "metadata": {"name": name, "namespace": FLUX_NAMESPACE, "labels": labels},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "interval": "10m",
             "retryInterval": "2m",
-            "path": f"./{overlay_path(env.spec.name)}",
+            "path": f"./{gitops.overlay_path(env.spec.name)}",
             "prune": True,
             "wait": True,  # health-checks every applied object, Rollouts included
             "timeout": _timeout(env, slowest_startup),

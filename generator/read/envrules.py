@@ -1,7 +1,8 @@
 """What a model needs of the environment it runs in, beyond its own spec: a traffic router
 for what it exposes and for a router wake-up (Flux cannot hold a Gateway API canary's
-weights), and platform label values that stay label values once {model} is filled in.
-Part of resolve: each finding points at the field that asks for it."""
+weights), an Argo CD project only where Argo CD applies the environment, and platform
+label values that stay label values once {model} is filled in. Part of resolve: each
+finding points at the field that asks for it."""
 
 from __future__ import annotations
 
@@ -72,6 +73,21 @@ def traffic_findings(model: LocatedModel, env: EnvironmentFile) -> list[Finding]
             "or fleet.gitops.controller: argocd",
         )
     return findings
+
+
+def gitops_findings(document: Document, env: EnvironmentFile, fleet: Fleet) -> list[Finding]:
+    """An environment's gitops.project names an Argo CD project: Flux has none to put it in."""
+    controller = fleet.gitops.controller
+    if env.gitops.project is None or controller == "argocd":
+        return []
+    return [
+        document.finding(
+            ("gitops", "project"),
+            f"'{env.gitops.project}' is an Argo CD project, and fleet.gitops.controller is {controller}, "
+            "which has none",
+            "remove project here, or set fleet.gitops.controller: argocd in models.yaml",
+        )
+    ]
 
 
 def platform_label_findings(

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from generator.errors import Finding, Location, ModelfleetError
-from generator.read.envrules import platform_label_findings, traffic_findings
+from generator.read.envrules import gitops_findings, platform_label_findings, traffic_findings
 from generator.read.load import Document, FieldPath
 from generator.read.parse import Parsed, ParsedEnvironment, did_you_mean, translate
 from generator.spec.environment import EnvironmentFile
@@ -422,6 +422,7 @@ def resolve(parsed: Parsed) -> Resolution:
     for env in parsed.environments:
         findings.extend(_check_overrides(env, names))
         findings.extend(_check_version(env))
+        findings.extend(gitops_findings(env.document, env.spec, fleet_file.fleet))
         layers_of = {name: model_layers[name] for name in names if name not in broken}
         resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed)
         environments.append(resolved_env)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from generator.spec.base import Spec
+from generator.spec.gitops import EnvironmentGitOps
 from generator.spec.kubernetes import KubeVersion
 from generator.spec.layers import MODEL_DEFAULTS, ModelDefaults, ModelOverride
 from generator.spec.names import DNSLabel, Url
@@ -59,6 +60,10 @@ class EnvironmentFile(Spec):
     policy: Policy = Field(default_factory=Policy, description="Rules this environment enforces.")
     prometheus: Prometheus = Field(default_factory=Prometheus, description="The Prometheus of this cluster.")
     traffic: Traffic = Field(default_factory=Traffic, description="How client traffic reaches exposed models.")
+    gitops: EnvironmentGitOps = Field(
+        default_factory=EnvironmentGitOps,
+        description="The Argo CD project and controller namespace of this environment's GitOps objects, over fleet.gitops.",
+    )
     platform: Platform = Field(
         default_factory=Platform, description="Merged over fleet.platform, key by key, for this environment."
     )

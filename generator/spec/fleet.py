@@ -9,19 +9,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field
 
 from generator.spec.base import Spec, spec_error
+from generator.spec.gitops import GitOps
 from generator.spec.imagerefs import ImageRef, Repository
 from generator.spec.layers import MODEL_DEFAULTS, ModelDefaults, ModelEntry
-from generator.spec.names import DNSLabel, RunbookUrl, Url
+from generator.spec.names import DNSLabel, RunbookUrl
 from generator.spec.platform import Platform
 from generator.spec.runtimes import RUNTIMES
-
-
-class GitOps(Spec):
-    controller: Literal["argocd", "flux"] = Field(
-        "argocd", description="GitOps controller that applies rendered/: argocd or flux."
-    )
-    repoURL: Url = Field(description="Git URL of the repository holding rendered/.")
-    targetRevision: str = Field("main", min_length=1, description="Branch, tag or commit the controller follows.")
 
 
 class Alerting(Spec):

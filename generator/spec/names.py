@@ -44,7 +44,12 @@ def _check_dns_label(value: str) -> str:
 
 def _check_dns_subdomain(value: str) -> str:
     if len(value) > 253 or not DNS_SUBDOMAIN_RE.match(value):
-        raise spec_error(f"'{value}' is not a valid Kubernetes object name (DNS-1123 subdomain)")
+        suggestion = re.sub(r"[^a-z0-9.-]+", "-", value.lower()).strip("-.")[:253] or "my-name"
+        raise spec_error(
+            f"'{value}' is not a valid Kubernetes object name (DNS-1123 subdomain)",
+            "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit: "
+            f"for example '{suggestion}'",
+        )
     return value
 
 
