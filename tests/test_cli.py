@@ -374,7 +374,8 @@ def test_schema_in_a_fleet_repository_writes_the_editor_schemas_only(
 ) -> None:
     code, out, err = run(capsys, tmp_path, "schema", "--check")
     assert (code, out) == (1, "")
-    assert err.startswith(".modelfleet/schemas/environment.schema.json: error: missing\n  hint: run `modelfleet schema`")
+    missing = ".modelfleet/schemas/environment.schema.json: error: missing\n  hint: run `modelfleet schema`"
+    assert err.startswith(missing)
     assert "stale" not in err
     assert run(capsys, tmp_path, "schema") == (0, "ok: .modelfleet/schemas/ written (2 changed)\n", "")
     assert run(capsys, tmp_path, "schema", "--check") == (0, "ok: .modelfleet/schemas/ is current\n", "")
@@ -396,5 +397,6 @@ def test_version_prints_the_installed_distribution_version(capsys: pytest.Captur
     code, out, err = run(capsys, REPO, "--version")
     assert (code, out, err) == (0, f"modelfleet {version('modelfleet')}\n", "")
     assert re.fullmatch(r"modelfleet \d+\.\d+\.\d+\n", out)
-    console = subprocess.run([sys.executable, "-m", "generator", "--version"], capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "generator", "--version"]
+    console = subprocess.run(command, capture_output=True, text=True, check=False)
     assert (console.returncode, console.stdout) == (0, out)
