@@ -5,6 +5,7 @@ speaking LSP over stdio. The `$schema` modelines `init` writes must lead it to t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -32,6 +33,7 @@ class Lsp:
         self.process = process
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.next_id = 0
+        self.settings: dict[str, Any] = SETTINGS
         self.reader = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
         self.reader.start()
 
@@ -65,9 +67,9 @@ class Lsp:
             if "id" in message and "method" in message:  # a request from the server
                 result: Any = None
                 if message["method"] == "workspace/configuration":
-                    result = [SETTINGS["yaml"] for _ in message["params"]["items"]]
+                    result = [self.settings.get(item.get("section"), {}) for item in message["params"]["items"]]
                 self.send({"id": message["id"], "result": result})
-            elif accept(message):
+            if accept(message):
                 return message
 
     def request(self, method: str, params: dict[str, Any]) -> Any:
@@ -82,12 +84,19 @@ SETTINGS = {"yaml": {"validate": True, "completion": True, "hover": True, "schem
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[Lsp, Path]]:
+def fleet(tmp_path: Path) -> Path:
     assert SERVER.is_file(), "yaml-language-server is missing: run `make npm-tools` (make test does)"
-    fleet = tmp_path / "fleet"
-    assert main(["init", str(fleet)]) == 0
+    root = tmp_path / "fleet"
+    assert main(["init", str(root)]) == 0
+    return root
+
+
+@contextlib.contextmanager
+def started(fleet: Path, settings: dict[str, Any]) -> Iterator[Lsp]:
+    """The server, initialized in ``fleet`` as an editor does, holding ``settings`` before any file opens."""
     process = subprocess.Popen([str(SERVER), "--stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=fleet)
     lsp = Lsp(process)
+    lsp.settings = settings
     try:
         lsp.request(
             "initialize",
@@ -102,8 +111,8 @@ def server(tmp_path: Path) -> Iterator[tuple[Lsp, Path]]:
             },
         )
         lsp.notify("initialized", {})
-        lsp.notify("workspace/didChangeConfiguration", {"settings": SETTINGS})
-        yield lsp, fleet
+        lsp.wait_for(lambda m: m.get("method") == "workspace/configuration")  # it pulls the settings
+        yield lsp
     finally:
         process.kill()
         process.wait()
@@ -113,14 +122,24 @@ def server(tmp_path: Path) -> Iterator[tuple[Lsp, Path]]:
                 stream.close()
 
 
+@pytest.fixture
+def server(fleet: Path) -> Iterator[tuple[Lsp, Path]]:
+    with started(fleet, SETTINGS) as lsp:
+        yield lsp, fleet
+
+
 def open_document(lsp: Lsp, path: Path, text: str) -> str:
     uri = path.as_uri()
     lsp.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}})
     return uri
 
 
+def is_diagnostics(message: dict[str, Any], uri: str) -> bool:
+    return bool(message.get("method") == "textDocument/publishDiagnostics" and message["params"]["uri"] == uri)
+
+
 def diagnostics(lsp: Lsp, uri: str) -> list[dict[str, Any]]:
-    message = lsp.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri)
+    message = lsp.wait_for(lambda m: is_diagnostics(m, uri))
     found: list[dict[str, Any]] = message["params"]["diagnostics"]
     return found
 
@@ -166,3 +185,21 @@ def test_an_environment_file_is_validated_too(server: tuple[Lsp, Path]) -> None:
     text = path.read_text(encoding="utf-8").replace("kubernetesVersion:", "kubernetesVersio:")
     found = diagnostics(lsp, open_document(lsp, path, text))
     assert any("kubernetesVersio" in d["message"] for d in found), found
+
+
+def test_the_vscode_settings_map_the_schemas_without_modelines(fleet: Path) -> None:
+    """.vscode/settings.json's yaml.schemas, as the VS Code extension passes it to the server."""
+    vscode = json.loads((fleet / ".vscode" / "settings.json").read_text(encoding="utf-8"))
+    path = fleet / "environments" / "prod.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert lines[0].startswith("# yaml-language-server: $schema=")
+    text = "".join(lines[1:]).replace("namespace:", "namespac:")
+    with started(fleet, {"yaml": {**SETTINGS["yaml"], **settings_yaml(vscode)}}) as lsp:
+        found = diagnostics(lsp, open_document(lsp, path, text))
+    messages = [d["message"] for d in found]
+    assert any("namespac" in m and "not allowed" in m for m in messages), messages
+
+
+def settings_yaml(settings: dict[str, Any]) -> dict[str, Any]:
+    """The `yaml.*` keys of a VS Code settings file as the extension sends them (nested)."""
+    return {key.removeprefix("yaml."): value for key, value in settings.items() if key.startswith("yaml.")}

@@ -91,8 +91,8 @@ def test_init_points_the_editor_at_the_schemas(fleet: Path) -> None:
         target = (fleet / name).parent / first.removeprefix(prefix)
         assert target.resolve() == (fleet / ".modelfleet" / "schemas" / schema), name
     settings = (fleet / ".vscode" / "settings.json").read_text(encoding="utf-8")
-    assert '".modelfleet/schemas/models.schema.json": "models.yaml"' in settings
-    assert '".modelfleet/schemas/environment.schema.json": "environments/*.yaml"' in settings
+    assert '"./.modelfleet/schemas/models.schema.json": "models.yaml"' in settings
+    assert '"./.modelfleet/schemas/environment.schema.json": "environments/*.yaml"' in settings
 
 
 def test_init_ignores_what_is_not_committed(fleet: Path) -> None:
