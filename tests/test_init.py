@@ -170,3 +170,20 @@ def test_new_model_keeps_the_example_fleets_comments(example_fleet: Path, capsys
     prod = (example_fleet / "environments" / "prod.yaml").read_text(encoding="utf-8")
     assert prod.endswith("\n  ranker: {enabled: false}\n"), "prod requires digests: the new model waits for promote"
     assert cli(capsys, "--root", str(example_fleet), "validate")[0] == 0
+
+
+def test_new_model_keeps_crlf_line_ends(example_fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("models.yaml", "environments/prod.yaml"):
+        path = example_fleet / name
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert cli(capsys, "--root", str(example_fleet), "new-model", "ranker", "--runtime", "triton")[0] == 0
+    for name in ("models.yaml", "environments/prod.yaml"):
+        data = (example_fleet / name).read_bytes()
+        assert b"ranker" in data and data.count(b"\n") == data.count(b"\r\n"), name
+    assert b"\r\n\r\n  - name: ranker\r\n" in (example_fleet / "models.yaml").read_bytes()
+
+
+def test_new_model_outside_a_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "--root", str(tmp_path), "new-model", "ranker", "--runtime", "triton")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"{tmp_path}/models.yaml: error: not found\n  hint: run new-model in a fleet repository")

@@ -80,6 +80,9 @@ _RUNTIME_LINES: dict[str, str] = {
 }
 
 
+_DISABLED = YamlMap((("enabled", "false"),), flow=True)
+
+
 @dataclass(frozen=True)
 class NewModel:
     name: str
@@ -132,6 +135,10 @@ def _existing(text: str) -> list[dict[str, object]]:
 def new_model(root: Path, name: str, runtime: str) -> NewModel:
     """Append ``name`` to models.yaml and write its build context; see the module docstring."""
     path = root / MODELS_FILE
+    if not path.is_file():
+        raise ModelfleetError(
+            [Finding("not found", Location(str(path)), hint="run new-model in a fleet repository (or modelfleet init)")]
+        )
     original = path.read_bytes()
     text = original.decode("utf-8")
     newline = "\r\n" if "\r\n" in text else "\n"
@@ -163,7 +170,7 @@ def new_model(root: Path, name: str, runtime: str) -> NewModel:
     strict = _strict_environments(root)
     try:
         disabled = {
-            env: edit(text, [(("models", name), YamlMap((("enabled", "false"),), flow=True), {"enabled": False})], "\n")
+            env: edit(text, [(("models", name), _DISABLED, {"enabled": False})], "\r\n" if "\r\n" in text else "\n")
             for env, text in strict.items()
         }
     except (CannotEdit, yaml.YAMLError) as exc:

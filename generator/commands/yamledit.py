@@ -247,7 +247,8 @@ def append_item(text: str, path: tuple[str, ...], item: str, newline: str) -> st
     body = [" " * dash + "-" + " " * (keys - dash - 1) + lines[0]]
     body += [" " * keys + line if line else "" for line in lines[1:]]
     at = _past_comments(text, _next_line(text, _end(sequence)), dash)
-    separated = len(sequence.value) > 1 and text[: sequence.value[1].start_mark.index].rstrip(" -").endswith("\n\n")
+    before_second = text[: sequence.value[1].start_mark.index] if len(sequence.value) > 1 else ""
+    separated = before_second.replace("\r\n", "\n").rstrip(" -").endswith("\n\n")
     piece = ("\n" if separated else "") + "\n".join(body) + "\n"
     if at == len(text) and text and not text.endswith("\n"):
         piece = "\n" + piece
