@@ -82,7 +82,7 @@ def wheelhouse(dist: Path, requirements: Path, target: Path) -> Path:
     return target
 
 
-def test_the_ci_workflow_runs_in_a_fleet_made_by_init(dist: Path, tmp_path: Path) -> None:
+def test_the_ci_workflow_and_makefile_run_in_a_fleet_made_by_init(dist: Path, tmp_path: Path) -> None:
     fleet = tmp_path / "fleet"
     assert main(["init", str(fleet)]) == 0
     git(fleet, "init", "-q")
@@ -129,6 +129,9 @@ def test_the_ci_workflow_runs_in_a_fleet_made_by_init(dist: Path, tmp_path: Path
     where = run([".venv/bin/python", "-c", "import generator; print(generator.__file__)"], fleet).stdout
     assert where.startswith(str(fleet / ".venv")), "the release wheel, not this checkout"
     assert "my-model" in summary.read_text(), "the diff names the model whose replicas change"
+
+    made = run(["make", "validate", "render", "test"], fleet, env)  # the fleet's Makefile, on the same wheel
+    assert "ok: 1 models, 2 environments valid" in made.stdout and "ok: rendered/ is current" in made.stdout
 
 
 def test_the_pinned_hooks_run_in_a_fleet_made_by_init(tmp_path: Path) -> None:
