@@ -61,7 +61,26 @@ $(CHECKOV_VENV)/.installed: | $(BIN)/python
 	ln -sf ../tools/checkov/bin/checkov $(BIN)/checkov
 	touch $@
 
-test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint live-deps
+# What the editor runs (tests/test_editor.py speaks LSP to it) and Renovate's own config schema
+# (tests/test_renovate.py); npm packages, pinned, in directories of their own under .venv/tools.
+YLS_VERSION      := 1.19.2
+RENOVATE_VERSION := 44.121.2
+YLS_DIR          := $(VENV)/tools/yls
+RENOVATE_DIR     := $(VENV)/tools/renovate
+$(YLS_DIR)/.installed-$(YLS_VERSION): | $(BIN)/python
+	npm install --silent --no-audit --no-fund --prefix $(YLS_DIR) yaml-language-server@$(YLS_VERSION)
+	touch $@
+# Only renovate-schema.json is needed: the package tarball, not its few hundred dependencies.
+$(RENOVATE_DIR)/.installed-$(RENOVATE_VERSION): | $(BIN)/python
+	mkdir -p $(RENOVATE_DIR)
+	cd $(RENOVATE_DIR) && npm pack --silent renovate@$(RENOVATE_VERSION) >/dev/null \
+	  && tar xzf renovate-$(RENOVATE_VERSION).tgz package/renovate-schema.json package/package.json \
+	  && rm renovate-$(RENOVATE_VERSION).tgz
+	touch $@
+.PHONY: npm-tools
+npm-tools: $(YLS_DIR)/.installed-$(YLS_VERSION) $(RENOVATE_DIR)/.installed-$(RENOVATE_VERSION)
+
+test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint live-deps npm-tools
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from generator.errors import Finding, ModelfleetError, UsageError
+from generator.spec.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
     from generator.terminal import TerminalProgress
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render a fleet of ML model services from models.yaml into rendered/.",
     )
     parser.add_argument("--root", default=".", help="fleet root holding models.yaml (default: current directory)")
+    parser.add_argument("--version", action="store_true", help="print modelfleet's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     validate = sub.add_parser("validate", help="check models.yaml and environments/*.yaml")
     validate.add_argument("--format", choices=("text", "json", "github"), default="text")
@@ -63,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("model")
     promote.add_argument("--from", dest="source", required=True, metavar="ENV", help="environment to copy from")
     promote.add_argument("--to", dest="target", required=True, metavar="ENV", help="environment to copy to")
-    schema = sub.add_parser("schema", help="regenerate schemas/*.json and docs/reference.md from the spec models")
-    schema.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale; write nothing")
+    schema = sub.add_parser("schema", help="write the editor schemas (.modelfleet/schemas/ in a fleet repository)")
+    schema.add_argument("--check", action="store_true", help="exit 1 if they are missing or stale; write nothing")
+    init = sub.add_parser("init", help="write a new fleet repository (one model, dev and prod) and render it")
+    init.add_argument("directory", nargs="?", default=".", help="default: the current directory")
+    new_model = sub.add_parser("new-model", help="add a model to models.yaml, with its build context")
+    new_model.add_argument("name")
+    new_model.add_argument("--runtime", required=True, choices=RUNTIMES)
     return parser
 
 
@@ -139,20 +146,51 @@ def _cmd_explain(root: Path, env_name: str, model_name: str, path_text: str) -> 
 
 def _cmd_schema(root: Path, check: bool) -> int:
     from generator import report
-    from generator.commands.schema import stale_generated, write_generated
+    from generator.commands.schema import is_modelfleet_checkout, outdated, write_generated
     from generator.errors import Location
+    from generator.version import version
 
+    checkout = is_modelfleet_checkout(root)
+    what = "schemas/ and docs/reference.md" if checkout else ".modelfleet/schemas/"
+    source = "the spec models" if checkout else f"the schemas of modelfleet {version()}"
     if check:
-        stale = stale_generated(root)
-        if stale:
+        found = outdated(root)
+        if found:
             raise ModelfleetError(
-                Finding("stale: differs from the spec models", Location(name), hint="run `modelfleet schema`")
-                for name in stale
+                Finding(
+                    "missing" if item.missing else f"stale: differs from {source}",
+                    Location(item.path),
+                    hint="run `modelfleet schema`",
+                )
+                for item in found
             )
-        _emit(sys.stdout, report.format_ok("schemas/ and docs/reference.md are current"))
+        _emit(sys.stdout, report.format_ok(f"{what} {'are' if checkout else 'is'} current"))
         return EXIT_OK
     changed = write_generated(root)
-    _emit(sys.stdout, report.format_ok(f"schemas/ and docs/reference.md written ({len(changed)} changed)"))
+    _emit(sys.stdout, report.format_ok(f"{what} written ({len(changed)} changed)"))
+    return EXIT_OK
+
+
+def _cmd_init(directory: Path) -> int:
+    from generator import report
+    from generator.commands.init import init
+    from generator.commands.render import render_command
+
+    written = init(directory)
+    _emit(sys.stdout, report.format_ok(f"new fleet repository in {directory}: {len(written)} files written"))
+    _emit(sys.stdout, report.format_ok(render_command(directory, check=False, use_cache=False)))
+    _emit(sys.stdout, "next: edit fleet: in models.yaml, then git init, make hooks, commit\n")
+    return EXIT_OK
+
+
+def _cmd_new_model(root: Path, name: str, runtime: str) -> int:
+    from generator import report
+    from generator.commands.newmodel import new_model
+
+    added = new_model(root, name, runtime)
+    also = f" and {', '.join(added.written)}" if added.written else ""
+    also += f"; disabled in {', '.join(added.disabled_in)} (its policy needs digests)" if added.disabled_in else ""
+    _emit(sys.stdout, report.format_ok(f"added {name} ({runtime}) to models.yaml{also}; next: modelfleet render"))
     return EXIT_OK
 
 
@@ -189,6 +227,11 @@ def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
 def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     root = Path(args.root)
+    if args.version:
+        from generator.version import version
+
+        _emit(sys.stdout, f"modelfleet {version()}\n")
+        return EXIT_OK
     if args.command is None:
         raise UsageError("a command is required\n" + build_parser().format_usage().rstrip())
     if not root.is_dir():
@@ -203,6 +246,10 @@ def run(argv: Sequence[str]) -> int:
         return _cmd_diff(root, args.base, args.format)
     if args.command == "promote":
         return _cmd_promote(root, args.model, args.source, args.target)
+    if args.command == "init":
+        return _cmd_init(root / args.directory)
+    if args.command == "new-model":
+        return _cmd_new_model(root, args.name, args.runtime)
     return _cmd_schema(root, args.check)
 
 

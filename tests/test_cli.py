@@ -350,6 +350,7 @@ def test_schema_check_on_the_repository(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_schema_check_finds_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy2(REPO / "pyproject.toml", tmp_path / "pyproject.toml")  # modelfleet's own checkout
     shutil.copytree(REPO / "schemas", tmp_path / "schemas")
     (tmp_path / "docs").mkdir()
     shutil.copy2(REPO / "docs" / "reference.md", tmp_path / "docs" / "reference.md")
@@ -364,8 +365,42 @@ def test_schema_check_finds_a_stale_file(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_schema_writes_then_checks_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy2(REPO / "pyproject.toml", tmp_path / "pyproject.toml")  # modelfleet's own checkout
     assert run(capsys, tmp_path, "schema", "--check")[0] == 1  # no schemas/ at all
     assert run(capsys, tmp_path, "schema") == (0, "ok: schemas/ and docs/reference.md written (3 changed)\n", "")
     assert run(capsys, tmp_path, "schema", "--check") == (0, "ok: schemas/ and docs/reference.md are current\n", "")
     for name in ("models.schema.json", "environment.schema.json"):
         assert (tmp_path / "schemas" / name).read_bytes() == (REPO / "schemas" / name).read_bytes()
+
+
+def test_schema_in_a_fleet_repository_writes_the_editor_schemas_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, tmp_path, "schema", "--check")
+    assert (code, out) == (1, "")
+    missing = ".modelfleet/schemas/environment.schema.json: error: missing\n  hint: run `modelfleet schema`"
+    assert err.startswith(missing)
+    assert "stale" not in err
+    assert run(capsys, tmp_path, "schema") == (0, "ok: .modelfleet/schemas/ written (2 changed)\n", "")
+    assert run(capsys, tmp_path, "schema", "--check") == (0, "ok: .modelfleet/schemas/ is current\n", "")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        ".modelfleet/schemas/environment.schema.json",
+        ".modelfleet/schemas/models.schema.json",
+    ]  # no docs/reference.md, no schemas/ in a fleet repository
+    for name in ("models.schema.json", "environment.schema.json"):
+        assert (tmp_path / ".modelfleet" / "schemas" / name).read_bytes() == (REPO / "schemas" / name).read_bytes()
+    stale = tmp_path / ".modelfleet" / "schemas" / "models.schema.json"
+    stale.write_text("{}\n", encoding="utf-8")
+    code, out, err = run(capsys, tmp_path, "schema", "--check")
+    assert code == 1 and "models.schema.json: error: stale: differs from the schemas of modelfleet " in err
+
+
+def test_version_prints_the_installed_distribution_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    code, out, err = run(capsys, REPO, "--version")
+    assert (code, out, err) == (0, f"modelfleet {version('modelfleet')}\n", "")
+    assert re.fullmatch(r"modelfleet \d+\.\d+\.\d+\n", out)
+    command = [sys.executable, "-m", "generator", "--version"]
+    console = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert (console.returncode, console.stdout) == (0, out)

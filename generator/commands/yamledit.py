@@ -218,3 +218,46 @@ def edit(text: str, edits: list[tuple[tuple[str, ...], YamlValue, Any]], newline
     if actual != expected:
         raise CannotEdit("the edit does not read back as intended")
     return text
+
+
+def _mapping_at(root: yaml.MappingNode, path: tuple[str, ...]) -> yaml.Node:
+    node: yaml.Node = root
+    for name in path:
+        if not isinstance(node, yaml.MappingNode):
+            raise CannotEdit(f"'{name}' is not inside a mapping")
+        found = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == name), None)
+        if found is None:
+            raise CannotEdit(f"no '{name}'")
+        node = found
+    return node
+
+
+def append_item(text: str, path: tuple[str, ...], item: str, newline: str) -> str:
+    """``text`` with the block mapping ``item`` (YAML text, keys at column 0) added as the last
+    item of the block sequence at ``path``, indented like the items before it, after a blank
+    line when they are separated by one; checked to read back as the old data plus the item."""
+    sequence = _mapping_at(_compose(text), path)
+    if not isinstance(sequence, yaml.SequenceNode) or sequence.flow_style or not sequence.value:
+        raise CannotEdit(f"'{'.'.join(path)}' is not a block sequence with items")
+    first = sequence.value[0]
+    if not isinstance(first, yaml.MappingNode) or first.flow_style or not first.value:
+        raise CannotEdit("the first item is not a block mapping")
+    dash, keys = sequence.start_mark.column, first.value[0][0].start_mark.column
+    lines = item.rstrip("\n").split("\n")
+    body = [" " * dash + "-" + " " * (keys - dash - 1) + lines[0]]
+    body += [" " * keys + line if line else "" for line in lines[1:]]
+    at = _past_comments(text, _next_line(text, _end(sequence)), dash)
+    before_second = text[: sequence.value[1].start_mark.index] if len(sequence.value) > 1 else ""
+    separated = before_second.replace("\r\n", "\n").rstrip(" -").endswith("\n\n")
+    piece = ("\n" if separated else "") + "\n".join(body) + "\n"
+    if at == len(text) and text and not text.endswith("\n"):
+        piece = "\n" + piece
+    result = text[:at] + piece.replace("\n", newline) + text[at:]
+    expected = yaml.safe_load(text)
+    container = expected
+    for name in path:
+        container = container[name]
+    container.append(yaml.safe_load(item))
+    if yaml.safe_load(result) != expected:
+        raise CannotEdit("the edit does not read back as intended")
+    return result
