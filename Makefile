@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP    := $(VENV)/.installed-test
 
-.PHONY: render validate schema lint test test-fast golden clean help promtool fuzz bench
+.PHONY: render validate schema lint test test-fast golden clean help promtool chromium fuzz bench
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
@@ -53,6 +53,15 @@ promtool:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@promtool --version | head -n 1
 
+# The overview page's browser test (tests/test_overview_browser.py) drives Debian's Chromium
+# through its chromedriver (selenium); no browser is downloaded.
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  echo "installing chromium and chromium-driver (Debian packages)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+	@chromium --version | head -n 1
+
 # checkov (an offline Kubernetes linter) pins ~85 packages and an old `packaging`: it gets a venv of its own.
 CHECKOV_VENV := $(VENV)/tools/checkov
 $(CHECKOV_VENV)/.installed: | $(BIN)/python
@@ -61,7 +70,7 @@ $(CHECKOV_VENV)/.installed: | $(BIN)/python
 	ln -sf ../tools/checkov/bin/checkov $(BIN)/checkov
 	touch $@
 
-test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint live-deps
+test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool chromium lint live-deps
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q
