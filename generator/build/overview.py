@@ -86,7 +86,7 @@ def _alerts(model: ResolvedModel) -> list[str]:
     if model.spec.rollout.strategy != "rolling":
         analysis = model.spec.rollout.canary.analysis
         lines.append(
-            f"analysis: errors ≤ {number(analysis.maxErrorRate * 100)}%, p95 ≤ {analysis.maxLatencyP95Ms} ms"
+            f"analysis: errors ≤ {number(Decimal(str(analysis.maxErrorRate)) * 100)}%, p95 ≤ {analysis.maxLatencyP95Ms} ms"
         )
     for metric in monitoring.modelMetrics:
         if metric.alert is not None:
