@@ -2,12 +2,13 @@
 
 One orchestrator serves every caller. It goes model by model (a model's base, then the
 model in each environment, then its runbook), then builds each environment's shared files
-from its units' shares. Each unit is checked on its own; when one has a finding, every
-environment is checked whole at the end, as the cluster would receive it, and all findings
-are reported together. Given a unit cache, units whose inputs did not change come from it;
-given a sink, each file goes to it as soon as it exists and the render never holds the
-whole tree. Without a sink the files come back in the plan, with the objects of every
-environment (for ``diff`` and the tests).
+from its units' shares, and rendered/README.md from every model's and unit's overview row.
+Each unit is checked on its own; when one has a finding, every environment is checked
+whole at the end, as the cluster would receive it, and all findings are reported together.
+Given a unit cache, units whose inputs did not change come from it; given a sink, each
+file goes to it as soon as it exists and the render never holds the whole tree. Without a
+sink the files come back in the plan, with the objects of every environment (for ``diff``
+and the tests).
 """
 
 from __future__ import annotations
@@ -291,7 +292,7 @@ class Render:
         return dict(sorted(self.files.items())), objects
 
     def overview(self) -> Overview:
-        """The fleet at a glance, from each model's row and each unit's share."""
+        """The fleet at a glance (rendered/README.md): each model's row and each unit's."""
         return Overview(
             self.resolution.fleet.name,
             tuple(self.overview_models),

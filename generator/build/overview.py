@@ -85,9 +85,8 @@ def _alerts(model: ResolvedModel) -> list[str]:
     lines = [f"pod restarts > {restarts.max} in {restarts.windowMinutes} min"]
     if model.spec.rollout.strategy != "rolling":
         analysis = model.spec.rollout.canary.analysis
-        lines.append(
-            f"analysis: errors ≤ {number(Decimal(str(analysis.maxErrorRate)) * 100)}%, p95 ≤ {analysis.maxLatencyP95Ms} ms"
-        )
+        errors = number(Decimal(str(analysis.maxErrorRate)) * 100)
+        lines.append(f"analysis: errors ≤ {errors}%, p95 ≤ {analysis.maxLatencyP95Ms} ms")
     for metric in monitoring.modelMetrics:
         if metric.alert is not None:
             lines.append(f"{metric.metric}: {metric.alert.expr} for {metric.alert.for_} ({metric.alert.severity})")
