@@ -16,6 +16,7 @@ help:
 	@echo "make lint      ruff and mypy --strict"
 	@echo "make schema    regenerate schemas/*.json from the spec models"
 	@echo "make golden    refresh the snapshots under tests/ (review the diff before committing)"
+	@echo "make chromium  install Debian's chromium and chromium-driver (the overview page's browser test)"
 	@echo "make fuzz      property tests at 10,000 examples each (about 1.5 h)"
 	@echo "make bench     benchmark on synthetic fleets; writes bench/RESULTS.md"
 	@echo "make crds      refresh the vendored CRD schemas"
