@@ -24,47 +24,61 @@ GENERATED = (
 )
 
 
-def _cell(items: Sequence[str]) -> str:
-    return "<br>".join(escape(item) for item in items) or "—"
+class _Cells:
+    """Escaped table cells, each distinct text escaped once: a fleet of 1,000 models in 3
+    environments has 3,000 rows, whose scaling, rollout, SLO and alert cells mostly repeat."""
 
+    def __init__(self) -> None:
+        self.memo: dict[str, str] = {}
+        self.joined: dict[tuple[str, ...], str] = {}
 
-def _link(text: str, target: str) -> str:
-    return f"[{escape(text)}]({target})"
+    def text(self, value: str) -> str:
+        found = self.memo.get(value)
+        if found is None:
+            found = self.memo[value] = escape(value)
+        return found
 
+    def lines(self, items: Sequence[str]) -> str:
+        key = tuple(items)
+        found = self.joined.get(key)
+        if found is None:
+            found = self.joined[key] = "<br>".join(self.text(item) for item in items) or "\u2014"
+        return found
 
-def _model_line(row: Mapping[str, Any], where: Sequence[str]) -> str:
-    name = str(row["name"])
-    links = " · ".join(
-        [_link("runbook", row["runbook"]), _link("dashboard", row["dashboard"]), _link("base", row["base"])]
-    )
-    cells = [
-        _link(name, row["runbook"]),
-        code(str(row["owner"])),
-        code(str(row["runtime"])),
-        ", ".join(_link(env, f"overlays/{env}/") for env in where) or "none",
-        escape(str(row["description"])),
-        links,
-    ]
-    return "| " + " | ".join(cells) + " |"
+    def link(self, text: str, target: str) -> str:
+        return f"[{self.text(text)}]({target})"
 
+    def model_line(self, row: Mapping[str, Any], where: Sequence[str]) -> str:
+        name = str(row["name"])
+        links = " \u00b7 ".join(self.link(text, row[text]) for text in ("runbook", "dashboard", "base"))
+        cells = [
+            self.link(name, row["runbook"]),
+            code(str(row["owner"])),
+            code(str(row["runtime"])),
+            ", ".join(self.link(env, f"overlays/{env}/") for env in where) or "none",
+            escape(str(row["description"])),
+            links,
+        ]
+        return "| " + " | ".join(cells) + " |"
 
-def _unit_line(name: str, env: str, row: Mapping[str, Any]) -> str:
-    cells = [
-        _link(name, f"runbooks/{name}.md"),
-        _link(env, f"overlays/{env}/"),
-        code(short_image(str(row["image"]))),
-        replicas(row),
-        f"{row['engine']}: {_cell(row['signals'])}",
-        escape(str(row["rollout"])),
-        _cell(row["slos"]),
-        _cell(row["alerts"]),
-    ]
-    return "| " + " | ".join(cells) + " |"
+    def unit_line(self, name: str, env: str, row: Mapping[str, Any]) -> str:
+        cells = [
+            self.link(name, f"runbooks/{name}.md"),
+            self.link(env, f"overlays/{env}/"),
+            code(short_image(str(row["image"]))),
+            replicas(row),
+            f"{row['engine']}: {self.lines(row['signals'])}",
+            self.text(str(row["rollout"])),
+            self.lines(row["slos"]),
+            self.lines(row["alerts"]),
+        ]
+        return "| " + " | ".join(cells) + " |"
 
 
 def overview_readme(overview: Overview) -> str:
     """The text of rendered/README.md."""
     envs = overview.environments
+    cells = _Cells()
     lines = [
         GENERATED,
         "",
@@ -80,7 +94,7 @@ def overview_readme(overview: Overview) -> str:
         "| Model | Owner | Runtime | Runs in | Description | Files |",
         "|---|---|---|---|---|---|",
     ]
-    lines += [_model_line(row, environments_of(overview, str(row["name"]))) for row in overview.models]
+    lines += [cells.model_line(row, environments_of(overview, str(row["name"]))) for row in overview.models]
     lines += [
         "",
         "## Models \u00d7 environments",
@@ -96,5 +110,5 @@ def overview_readme(overview: Overview) -> str:
         for env in envs:
             unit = overview.units.get(env, {}).get(name)
             if unit is not None:
-                lines.append(_unit_line(name, env, unit))
+                lines.append(cells.unit_line(name, env, unit))
     return "\n".join(lines) + "\n"
