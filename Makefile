@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP    := $(VENV)/.installed-test
 
-.PHONY: render validate schema lint test test-fast golden clean help promtool fuzz bench
+.PHONY: render validate schema lint test test-fast golden clean help promtool chromium fuzz bench
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make lint      ruff and mypy --strict"
 	@echo "make schema    regenerate schemas/*.json from the spec models"
 	@echo "make golden    refresh the snapshots under tests/ (review the diff before committing)"
+	@echo "make chromium  install Debian's chromium and chromium-driver (the overview page's browser test)"
 	@echo "make fuzz      property tests at 10,000 examples each (about 1.5 h)"
 	@echo "make bench     benchmark on synthetic fleets; writes bench/RESULTS.md"
 	@echo "make crds      refresh the vendored CRD schemas"
@@ -53,6 +54,15 @@ promtool:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@promtool --version | head -n 1
 
+# The overview page's browser test (tests/test_overview_browser.py) drives Debian's Chromium
+# through its chromedriver (selenium); no browser is downloaded.
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  echo "installing chromium and chromium-driver (Debian packages)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+	@chromium --version | head -n 1
+
 # checkov (an offline Kubernetes linter) pins ~85 packages and an old `packaging`: it gets a venv of its own.
 CHECKOV_VENV := $(VENV)/tools/checkov
 $(CHECKOV_VENV)/.installed: | $(BIN)/python
@@ -80,7 +90,7 @@ $(RENOVATE_DIR)/.installed-$(RENOVATE_VERSION): | $(BIN)/python
 .PHONY: npm-tools
 npm-tools: $(YLS_DIR)/.installed-$(YLS_VERSION) $(RENOVATE_DIR)/.installed-$(RENOVATE_VERSION)
 
-test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool lint live-deps npm-tools
+test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool chromium lint live-deps npm-tools
 	$(BIN)/modelfleet schema --check
 	$(BIN)/modelfleet render --check
 	$(BIN)/python -m pytest -q

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("model")
     promote.add_argument("--from", dest="source", required=True, metavar="ENV", help="environment to copy from")
     promote.add_argument("--to", dest="target", required=True, metavar="ENV", help="environment to copy to")
+    overview = sub.add_parser("overview", help="write the fleet at a glance as one HTML page (sortable, offline)")
+    overview.add_argument("--output", default="overview.html", help="the page to write (default: overview.html)")
+    overview.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     schema = sub.add_parser("schema", help="write the editor schemas (.modelfleet/schemas/ in a fleet repository)")
     schema.add_argument("--check", action="store_true", help="exit 1 if they are missing or stale; write nothing")
     init = sub.add_parser("init", help="write a new fleet repository (one model, dev and prod) and render it")
@@ -203,6 +206,14 @@ def _cmd_diff(root: Path, base: str, fmt: str) -> int:
     return EXIT_OK
 
 
+def _cmd_overview(root: Path, output: str, use_cache: bool) -> int:
+    from generator import report
+    from generator.commands.overview import overview_command
+
+    _emit(sys.stdout, report.format_ok(overview_command(root, Path(output), use_cache=use_cache)))
+    return EXIT_OK
+
+
 def _cmd_promote(root: Path, model: str, source: str, target: str) -> int:
     from generator import report
     from generator.commands.promote import promote
@@ -244,6 +255,8 @@ def run(argv: Sequence[str]) -> int:
         return _cmd_explain(root, args.environment, args.model, args.path)
     if args.command == "diff":
         return _cmd_diff(root, args.base, args.format)
+    if args.command == "overview":
+        return _cmd_overview(root, args.output, not args.no_cache)
     if args.command == "promote":
         return _cmd_promote(root, args.model, args.source, args.target)
     if args.command == "init":

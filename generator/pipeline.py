@@ -2,12 +2,13 @@
 
 One orchestrator serves every caller. It goes model by model (a model's base, then the
 model in each environment, then its runbook), then builds each environment's shared files
-from its units' shares. Each unit is checked on its own; when one has a finding, every
-environment is checked whole at the end, as the cluster would receive it, and all findings
-are reported together. Given a unit cache, units whose inputs did not change come from it;
-given a sink, each file goes to it as soon as it exists and the render never holds the
-whole tree. Without a sink the files come back in the plan, with the objects of every
-environment (for ``diff`` and the tests).
+from its units' shares, and rendered/README.md from every model's and unit's overview row.
+Each unit is checked on its own; when one has a finding, every environment is checked
+whole at the end, as the cluster would receive it, and all findings are reported together.
+Given a unit cache, units whose inputs did not change come from it; given a sink, each
+file goes to it as soon as it exists and the render never holds the whole tree. Without a
+sink the files come back in the plan, with the objects of every environment (for ``diff``
+and the tests).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 from generator.build.alerts import alert_docs
 from generator.build.compose import compose_entry
 from generator.build.image import build_bake, build_image
+from generator.build.overview import Overview, unit_row
+from generator.build.overviewdoc import overview_readme
 from generator.build.runbook import runbook
 from generator.build.scaling import model_adapter_rules
 from generator.build.sli import sli_for
@@ -44,7 +47,7 @@ from generator.incremental.fingerprint import generator_fingerprint
 from generator.incremental.inputrecord import now_ns
 from generator.incremental.keys import UnitKeys
 from generator.output.overlay import ModelObjects, namespaced
-from generator.output.plan import Plan, base_files, image_files, runbook_files
+from generator.output.plan import Plan, base_files, image_files, overview_files, runbook_files
 from generator.read.load import Sources, load_fleet
 from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
@@ -55,6 +58,7 @@ from generator.units import (
     environment_findings,
     model_objects,
     namespace_object,
+    overview_model,
     share,
     shared_files,
 )
@@ -103,6 +107,7 @@ class Rendered:
     referenced: frozenset[str]  # every file and directory the spec points at
     object_count: int  # how many objects the environments receive (the CLI's summary)
     delta_record: dict[str, Any] | None = None  # what the delta path needs next time (with an enabled cache)
+    overview: Overview | None = None  # the fleet at a glance (rendered/README.md, `modelfleet overview`)
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,14 @@ def render(
             summary={"objects": objects, "environments": len(resolution.environments), "models": len(resolution.base)},
         )
     return Rendered(
-        resolution, tuple(run.bases), tuple(run.outputs), Plan(files), validated.referenced, objects, record
+        resolution,
+        tuple(run.bases),
+        tuple(run.outputs),
+        Plan(files),
+        validated.referenced,
+        objects,
+        record,
+        run.overview(),
     )
 
 
@@ -242,6 +254,8 @@ class Render:
         self.base_errors: list[Finding] = []
         self.findings: list[Finding] = []
         self.checked_alone = True  # every unit passed its own checks
+        self.overview_models: list[dict[str, Any]] = []  # overview.model_row of each model
+        self.overview_units: dict[str, dict[str, dict[str, Any]]] = {}  # env -> model -> overview.unit_row
 
     def _usable(self, entry: Mapping[str, str] | None) -> bool:
         """A hit whose files (path -> digest) can be planned by digest."""
@@ -278,6 +292,7 @@ class Render:
                 continue  # reported once, for the base; its units would fail the same way
             files, base = built
             self.emit(files)
+            self.overview_models.append(overview_model(model, base))
             for state in opened:
                 env_model = state.models.get(model.name)
                 if env_model is not None:
@@ -295,8 +310,19 @@ class Render:
                     self.findings.extend(self._whole_environment(state))
         if self.findings:
             raise ModelfleetError(self.findings)
+        self.emit(overview_files(overview_readme(self.overview())))
+        self.record.overview = self.overview().plain()
         self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
         return dict(sorted(self.files.items())), objects
+
+    def overview(self) -> Overview:
+        """The fleet at a glance (rendered/README.md): each model's row and each unit's."""
+        return Overview(
+            self.resolution.fleet.name,
+            tuple(self.overview_models),
+            tuple(env.spec.name for env in self.resolution.environments),
+            self.overview_units,
+        )
 
     def base_unit(self, model: ResolvedModel) -> tuple[Files, ModelObjects] | None:
         """The files and objects of ``model``'s base, from the cache or built (and stored when
@@ -371,6 +397,7 @@ class Render:
             share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
             for entry, model in zip(entries, env.models, strict=True)
         ]
+        self.overview_units[name] = {model.name: unit_row(model) for model in env.models}
         shared_key = UnitKeys.shared(state.env_key, keys)
         stored = self.cache.get(shared_key, is_digests)
         files: Files

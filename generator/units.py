@@ -16,6 +16,7 @@ from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_
 from generator.build.gitops import gitops_objects, slowest_of
 from generator.build.identity import common_labels, image_reference, image_repository
 from generator.build.monitoring import environment_rule, rule_proof
+from generator.build.overview import model_row
 from generator.build.platform import dashboards_namespace
 from generator.build.scaling import model_adapter_rules
 from generator.build.sli import sli_for
@@ -25,7 +26,7 @@ from generator.check.controllers import controller_findings
 from generator.check.policy import image_allowlist, policy_findings
 from generator.check.schemas import check_environment, check_gitops
 from generator.errors import Finding
-from generator.output.overlay import ModelObjects, namespaced, overlay
+from generator.output.overlay import ModelObjects, file_stem, namespaced, overlay
 from generator.output.plan import (
     OverlayPart,
     compose_files,
@@ -142,6 +143,13 @@ def share(
         "compose": compose,
         "startup": model.spec.startup.maxSeconds,
     }
+
+
+def overview_model(model: ResolvedModel, base: ModelObjects) -> dict[str, Any]:
+    """The model's row of the fleet overview, with the path of its dashboard's file in its base."""
+    name = f"{model.name}-dashboard"  # dashboard_configmap's name in a base
+    dashboard = next(obj for obj in base.objects if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == name)
+    return model_row(model, f"base/{model.name}/{file_stem(dashboard, base.objects, model.name)}.yaml")
 
 
 @dataclass(frozen=True)

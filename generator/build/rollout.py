@@ -103,7 +103,8 @@ def analysis_metrics(model: ResolvedModel, sli: Sli, prometheus_url: str) -> lis
     return metrics
 
 
-def _auto_promote(model: ResolvedModel) -> bool:
+def auto_promote(model: ResolvedModel) -> bool:
+    """Whether a blue-green rollout promotes by itself: as set, else per environment (not in prod)."""
     configured = model.spec.rollout.blueGreen.autoPromote
     if configured is not None:
         return configured
@@ -148,7 +149,7 @@ def strategy(model: ResolvedModel) -> dict[str, Any]:
         "blueGreen": {
             "activeService": model.name,
             "previewService": preview_service(model),
-            "autoPromotionEnabled": _auto_promote(model),
+            "autoPromotionEnabled": auto_promote(model),
             "scaleDownDelaySeconds": 30,
             "prePromotionAnalysis": _analysis_ref(model),
         }

@@ -48,7 +48,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CODE_SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ESCAPED = set("\\`*_[]()!|~#$")
-_INERT = str.maketrans({**{char: f"\\{char}" for char in _ESCAPED}, **_ENTITIES})
+_ESCAPE_TABLE = str.maketrans({**{char: f"\\{char}" for char in _ESCAPED}, **_ENTITIES})
 _NAME = re.compile(r"[A-Za-z0-9_:]+(?: [A-Za-z0-9_:]+)*")
 
 
@@ -61,8 +61,9 @@ def escape(text: str) -> str:
     """``text`` as literal Markdown on one line: HTML characters as entities, inline Markdown
     punctuation (emphasis, code, links, tables, strike-through, math, headings) back-slashed,
     line breaks and control characters as spaces. Used after a fixed prefix on its line, so
-    no block (heading, list, quote, HTML block) can start."""
-    return _one_line(text).translate(_INERT)
+    no block (heading, list, quote, HTML block) can start. One translation table: the
+    fleet overview (rendered/README.md) escapes tens of thousands of cells."""
+    return _one_line(text).translate(_ESCAPE_TABLE)
 
 
 def code(text: str) -> str:

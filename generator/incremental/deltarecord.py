@@ -13,7 +13,8 @@ of the fleet root, and holds:
 * per environment and model (a unit): the paths of its files, the digest of what it adds to
   the environment-wide files (its kustomization entries, prometheus-adapter rules, compose
   entry and startup budget) and its object count;
-* every planned path with the digest of its bytes.
+* every planned path with the digest of its bytes;
+* the fleet overview's rows (``build.overview``), from which rendered/README.md is made.
 
 What each unit adds (its "share", 2 KB a unit) is read only when an environment's shared
 files are rebuilt, so it is kept apart: one entry per environment (``share_key``), each
@@ -53,7 +54,7 @@ __all__ = [
     "unit_record",
 ]
 
-RECORD_VERSION = 3  # 2: shares stored apart; 3: the secret scan's clean digests
+RECORD_VERSION = 4  # 2: shares stored apart; 3: the secret scan's clean digests; 4: the overview
 
 
 def canonical(value: Any) -> str:
@@ -78,6 +79,7 @@ class RecordBuilder:
         self.base_keys: dict[str, str] = {}
         self.shared_paths: dict[str, list[str]] = {}
         self.shares: dict[str, dict[str, bytes]] = {}
+        self.overview: dict[str, Any] = {}  # overview.Overview.plain(): rendered/README.md's rows
 
     def unit(self, env: str, model: str, entry: Mapping[str, Any], share: Mapping[str, Any]) -> None:
         unit, blob = unit_record(entry, share)
@@ -119,6 +121,7 @@ class RecordBuilder:
             "shared_paths": self.shared_paths,
             "files": dict(sorted(digests.items())),
             "summary": dict(summary),
+            "overview": self.overview,
             "shares": {env: share_pack(self.units[env], blobs) for env, blobs in self.shares.items()},
         }
 
@@ -206,6 +209,7 @@ def _valid(record: Any) -> bool:
                 ("shared_paths", dict),
                 ("files", dict),
                 ("summary", dict),
+                ("overview", dict),
             )
         )
     )

@@ -232,3 +232,10 @@ _COMPOSE_SPLIT = (("services",), ("configs",), ("x-modelfleet", "models"))
 
 def runbook_files(runbooks: Mapping[str, str]) -> dict[str, bytes]:
     return {f"runbooks/{name}.md": text.encode("utf-8") for name, text in runbooks.items()}
+
+
+README_PATH = "README.md"  # the fleet at a glance, at the top of rendered/ (a Git host shows it)
+
+
+def overview_files(text: str) -> dict[str, bytes]:
+    return {README_PATH: text.encode("utf-8")}
