@@ -1,5 +1,6 @@
 """Where a streaming ``render`` hands its files (``pipeline.Sink``): the writer of
-``rendered/``. ``render --check``'s sink, which compares digests with the disk, is
+``rendered/``, or digests only (``overview`` needs the render, not its files).
+``render --check``'s sink, which compares digests with the disk, is
 ``commands.staleness.CheckSink``."""
 
 from __future__ import annotations
@@ -8,10 +9,25 @@ import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from generator.write.planned import Kept
+from generator.write.planned import Kept, digest_of
 from generator.write.tree import TreeWriter, tree_writer
 
-__all__ = ["WriterSink"]
+__all__ = ["DigestSink", "WriterSink"]
+
+
+class DigestSink:
+    """Keeps each file's digest only; a cached unit's recorded digests serve as well as its bytes."""
+
+    def __init__(self) -> None:
+        self.digests: dict[str, str] = {}
+
+    def __call__(self, path: str, content: bytes | Kept) -> str:
+        found = digest_of(content)
+        self.digests[path] = found
+        return found
+
+    def holds(self, files: Mapping[str, str]) -> bool:
+        return True
 
 
 class WriterSink:
