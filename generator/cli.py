@@ -182,7 +182,7 @@ def _cmd_init(directory: Path) -> int:
     written = init(directory)
     _emit(sys.stdout, report.format_ok(f"new fleet repository in {directory}: {len(written)} files written"))
     _emit(sys.stdout, report.format_ok(render_command(directory, check=False, use_cache=False)))
-    _emit(sys.stdout, "next: edit fleet: in models.yaml, then git init, make hooks, commit\n")
+    _emit(sys.stdout, "next: set fleet.registry and fleet.gitops.repoURL in models.yaml, then git init, make hooks\n")
     return EXIT_OK
 
 

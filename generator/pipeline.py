@@ -310,8 +310,9 @@ class Render:
                     self.findings.extend(self._whole_environment(state))
         if self.findings:
             raise ModelfleetError(self.findings)
-        self.emit(overview_files(overview_readme(self.overview())))
-        self.record.overview = self.overview().plain()
+        readme = overview_readme(self.overview())
+        self.emit(overview_files(readme.text))
+        self.record.overview = readme.plain()
         self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
         return dict(sorted(self.files.items())), objects
 

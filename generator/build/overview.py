@@ -3,9 +3,7 @@
 One row per model (``model_row``: owner, runtime, description, the paths of its runbook,
 base and dashboard) and one per (environment, model) (``unit_row``: image, replicas,
 scaling signals, rollout, SLOs, alert thresholds). The rows are plain dicts of strings,
-numbers and lists, and the delta record keeps them: the delta path rebuilds
-rendered/README.md from the recorded rows with the changed units' new ones.
-rendered/README.md and ``modelfleet overview`` are made from the same rows.
+numbers and lists. rendered/README.md and ``modelfleet overview`` are made from the same rows.
 """
 
 from __future__ import annotations
@@ -123,30 +121,6 @@ class Overview:
     models: tuple[dict[str, Any], ...]
     environments: tuple[str, ...]
     units: Mapping[str, Mapping[str, dict[str, Any]]]  # environment -> model -> unit_row
-
-    def plain(self) -> dict[str, Any]:
-        """The overview as plain data (the delta record keeps it)."""
-        return {
-            "fleet": self.fleet,
-            "models": list(self.models),
-            "environments": list(self.environments),
-            "units": {env: dict(rows) for env, rows in self.units.items()},
-        }
-
-    def with_unit(self, env: str, model: str, row: dict[str, Any]) -> Overview:
-        """This overview with ``model``'s row in ``env`` replaced."""
-        units = {name: dict(rows) for name, rows in self.units.items()}
-        units[env][model] = row
-        return Overview(self.fleet, self.models, self.environments, units)
-
-    @staticmethod
-    def of(data: Mapping[str, Any]) -> Overview:
-        return Overview(
-            str(data["fleet"]),
-            tuple(data["models"]),
-            tuple(data["environments"]),
-            {env: dict(rows) for env, rows in data["units"].items()},
-        )
 
 
 def short_image(image: str) -> str:

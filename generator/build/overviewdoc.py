@@ -75,8 +75,37 @@ class _Cells:
         return "| " + " | ".join(cells) + " |"
 
 
-def overview_readme(overview: Overview) -> str:
-    """The text of rendered/README.md."""
+class Readme:
+    """rendered/README.md as lines, and which line shows each (environment, model): the delta
+    path replaces the lines of the units it rebuilt and keeps the rest."""
+
+    def __init__(self, lines: list[str], at: dict[str, int]) -> None:
+        self.lines, self.at = lines, at  # at: "<env>/<model>" -> index of its line
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+    def plain(self) -> dict[str, Any]:
+        """What the delta record keeps."""
+        return {"lines": self.lines, "at": self.at}
+
+    @staticmethod
+    def of(data: Mapping[str, Any]) -> Readme:
+        return Readme(list(data["lines"]), dict(data["at"]))
+
+    def set_unit(self, env: str, name: str, row: Mapping[str, Any]) -> bool:
+        """Show ``row`` as ``name``'s line in ``env``; whether the line changed."""
+        index = self.at[f"{env}/{name}"]
+        line = _Cells().unit_line(name, env, row)
+        if self.lines[index] == line:
+            return False
+        self.lines[index] = line
+        return True
+
+
+def overview_readme(overview: Overview) -> Readme:
+    """rendered/README.md of ``overview``."""
     envs = overview.environments
     cells = _Cells()
     lines = [
@@ -105,10 +134,12 @@ def overview_readme(overview: Overview) -> str:
         "| Model | Environment | Image | Replicas | Scaling | Rollout | SLOs | Alert thresholds |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    at: dict[str, int] = {}
     for row in overview.models:
         name = str(row["name"])
         for env in envs:
             unit = overview.units.get(env, {}).get(name)
             if unit is not None:
+                at[f"{env}/{name}"] = len(lines)
                 lines.append(cells.unit_line(name, env, unit))
-    return "\n".join(lines) + "\n"
+    return Readme(lines, at)

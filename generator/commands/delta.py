@@ -20,9 +20,8 @@ overrides changed, at most ``MAX_CHANGED_UNITS`` of them. Then:
    rules, compose entry, startup budget) differs from the recorded one, those files are
    rebuilt from every unit's recorded share (``units.shared_files``, the code the
    full path runs); otherwise they are unchanged;
-4. when a rebuilt unit's row of the fleet overview (``overview.unit_row``) differs from the
-   recorded one, rendered/README.md is rebuilt from the recorded rows with the new ones in
-   their place (``overviewdoc.overview_readme``, the code the full path runs);
+4. a rebuilt unit's line of rendered/README.md (``overviewdoc.Readme``, made from
+   ``overview.unit_row`` as the full path makes it) replaces its recorded line;
 5. the plan is the recorded digests with the rebuilt files' bytes in their place.
 
 Anything else (a finding, a model switched on or off, a changed setting, another input,
@@ -40,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.build.compose import compose_entry
-from generator.build.overview import Overview, unit_row
-from generator.build.overviewdoc import overview_readme
+from generator.build.overview import unit_row
+from generator.build.overviewdoc import Readme
 from generator.build.scaling import model_adapter_rules
 from generator.build.sli import sli_for
 from generator.errors import ModelfleetError
@@ -137,8 +136,8 @@ class _Delta:
         self.new_shares: dict[str, dict[str, bytes]] = {}  # env -> model -> share, of the rebuilt units
         self.packs: dict[str, dict[str, Any]] = {}  # env -> its share pack to store, when its shared files changed
         self.clean = clean_digests(record["clean_secrets"])  # what the secret scan found clean
-        self.overview = Overview.of(record["overview"])
-        self.overview_changed = False
+        self.readme = Readme.of(record["overview"])
+        self.readme_changed = False
 
     def run(self) -> Delta:
         record = self.record
@@ -156,8 +155,8 @@ class _Delta:
             budget -= self._environment_file(str(now[0]), now, budget)
         for env_name, (resolution, env, ns_object) in sorted(self.dirty.items(), key=lambda item: item[0]):
             self._shared(env_name, resolution, env, ns_object)
-        if self.overview_changed:
-            self.files.update(overview_files(overview_readme(self.overview)))
+        if self.readme_changed:
+            self.files.update(overview_files(self.readme.text))
         record = {
             **record,
             "inputs": state,
@@ -167,7 +166,7 @@ class _Delta:
             "summary": {**record["summary"], "objects": self.objects},
             "shares": self.packs,
             "clean_secrets": clean_blob(self.clean),
-            "overview": self.overview.plain(),
+            "overview": self.readme.plain(),
         }
         delta = Delta(
             self.files,
@@ -245,10 +244,8 @@ class _Delta:
         compose = compose_entry(model, self.root, env_name=env_name, index=names.index(name))
         unit_share = share(entry, rules, list(compose), model)
         unit, blob = unit_record(entry, unit_share)
-        row = unit_row(model)
-        if row != self.overview.units[env_name][name]:
-            self.overview = self.overview.with_unit(env_name, name, row)
-            self.overview_changed = True
+        if self.readme.set_unit(env_name, name, unit_row(model)):
+            self.readme_changed = True
         if unit["contrib"] != recorded["contrib"]:
             self.dirty[env_name] = (resolution, env, ns_object)
             self.new_shares.setdefault(env_name, {})[name] = blob

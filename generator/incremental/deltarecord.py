@@ -14,7 +14,7 @@ of the fleet root, and holds:
   the environment-wide files (its kustomization entries, prometheus-adapter rules, compose
   entry and startup budget) and its object count;
 * every planned path with the digest of its bytes;
-* the fleet overview's rows (``build.overview``), from which rendered/README.md is made.
+* rendered/README.md's lines (``build.overviewdoc.Readme``), each unit's replaced when it is rebuilt.
 
 What each unit adds (its "share", 2 KB a unit) is read only when an environment's shared
 files are rebuilt, so it is kept apart: one entry per environment (``share_key``), each
@@ -54,7 +54,7 @@ __all__ = [
     "unit_record",
 ]
 
-RECORD_VERSION = 4  # 2: shares stored apart; 3: the secret scan's clean digests; 4: the overview
+RECORD_VERSION = 5  # 2: shares stored apart; 3: the secret scan's clean digests; 4: the overview; 5: its lines
 
 
 def canonical(value: Any) -> str:
@@ -79,7 +79,7 @@ class RecordBuilder:
         self.base_keys: dict[str, str] = {}
         self.shared_paths: dict[str, list[str]] = {}
         self.shares: dict[str, dict[str, bytes]] = {}
-        self.overview: dict[str, Any] = {}  # overview.Overview.plain(): rendered/README.md's rows
+        self.overview: dict[str, Any] = {}  # overviewdoc.Readme.plain(): rendered/README.md's lines
 
     def unit(self, env: str, model: str, entry: Mapping[str, Any], share: Mapping[str, Any]) -> None:
         unit, blob = unit_record(entry, share)
