@@ -2,11 +2,11 @@
 
 ``install(job)`` wraps the steps of the write stage (``generator.write`` helpers and the
 ``os``/``shutil``/``tempfile`` calls they make). Calls made while the writer runs
-(``write_tree``, ``check_tree``, or an open ``tree_writer``) are counted per step, and each
-hook of the job fires before or after the nth call of its step: a signal to the process
-itself, an exception, a permission error, a marker file, or a pause until a release file
-appears. ``finish(job)`` writes the counts (and the results of each exchange) to the job's
-trace file.
+(``write_tree``, an open ``tree_writer``, or ``diff_tree``, the comparison ``render --check``
+makes) are counted per step, and each hook of the job fires before or after the nth call
+of its step: a signal to the process itself, an exception, a permission error, a marker
+file, or a pause until a release file appears. ``finish(job)`` writes the counts (and the
+results of each exchange) to the job's trace file.
 
 A job is a JSON object: ``hook`` (one) or ``hooks`` (a list) of ``{"target", "nth", "when",
 "action", ...}``; ``fallback`` (pretend ``renameat2`` is missing); ``entered`` (a file
@@ -153,7 +153,7 @@ def install(job: dict[str, Any]) -> None:
     for name in TARGETS:
         _wrap(name, hooks)
     _arm(tree, "write_tree", job)
-    _arm(read, "check_tree", job)
+    _arm(read, "diff_tree", job)
     _arm_writer(job)
 
 

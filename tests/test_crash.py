@@ -93,7 +93,7 @@ from generator.cli import main
 CACHED = generator.pipeline.render(Path(sys.argv[1]))
 
 
-def replay(root, cache=None, sink=None, validated=None):
+def replay(root, cache=None, sink=None, validated=None, progress=None):
     # the render, done once: its files go to the CLI's writer as a render hands them on
     for path, data in CACHED.plan.files.items():
         sink(path, data)

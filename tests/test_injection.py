@@ -19,7 +19,8 @@ CONSTRAINED by a validator, so tested by rejection (exit 1 with a located messag
   fleet.baseImages, build.context, build.requirements (checked at render time),
   build.pythonVersion, build.systemPackages, artifact.sha256, env and secret variable names,
   secretRef.name / key, config.files paths, modelMetrics[].metric and alert.for,
-  kubernetesVersion.
+  kubernetesVersion, fleet.gitops project, namespace and path (and an environment's
+  gitops project and namespace).
 Enumerated choices and numbers (runtime, controller, strategy, engine, logging, ...) hold
 no text.
 
@@ -214,7 +215,7 @@ def _set_path(*path: str | int) -> Putter:
         else:
             rest = path
         for key in rest[:-1]:
-            node = node[key]
+            node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
         node[rest[-1]] = value
 
     return put
@@ -370,6 +371,10 @@ def _constrained(
 CONSTRAINED_FIELDS: tuple[Field, ...] = (
     _constrained("fleet.name", _set_path("fleet", "name"), renames=True),
     _constrained("fleet.registry", _set_path("fleet", "registry")),
+    _constrained("fleet.gitops.project", _set_path("fleet", "gitops", "project")),
+    _constrained("fleet.gitops.namespace", _set_path("fleet", "gitops", "namespace")),
+    _constrained("fleet.gitops.path", _set_path("fleet", "gitops", "path")),
+    _constrained("environment gitops.project", _set_path("env", "gitops", "project")),
     _constrained("fleet.baseImages.python", _set_path("fleet", "baseImages"),
                  lambda p: {"python": f"python:{{version}}-{p}"}),
     _constrained("model name", _set_path(*M, "name"), renames=True),
@@ -828,7 +833,8 @@ def test_every_string_field_of_the_spec_is_classified() -> None:
         "description", "env", "command", "targetRevision", "expr", "requestRate", "errorRatio", "latencyBucket",
         "repoURL", "runbookBaseURL", "server", "url", "uri", "name", "registry", "baseImages", "owner", "tag",
         "repository", "digest", "context", "requirements", "pythonVersion", "systemPackages", "sha256", "key",
-        "files", "metric", "for_", "namespace", "kubernetesVersion", "cpu", "memory", "maxSurge", "maxUnavailable",
+        "files", "metric", "for_", "namespace", "project", "kubernetesVersion", "cpu", "memory", "maxSurge",
+        "maxUnavailable",
         "models",  # environment overrides by model name
         "allowSecrets", "host", "path", "query", "ingressClassName", "namespaceLabel", "sectionName",
         "labels", "annotations",  # platform metadata

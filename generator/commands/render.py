@@ -14,11 +14,10 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.errors import StaleOutputError
 from generator.incremental.inputrecord import disk_tree_digest, now_ns, recorded_result, save_record, tree_digest_of
 from generator.write.fs import shared_lock
 from generator.write.planned import Kept, KeptUnavailable
-from generator.write.read import check_tree, diff_tree, last_recorded, last_written
+from generator.write.read import diff_tree, last_recorded, last_written
 from generator.write.tree import write_tree
 
 if TYPE_CHECKING:
@@ -112,12 +111,10 @@ def _check_streamed(root: Path, cache: UnitCache, progress: UnitProgress | None)
     target = root / "rendered"
     sink = CheckSink(target)
     rendered = pipeline.render(root, cache, sink, progress=progress)
-    planned = {path: Kept(found) for path, found in sink.digests.items()}
-    try:
-        check_tree(target, planned)
-    except StaleOutputError:
+    diff = diff_tree(target, {path: Kept(found) for path, found in sink.digests.items()})
+    if not diff.clean:  # one comparison: a render swapping rendered/ in meanwhile is seen whole or not at all
         envs = [env.spec.name for env in rendered.resolution.environments]
-        raise stale_error(root, diff_tree(target, planned), sink.kept, envs, use_cache=cache.enabled) from None
+        raise stale_error(root, diff, sink.kept, envs, use_cache=cache.enabled)
     return f"rendered/ is current ({len(sink.digests)} files)"
 
 
