@@ -90,15 +90,24 @@ def _record_path(root: Path, command: str) -> Path:
     return root / CACHE_DIR / f"{command}.json"
 
 
+def _this_generators(root: Path, command: str) -> dict[str, Any] | None:
+    """``command``'s record when this generator wrote it (its version and fingerprint), else
+    None; ``OSError`` or ``ValueError`` when it cannot be read."""
+    record = json.loads(_record_path(root, command).read_bytes())
+    if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+        return None
+    if record.get("fingerprint") != generator_fingerprint():
+        return None
+    return record
+
+
 def recorded_result(root: Path, command: str) -> dict[str, Any] | None:
     """The result recorded for ``command`` when every input still matches, else None."""
     if cache_disabled():
         return None
     try:
-        record = json.loads(_record_path(root, command).read_bytes())
-        if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
-            return None
-        if record.get("fingerprint") != generator_fingerprint():
+        record = _this_generators(root, command)
+        if record is None:
             return None
         referenced, inputs, result = record["referenced"], record["inputs"], record["result"]
         if not (isinstance(referenced, list) and all(isinstance(r, str) for r in referenced)):
@@ -178,10 +187,8 @@ def changed_inputs(root: Path, command: str) -> list[str] | None:
     """The inputs (paths relative to ``root``) whose state differs from ``command``'s record:
     what changed since that run; None without a readable record of this generator."""
     try:
-        record = json.loads(_record_path(root, command).read_bytes())
-        if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
-            return None
-        if record.get("fingerprint") != generator_fingerprint():
+        record = _this_generators(root, command)
+        if record is None:
             return None
         referenced, inputs = record["referenced"], record["inputs"]
         if not (isinstance(referenced, list) and isinstance(inputs, list)):
