@@ -56,7 +56,8 @@ from typing import Any
 from generator.commands.diffsummary import describe, summarise
 from generator.errors import ModelfleetError, UsageError
 from generator.output.overlay import KubeObject, identity
-from generator.pipeline import Rendered, render
+from generator.output.rendered import Rendered
+from generator.pipeline import render
 
 JSON_VERSION = 1
 ENVIRONMENT_GROUP = "(environment)"

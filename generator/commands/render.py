@@ -22,7 +22,7 @@ from generator.write.tree import write_tree
 
 if TYPE_CHECKING:
     from generator.incremental.cache import UnitCache
-    from generator.pipeline import UnitProgress
+    from generator.output.rendered import UnitProgress
 
 _RENDER_KEYS = ("files", "objects", "environments", "models")
 

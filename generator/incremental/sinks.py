@@ -1,4 +1,4 @@
-"""Where a streaming ``render`` hands its files (``pipeline.Sink``): the writer of
+"""Where a streaming ``render`` hands its files (``output.rendered.Sink``): the writer of
 ``rendered/``, or digests only (``overview`` needs the render, not its files).
 ``render --check``'s sink, which compares digests with the disk, is
 ``commands.staleness.CheckSink``."""
