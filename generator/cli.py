@@ -115,7 +115,9 @@ def _cmd_validate(root: Path, fmt: str, use_cache: bool, quiet: bool) -> int:
     if fmt == "json":
         _emit(sys.stdout, report.format_json([]))
     elif fmt == "text":
-        _emit(sys.stdout, report.format_ok(f"{count} models, {envs} environments valid"))
+        models = f"{count} model" + ("" if count == 1 else "s")
+        environments = f"{envs} environment" + ("" if envs == 1 else "s")
+        _emit(sys.stdout, report.format_ok(f"{models}, {environments} valid"))
     return EXIT_OK
 
 

@@ -61,7 +61,7 @@ def test_init_writes_a_fleet_that_validates_and_renders(fleet: Path, capsys: pyt
     assert (fleet / "rendered" / "base" / "my-model").is_dir()
     assert (fleet / "rendered" / "images" / "my-model" / "Dockerfile").is_file()
     root = ("--root", str(fleet))
-    assert cli(capsys, *root, "validate") == (0, "ok: 1 models, 2 environments valid\n", "")
+    assert cli(capsys, *root, "validate") == (0, "ok: 1 model, 2 environments valid\n", "")
     assert cli(capsys, *root, "render", "--check")[0] == 0
     assert cli(capsys, *root, "schema", "--check") == (0, "ok: .modelfleet/schemas/ is current\n", "")
     code, out, _ = cli(capsys, *root, "render", "--no-cache")

@@ -131,7 +131,7 @@ def test_the_ci_workflow_and_makefile_run_in_a_fleet_made_by_init(dist: Path, tm
     assert "my-model" in summary.read_text(), "the diff names the model whose replicas change"
 
     made = run(["make", "validate", "render", "test"], fleet, env)  # the fleet's Makefile, on the same wheel
-    assert "ok: 1 models, 2 environments valid" in made.stdout and "ok: rendered/ is current" in made.stdout
+    assert "ok: 1 model, 2 environments valid" in made.stdout and "ok: rendered/ is current" in made.stdout
 
 
 def test_the_pinned_hooks_run_in_a_fleet_made_by_init(tmp_path: Path) -> None:

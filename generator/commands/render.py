@@ -48,7 +48,8 @@ def render_command(root: Path, *, check: bool, use_cache: bool, progress: UnitPr
 def _summary(files: int, objects: int, environments: int, changes: int) -> str:
     return (
         f"rendered/ written: {files} files, {objects} objects in "
-        f"{environments} environments ({changes} {'file' if changes == 1 else 'files'} changed)"
+        f"{environments} {'environment' if environments == 1 else 'environments'} "
+        f"({changes} {'file' if changes == 1 else 'files'} changed)"
     )
 
 
