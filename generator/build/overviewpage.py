@@ -10,12 +10,12 @@ JS only: the page loads nothing. The same overview gives the same bytes.
 
 from __future__ import annotations
 
-import importlib.resources
 from typing import Any
 
 import jinja2
 
 from generator.build.overview import Overview, short_image
+from generator.build.templating import strict_environment
 
 TEMPLATE = "html/overview.html.j2"
 
@@ -34,15 +34,7 @@ COLUMNS = (
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(importlib.resources.files("generator.templates"))),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
+    return strict_environment(autoescape=True)
 
 
 def overview_page(overview: Overview, rendered: str) -> str:

@@ -103,19 +103,25 @@ def bare(value: Any) -> Bare:
     return Bare(text)
 
 
-@functools.cache
-def environment() -> jinja2.Environment:
-    loader = jinja2.FileSystemLoader(str(importlib.resources.files("generator.templates")))
-    env = jinja2.Environment(
-        loader=loader,
+def strict_environment(*, autoescape: bool) -> jinja2.Environment:
+    """A jinja2 environment over the packaged templates: undefined variables are errors,
+    blocks trim their newlines, and HTML autoescape is on or off."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(importlib.resources.files("generator.templates"))),
         undefined=jinja2.StrictUndefined,
-        finalize=_finalize,
-        autoescape=False,
+        autoescape=autoescape,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,  # the templates ship with the package: no stat of the file on every use
     )
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The YAML templates' environment: every value quoted by ``_finalize``."""
+    env = strict_environment(autoescape=False)
+    env.finalize = _finalize
     env.filters["bare"] = bare
     return env
 
