@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from generator.errors import Finding, Location, ModelfleetError, path_str
+from generator.read.text import check_line_breaks, check_tabs, decode
 from generator.spec.paths import UNSAFE_CHARACTERS, UNSAFE_HINT
 
 try:  # the C parser is several times faster; the pure one behaves the same
@@ -88,28 +89,6 @@ def _located(display: str, lines: tuple[str, ...], mark: Any, message: str, hint
     return Finding(message, Location(display, line, column), "", hint, source)
 
 
-def _decode(raw: bytes, display: str) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        prefix = raw[: exc.start]
-        line = prefix.count(b"\n") + 1
-        line_start = prefix.rfind(b"\n") + 1
-        column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
-        raise ModelfleetError(
-            [
-                Finding(
-                    f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
-                    Location(display, line, column),
-                    hint="save the file as UTF-8",
-                )
-            ]
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text.replace("\r\n", "\n")
-
-
 def unsafe_character_message(char: str) -> str:
     return (
         f"the value holds the control character U+{ord(char):04X}, which kubectl kustomize cannot carry "
@@ -121,43 +100,6 @@ def first_unsafe_character(text: str) -> str | None:
     """The first character of ``text`` that kustomize refuses, if any."""
     found = UNSAFE_CHARACTERS.search(text)
     return found.group() if found else None
-
-
-def _check_line_breaks(text: str, display: str, lines: tuple[str, ...]) -> None:
-    """NEL (U+0085) is a line break to PyYAML but not to kustomize's YAML parser."""
-    offset = text.find("\x85")
-    if offset < 0:
-        return
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    raise ModelfleetError(
-        [
-            Finding(
-                "the file holds NEL (U+0085), a line break to some YAML parsers and not to others",
-                Location(display, line, column),
-                hint="replace it with a plain line break or a space",
-                source_line=lines[line - 1] if line <= len(lines) else None,
-            )
-        ]
-    )
-
-
-def _check_tabs(text: str, display: str, lines: tuple[str, ...]) -> None:
-    for number, line in enumerate(lines, start=1):
-        stripped = line.lstrip(" \t")
-        indent = line[: len(line) - len(stripped)]
-        if "\t" in indent and stripped and not stripped.startswith("#"):
-            column = indent.index("\t") + 1
-            raise ModelfleetError(
-                [
-                    Finding(
-                        "a tab is used for indentation",
-                        Location(display, number, column),
-                        hint="YAML indents with spaces only; replace the tab with spaces",
-                        source_line=line,
-                    )
-                ]
-            )
 
 
 _TWO_DOCUMENTS = "the file holds more than one YAML document"
@@ -301,8 +243,8 @@ def _invalid_yaml(exc: yaml.YAMLError, display: str, lines: tuple[str, ...]) -> 
 def parse_text(text: str, display: str) -> Document:
     """Parse YAML text into a Document (no file access)."""
     lines = tuple(text.split("\n"))
-    _check_tabs(text, display, lines)
-    _check_line_breaks(text, display, lines)
+    check_tabs(text, display, lines)
+    check_line_breaks(text, display, lines)
     try:
         if _PRESCAN:
             _prescan(text, display, lines)
@@ -362,7 +304,7 @@ def load_file(path: Path, display: str) -> Document:
         raise ModelfleetError(
             [Finding("the file is binary (it contains NUL bytes)", Location(display), hint="point at a YAML text file")]
         )
-    return parse_text(_decode(raw, display), display)
+    return parse_text(decode(raw, display), display)
 
 
 @dataclass(frozen=True)
