@@ -502,19 +502,19 @@ def test_regex_example(pattern: str, example: str) -> None:
     assert regex_example(pattern) == example
 
 
-def test_every_burn_rate_alert_has_its_three_cases(fleet: Path) -> None:
+def test_every_alert_has_a_firing_and_a_silent_check(fleet: Path) -> None:
     model, sli = prod(fleet, "python")
     test = rules_test(model, sli, "prod", "scorer.rules.yaml")
     assert test["rule_files"] == ["scorer.rules.yaml"]
-    assert test["evaluation_interval"] == "1m"
+    assert test["evaluation_interval"] == "5m"
+    assert test["group_eval_order"][0] == "modelfleet.scorer.sli"  # the SLI before the alerts that read it
+    assert len(test["tests"]) == 1  # one storage, a few steps: see generator/build/alerttests.py
     cases: dict[str, list[bool]] = {}
-    for group in test["tests"]:
-        for case in group["alert_rule_test"]:
-            cases.setdefault(case["alertname"], []).append(bool(case["exp_alerts"]))
+    for case in test["tests"][0]["alert_rule_test"]:
+        cases.setdefault(case["alertname"], []).append(bool(case["exp_alerts"]))
     for name, fired in cases.items():
-        assert fired.count(True) == 1, name
-        if "BurnRate" in name:
-            assert len(fired) == (4 if name.endswith(("1h", "6h")) else 3), name
+        assert True in fired and False in fired, name
+    assert len(cases["ModelAvailabilityBurnRate1h"]) == 7 + 3  # recorded SLI instants + end to end
     assert "ModelMetricScorerDriftPsi" not in cases  # its series are the model's own
 
 
@@ -522,20 +522,14 @@ def test_a_firing_case_expects_the_exact_labels_and_annotations(fleet: Path) -> 
     model, sli = prod(fleet, "python")
     test = rules_test(model, sli, "prod", "scorer.rules.yaml")
     group = test["tests"][0]
-    assert group["name"] == (
-        "1h/5m windows, fires at 1.05x the threshold: availability 0.01512 > 0.0144, latency 0.1512 > 0.144"
-    )
-    assert group["input_series"] == [
-        {"series": 'http_requests_total{namespace="ml-prod",service="scorer",status="500"}', "values": "0+15.12x15"},
-        {"series": 'http_requests_total{namespace="ml-prod",service="scorer",status="200"}', "values": "0+984.88x15"},
-        {
-            "series": 'http_request_duration_seconds_bucket{le="0.2",namespace="ml-prod",service="scorer"}',
-            "values": "0+848.8x15",
-        },
-        {"series": 'http_request_duration_seconds_count{namespace="ml-prod",service="scorer"}', "values": "0+1000x15"},
-    ]
+    series = {spec["series"]: spec["values"] for spec in group["input_series"]}
+    recorded = 'modelfleet:sli_error_ratio:rate1h{model="scorer",namespace="ml-prod"}'
+    assert series[recorded].startswith("0.01512 _x4 0.01368 _x4 0.01512 _x4")
+    errors = 'http_requests_total{namespace="ml-prod",service="scorer",status="500"}'
+    assert series[errors].startswith("_x31 0x4 0.00756+0.00756x29 18.3708+18.144x")  # 1.05 x 0.0144 of the requests
     page = group["alert_rule_test"][0]
-    assert page["eval_time"] == "5m"
+    assert page["eval_time"] == "0m"
+    assert page["alertname"] == PAGE
     assert page["exp_alerts"] == [
         {
             "exp_labels": {
@@ -555,12 +549,12 @@ def test_a_firing_case_expects_the_exact_labels_and_annotations(fleet: Path) -> 
     ]
 
 
-def write_proof(directory: Path, model: ResolvedModel, sli: Sli, **options: bool) -> tuple[Path, Path]:
+def write_proof(directory: Path, model: ResolvedModel, sli: Sli) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     rule_file, test_file = directory / f"{model.name}.rules.yaml", directory / f"{model.name}.rules-test.yaml"
     groups = prometheus_rule(model, sli, "prod")["spec"]["groups"]
     rule_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-    test = rules_test(model, sli, "prod", rule_file.name, **options)
+    test = rules_test(model, sli, "prod", rule_file.name)
     test_file.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
     return rule_file, test_file
 
@@ -600,39 +594,91 @@ def test_promtool_accepts_the_rules_and_passes_the_generated_tests(
     assert test_out.rstrip().endswith("SUCCESS"), test_out
 
 
-def only_windows(test_file: Path, prefixes: tuple[str, ...]) -> None:
-    test = yaml.safe_load(test_file.read_text(encoding="utf-8"))
-    test["tests"] = [group for group in test["tests"] if group["name"].startswith(prefixes)]
-    test_file.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
+def mutate(rule_file: Path, alert: str, change: Any) -> None:
+    """Apply ``change`` to the rule of ``alert`` in ``rule_file``."""
+    rules = yaml.safe_load(rule_file.read_text(encoding="utf-8"))
+    [rule] = [rule for group in rules["groups"] for rule in group["rules"] if rule.get("alert") == alert]
+    change(rule)
+    rule_file.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+
+
+def failures(test_file: Path) -> str:
+    process = promtool("test", "rules", test_file)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 1, output
+    assert "FAILED" in output
+    return output
+
+
+def replaced(key: str, old: str, new: str) -> Any:
+    def change(rule: dict[str, Any]) -> None:
+        assert old in rule[key]
+        rule[key] = rule[key].replace(old, new)
+
+    return change
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 def test_promtool_fails_when_a_threshold_is_wrong(fleet: Path, tmp_path: Path) -> None:
     """The tests are not vacuous: a page alert at 0.016 instead of 0.0144 misses the 1.05x burn."""
     rule_file, test_file = write_proof(tmp_path / "proof", *prod(fleet, "python"))
-    only_windows(test_file, ("1h/5m",))
-    rules = yaml.safe_load(rule_file.read_text(encoding="utf-8"))
-    [page] = [rule for group in rules["groups"] for rule in group["rules"] if rule.get("alert") == PAGE]
-    assert page["expr"].count("> 0.0144") == 2
-    page["expr"] = page["expr"].replace("> 0.0144", "> 0.016")
-    rule_file.write_text(yaml.safe_dump(rules), encoding="utf-8")
-    process = promtool("test", "rules", test_file)
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode == 1
-    assert f"alertname: {PAGE}" in output
-    assert "FAILED" in output
+    mutate(rule_file, PAGE, replaced("expr", "> 0.0144", "> 0.016"))
+    assert f"alertname: {PAGE}, time: 0s" in failures(test_file)
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
-def test_promtool_with_full_long_windows(fleet: Path, tmp_path: Path) -> None:
-    model, sli = prod(fleet, "triton")
-    _, test_file = write_proof(tmp_path / "proof", model, sli, full_windows=True)
-    test = yaml.safe_load(test_file.read_text(encoding="utf-8"))
-    assert {case["eval_time"] for group in test["tests"] for case in group["alert_rule_test"]} >= {"1h", "6h", "3d"}
-    only_windows(test_file, ("1h/5m",))  # the longer windows take up to a minute of promtool: same code path
-    process = promtool("test", "rules", test_file)
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode == 0, output
+def test_promtool_fails_when_only_the_short_window_threshold_is_too_low(fleet: Path, tmp_path: Path) -> None:
+    """Each window's threshold on its own: the 5m window at 0.01 fires where the 1h one alone burns."""
+    rule_file, test_file = write_proof(tmp_path / "proof", *prod(fleet, "python"))
+    mutate(
+        rule_file,
+        PAGE,
+        replaced(
+            "expr",
+            'rate5m{model="scorer",namespace="ml-prod"} > 0.0144',
+            'rate5m{model="scorer",namespace="ml-prod"} > 0.01',
+        ),
+    )
+    assert f"alertname: {PAGE}, time: 10m" in failures(test_file)
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
+def test_promtool_fails_when_an_alert_reads_the_wrong_window(fleet: Path, tmp_path: Path) -> None:
+    rule_file, test_file = write_proof(tmp_path / "proof", *prod(fleet, "python"))
+    name = "ModelAvailabilityBurnRate1d"
+    mutate(
+        rule_file, name, replaced("expr", "modelfleet:sli_error_ratio:rate1d{", "modelfleet:sli_error_ratio:rate6h{")
+    )
+    assert f"alertname: {name}" in failures(test_file)
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
+@pytest.mark.parametrize("hold", [None, "5m"])
+def test_promtool_fails_when_a_for_is_missing_or_shorter(fleet: Path, tmp_path: Path, hold: str | None) -> None:
+    """A ``for: 15m`` dropped or shortened fires before it may: the pending check one step earlier fails."""
+    rule_file, test_file = write_proof(tmp_path / "proof", *prod(fleet, "python"))
+    name = "ModelMemoryNearLimit"
+
+    def change(rule: dict[str, Any]) -> None:
+        assert rule.pop("for") == "15m"
+        if hold is not None:
+            rule["for"] = hold
+
+    mutate(rule_file, name, change)
+    assert f"alertname: {name}, time: 20m" in failures(test_file)
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
+def test_promtool_fails_when_the_sli_selects_another_service(fleet: Path, tmp_path: Path) -> None:
+    """End to end: a recording rule that misses the model's series leaves its alerts silent."""
+    rule_file, test_file = write_proof(tmp_path / "proof", *prod(fleet, "python"))
+    rules = yaml.safe_load(rule_file.read_text(encoding="utf-8"))
+    [record] = [
+        r for g in rules["groups"] for r in g["rules"] if r.get("record") == "modelfleet:sli_error_ratio:rate1h"
+    ]
+    record["expr"] = record["expr"].replace('service="scorer"', 'service="scorer-x"')
+    rule_file.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    assert f"alertname: {PAGE}, time: 1h10m" in failures(test_file)
 
 
 # ---------------------------------------------------------------- golden rules, one model per runtime

@@ -62,25 +62,27 @@ def _selector(series: Series, scope: str, suffix: str = "", extra: str = "") -> 
     return series.select(scope, suffix, extra)
 
 
-def request_series(sli: Sli, traffic: Traffic, clock: Clock) -> list[SeriesSpec]:
+Growth = list[tuple[str, Decimal]]  # (series, increase per minute)
+
+
+def request_growth(sli: Sli, traffic: Traffic) -> Growth:
     """Counters whose error ratio is ``traffic.bad``: the error series and the good requests."""
     error_selector = _selector(sli.errors, sli.scope)
     error_name, error_labels = labels_for(error_selector)
-    out = [{"series": series_text(error_name, error_labels), "values": counter(traffic.bad_per_minute(), clock)}]
+    out = [(series_text(error_name, error_labels), traffic.bad_per_minute())]
     counting = [r for r in sli.requests if r.name == error_name and selects(_selector(r, sli.scope), error_labels)]
     if not counting:  # the errors are a separate counter (TorchServe): the request counter counts them all
         name, labels = labels_for(_selector(sli.requests[0], sli.scope))
-        return [*out, {"series": series_text(name, labels), "values": counter(traffic.per_minute, clock)}]
+        return [*out, (series_text(name, labels), traffic.per_minute)]
     others = [r for r in sli.requests if r not in counting]
     good = others[0] if others else counting[0]
     name, labels = labels_for(_selector(good, sli.scope))
     if name == error_name:
         labels = good_labels(_selector(good, sli.scope), error_selector, labels)
-    good_per_minute = traffic.per_minute - traffic.bad_per_minute()
-    return [*out, {"series": series_text(name, labels), "values": counter(good_per_minute, clock)}]
+    return [*out, (series_text(name, labels), traffic.per_minute - traffic.bad_per_minute())]
 
 
-def latency_series(model: ResolvedModel, sli: Sli, traffic: Traffic, clock: Clock) -> list[SeriesSpec]:
+def latency_growth(model: ResolvedModel, sli: Sli, traffic: Traffic) -> Growth:
     """A histogram whose share of requests over the SLO threshold is ``traffic.bad``."""
     latency, histogram = model.spec.monitoring.slo.latency, sli.latency
     assert latency is not None and histogram is not None
@@ -88,7 +90,18 @@ def latency_series(model: ResolvedModel, sli: Sli, traffic: Traffic, clock: Cloc
     bucket, bucket_labels = labels_for(_selector(histogram.series, sli.scope, "_bucket", le))
     count, count_labels = labels_for(_selector(histogram.series, sli.scope, "_count"))
     good = traffic.per_minute - traffic.bad_per_minute()
-    return [
-        {"series": series_text(bucket, bucket_labels), "values": counter(good, clock)},
-        {"series": series_text(count, count_labels), "values": counter(traffic.per_minute, clock)},
-    ]
+    return [(series_text(bucket, bucket_labels), good), (series_text(count, count_labels), traffic.per_minute)]
+
+
+def _specs(growth: Growth, clock: Clock) -> list[SeriesSpec]:
+    return [{"series": series, "values": counter(per_minute, clock)} for series, per_minute in growth]
+
+
+def request_series(sli: Sli, traffic: Traffic, clock: Clock) -> list[SeriesSpec]:
+    """``request_growth`` as counters from time 0."""
+    return _specs(request_growth(sli, traffic), clock)
+
+
+def latency_series(model: ResolvedModel, sli: Sli, traffic: Traffic, clock: Clock) -> list[SeriesSpec]:
+    """``latency_growth`` as counters from time 0."""
+    return _specs(latency_growth(model, sli, traffic), clock)
