@@ -43,7 +43,7 @@ schema: $(RUNTIME_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check --no-cache generator tests tools bench
-	$(BIN)/mypy --strict generator bench/run.py bench/fleetgen.py
+	$(BIN)/mypy --strict generator bench/run.py bench/fleetgen.py bench/proofs.py
 	$(BIN)/lint-imports --no-cache
 
 # promtool checks and unit-tests the generated alert rules; Debian ships it in `prometheus`.

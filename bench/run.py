@@ -101,6 +101,7 @@ LIMIT_CHANGE_VS_ONE_MODEL = 1.5
 LIMIT_VS_IMPORT_FLOOR = 2.0
 LIMIT_SCALING = 11.0
 LIMIT_RSS_MB = 300.0
+LIMIT_PROOFS_VS_RENDER = 2.0
 
 
 # ----------------------------------------------------------------------------- running
@@ -647,6 +648,7 @@ def evaluate(
     import_floor: Series,
     example: dict[str, Series],
     one_model: dict[int, FleetResult],
+    proofs: Any = None,  # bench/proofs.py ProofCost of the 100x3 fleet, None when not measured
 ) -> list[Target]:
     targets: list[Target] = []
     big = fleets.get("1000x3")
@@ -748,6 +750,19 @@ def evaluate(
             "≤ 300 MB",
             ratio(peak, LIMIT_RSS_MB),
             why,
+        )
+    )
+    r = ratio(proofs.promtool_seconds, proofs.render_seconds) if proofs is not None else None
+    targets.append(
+        Target(
+            "promtool over 100×3 tests ≤ 2× render 100×3",
+            "n/a"
+            if proofs is None
+            else f"{fmt_s(proofs.promtool_seconds)} for {proofs.files} files = {fmt_ratio(r)} render "
+            f"({fmt_s(proofs.render_seconds)}); one promtool per core (bench/proofs.py)",
+            "≤ 2×",
+            ratio(r, LIMIT_PROOFS_VS_RENDER),
+            "" if proofs is None or proofs.passed else "some promtool tests FAILED",
         )
     )
     return targets
@@ -1100,7 +1115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             pair = pair_roots.get(envs)
             fleets[spec] = bench_fleet(spec, plan[size], work, pair_with=pair if pair and pair.is_dir() else None)
 
-    targets = evaluate(fleets, floors["import"], example, one_model)
+    import proofs as proof_bench  # bench/proofs.py
+
+    log("[proofs] render 100×3 and promtool test rules over its tests")
+    proof_cost = proof_bench.measure(100, 3) if shutil.which("promtool") else None
+    targets = evaluate(fleets, floors["import"], example, one_model, proof_cost)
     elapsed = time.perf_counter() - started
     text = markdown(
         fleets,

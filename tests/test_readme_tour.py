@@ -143,8 +143,8 @@ def test_the_tour_runs_as_written(fleet_repository: Path, capsys: pytest.Capture
     ("old", "new"),
     [
         ("environments/prod.yaml:27:28", "environments/prod.yaml:26:28"),  # explain's line number
-        ("6\t6\trendered/tests/prod/", "5\t5\trendered/tests/prod/"),  # a changed-lines count
-        ("-    values: 59x50\n   +    values: 79x50\n", ""),  # a changed line left out
+        ("4\t4\trendered/tests/prod/", "5\t5\trendered/tests/prod/"),  # a changed-lines count
+        ("-    values: 59x30 60x159\n   +    values: 79x30 80x159\n", ""),  # a changed line left out
     ],
 )
 def test_a_drifted_tour_fails(fleet_repository: Path, capsys: pytest.CaptureFixture[str], old: str, new: str) -> None:

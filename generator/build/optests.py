@@ -1,11 +1,14 @@
 """The operational alerts of one model on a promtool timeline: each alert's series hold a silent
 value up to ``QUIET`` (checked silent there), switch to a firing value, and the condition holds
 from the evaluation at ``ACTIVE``. An alert with ``for: d`` is then checked pending (not firing)
-at ``ACTIVE + d - STEP`` and firing with its exact labels and annotations at ``ACTIVE + d``:
-that pins ``d`` to the evaluation step (a missing or shorter ``for`` fires at the first of the
-two checks; an expression already true in the silent part activates before ``ACTIVE`` and fires
-there too). Alerts that read the same series share it (restarts and OOM kills, the two
-scrape-target alerts); the GPU saturation phase follows the idle one.
+one step before the first evaluation at which it has held ``d`` and firing, with its exact
+labels and annotations, at that one: a missing ``for`` fires at ``ACTIVE`` (Prometheus fires an
+alert without ``for`` at the evaluation that first sees it), a ``for`` shorter by a step or more
+fires a step early, and an expression already true in the silent part activates at ``QUIET`` or
+earlier and fires early too. Steps of 30 minutes resolve the ``for`` of every operational alert
+(10m, 15m, 30m, 1h) to the step: each fires at the first step at which it has held it. Alerts
+that read the same series share it (restarts and OOM kills, the two scrape-target alerts); the
+GPU saturation phase follows the idle one.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from generator.build.series import series_text
 from generator.build.timeline import STALE, Check, Sample, Timeline
 from generator.read.resolve import ResolvedModel
 
-STEP = 5  # minutes between evaluations (the test file's evaluation_interval)
-QUIET = 5  # the last evaluation with the silent values
-ACTIVE = 10  # the first evaluation that sees the firing values
+STEP = 30  # minutes between evaluations (the test file's evaluation_interval)
+QUIET = STEP  # the last evaluation with the silent values
+ACTIVE = 2 * STEP  # the first evaluation that sees the firing values
 SWITCH = QUIET + 1  # the minute the gauges change
 
 Expect = Callable[[Alert, float, Labels], list[dict[str, object]]]
@@ -70,7 +73,8 @@ class Ops:
         self.timeline.checks.append(Check(fires, name, self.expect(alert, value, labels or {})))
 
     def held(self, alert: Alert, active: int = ACTIVE) -> int:
-        return active + (_minutes(alert.for_) if alert.for_ is not None else 0)
+        """The first evaluation at which ``alert``, active from ``active``, has held its ``for``."""
+        return active + _up(_minutes(alert.for_) if alert.for_ is not None else 0)
 
 
 def _silent(minute: int, name: str) -> Check:
@@ -185,13 +189,13 @@ def ops_length(alerts: list[Alert], model: ResolvedModel) -> int:
     """The last minute an operational check needs."""
     ends = [ACTIVE]
     for alert in alerts:
-        held = ACTIVE + (_minutes(alert.for_) if alert.for_ is not None else 0)
+        held = ACTIVE + _up(_minutes(alert.for_) if alert.for_ is not None else 0)
         if alert.kind == "op-restarts":
             ends.append(_up(QUIET + model.spec.monitoring.alerts.podRestarts.windowMinutes))
         elif alert.kind == "op-gpu-busy":
             idle = next(a for a in alerts if a.kind == "op-gpu-idle")
-            idle_end = ACTIVE + _minutes(idle.for_ or "0m")
-            ends.append(_up(idle_end + 1) + _minutes(alert.for_ or "0m"))
+            idle_end = ACTIVE + _up(_minutes(idle.for_ or "0m"))
+            ends.append(_up(idle_end + 1) + _up(_minutes(alert.for_ or "0m")))
         elif alert.kind.startswith("op-"):
             ends.append(held)
     return max(ends)
