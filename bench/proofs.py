@@ -2,10 +2,10 @@
 
 ``measure(models, environments)`` generates a synthetic fleet (``fleetgen``), times a render from
 scratch (``python -m generator --root FLEET render``) and then ``promtool test rules`` over every
-rendered ``tests/*/*.rules-test.yaml``, the way CI runs them: the files split into one batch per
-core, one promtool process per batch side by side (``ls rendered/tests/*/*.rules-test.yaml |
-xargs -P "$(nproc)" -n 50 promtool test rules``); promtool's own start (~30 ms) is paid once per
-batch, not per file. promtool opens a throwaway TSDB in ``$TMPDIR`` for every test group; with
+rendered ``tests/*/*.rules-test.yaml``, the way CI runs them (docs/scale.md: ``ls ... | xargs -P
+"$(nproc)" -n 50 promtool test rules``): the files split into one batch per core, one promtool
+process per batch side by side; promtool's own start (~30 ms) is paid once per batch, not per
+file. promtool opens a throwaway TSDB in ``$TMPDIR`` for every test group; with
 a tmpfs at /dev/shm (Linux, GitHub's runners) TMPDIR points there, as CI should, so that no
 group waits for a disk. Returns both times, the number of files and their bytes.
 
