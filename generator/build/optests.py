@@ -85,16 +85,26 @@ RESTARTS = "kube_pod_container_status_restarts_total"
 UP = "up"
 
 
-def _restarts(ops: Ops, alert: Alert) -> None:
+def _restarted(ops: Ops) -> None:
+    """One restart long ago, then ``max + 1`` at once at ``ACTIVE``: every window up to ``ACTIVE``
+    from before the jump holds exactly that increase (samples at both ends, nothing extrapolated)."""
     rule = ops.model.spec.monitoring.alerts.podRestarts
-    window = rule.windowMinutes
-    ops.counter(RESTARTS, ops.pod(), Decimal(1), Decimal(rule.max + 1) / Decimal(window))
-    ops.check(alert, _up(QUIET + window), float(rule.max + 1))  # the window holds only the growth
+    ops.gauge(RESTARTS, ops.pod(), Decimal(1), Decimal(rule.max + 2), switch=ACTIVE)
+
+
+def _restarts(ops: Ops, alert: Alert) -> None:
+    _restarted(ops)
+    rule = ops.model.spec.monitoring.alerts.podRestarts
+    ops.check(alert, _restarts_check(rule.windowMinutes), float(rule.max + 1))
+
+
+def _restarts_check(window: int) -> int:
+    """The first step whose window holds the jump and starts on a sample (not before 0)."""
+    return max(ACTIVE, _up(window))
 
 
 def _oom(ops: Ops, alert: Alert) -> None:
-    rule = ops.model.spec.monitoring.alerts.podRestarts
-    ops.counter(RESTARTS, ops.pod(), Decimal(1), Decimal(rule.max + 1) / Decimal(rule.windowMinutes))
+    _restarted(ops)
     ops.gauge("kube_pod_container_status_last_terminated_reason", ops.pod(reason="OOMKilled"), Decimal(1), Decimal(1))
     ops.check(alert, ACTIVE, 1.0)  # an OOM kill long ago (the restart counter stands still) is silent at QUIET
 
@@ -191,7 +201,7 @@ def ops_length(alerts: list[Alert], model: ResolvedModel) -> int:
     for alert in alerts:
         held = ACTIVE + _up(_minutes(alert.for_) if alert.for_ is not None else 0)
         if alert.kind == "op-restarts":
-            ends.append(_up(QUIET + model.spec.monitoring.alerts.podRestarts.windowMinutes))
+            ends.append(_restarts_check(model.spec.monitoring.alerts.podRestarts.windowMinutes))
         elif alert.kind == "op-gpu-busy":
             idle = next(a for a in alerts if a.kind == "op-gpu-idle")
             idle_end = ACTIVE + _up(_minutes(idle.for_ or "0m"))
