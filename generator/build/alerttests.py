@@ -5,7 +5,7 @@ to a group's last ``eval_time``, in a fresh storage per group (prometheus cmd/pr
 ``testGroup.test``, v2.42: the ``for ts := mint; ...; ts = ts.Add(evalInterval)`` loop around
 ``g.Eval``). The earlier proof had ~70 groups per model at 1-minute steps, up to 6 hours each:
 ~2,000 evaluations of ~30 rules, 6-15 s per model. This one is one group of 7 steps of 30
-minutes (``STEP``), about 70 ms; ``group_eval_order`` puts the SLI recording rules before the
+minutes (``STEP``), about 60 ms; ``group_eval_order`` puts the SLI recording rules before the
 alerts, so an alert reads the SLI of the same step.
 
 Burn-rate alerts, threshold by threshold (from the recorded SLI). Every evaluation up to
