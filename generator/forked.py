@@ -7,8 +7,9 @@ which worker computes an item is fixed by its position. The caller receives the 
 item order, while the workers run ahead; a thread per pipe reads them as they come.
 
 A worker never returns into the caller's code: it leaves with ``os._exit``. When a worker
-fails (an exception, a signal, a kill), iteration raises ``WorkerFailed`` (an exception
-``func`` raised is its ``__cause__`` when it could be pickled); when the caller stops early
+fails, iteration raises what ``func`` raised (``KeyboardInterrupt`` too), when it could be
+pickled, with a ``WorkerFailed`` holding the worker's traceback as its cause; else (a
+signal, a kill, an exit) ``WorkerFailed``. When the caller stops early
 (an exception, ``KeyboardInterrupt``, closing the generator), every worker still running
 is killed and reaped. Workers write nothing the caller has not asked for.
 """
@@ -82,9 +83,12 @@ def fork_map(func: Callable[[T], R], items: Sequence[T], jobs: int) -> Generator
             kind, payload = message
             if kind == _FAILED:
                 cause, text = payload
+                failed = WorkerFailed(f"worker {index % jobs} failed:\n{text}")
                 if isinstance(cause, KeyboardInterrupt):
-                    raise KeyboardInterrupt from None  # Ctrl-C reached the worker: the render is interrupted
-                raise WorkerFailed(f"worker {index % jobs} failed:\n{text}") from cause
+                    raise KeyboardInterrupt from failed  # Ctrl-C reached the worker: the run is interrupted
+                if isinstance(cause, Exception):
+                    raise cause from failed  # as if the caller had raised it; the worker's traceback is the cause
+                raise failed
             yield payload
     finally:
         for fd in readers:
