@@ -43,6 +43,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import fleetgen  # noqa: E402
+import sizes  # noqa: E402
 
 PY = sys.executable
 # Environment of every child process; --ref points PYTHONPATH at an exported snapshot.
@@ -1099,6 +1100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             size = "big" if models * envs >= 1000 else "small"
             pair = pair_roots.get(envs)
             fleets[spec] = bench_fleet(spec, plan[size], work, pair_with=pair if pair and pair.is_dir() else None)
+        output_bytes = sizes.section([(work / f"fleet-{s}", *parse_spec(s)) for s in specs])  # issue 19 point 3
 
     targets = evaluate(fleets, floors["import"], example, one_model)
     elapsed = time.perf_counter() - started
@@ -1113,6 +1115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed=elapsed,
         load_at_start=load_at_start,
     )
+    text += output_bytes
     args.output.write_text(text + kept_by_hand(args.output), encoding="utf-8")
     if args.json:
         args.json.write_text(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import pickle
 import queue
@@ -60,6 +61,7 @@ def fork_map(func: Callable[[T], R], items: Sequence[T], jobs: int) -> Generator
             parent = os.getpid()
             pid = os.fork()
             if pid == 0:  # the worker: never returns
+                gc.freeze()  # its collector never rescans (and so copies) the pages it inherited
                 _die_with(parent)
                 for fd in readers:
                     os.close(fd)
