@@ -315,8 +315,8 @@ def main_entry() -> None:
     The process ends with ``os._exit`` once the output is flushed, as mypy's ``--fast-exit``
     does: the interpreter's own shutdown frees every object one by one, for memory the
     kernel reclaims at once. Nothing
-    is left to do by then: every file a command writes is closed (and where needed synced)
-    before ``main`` returns, the commands start no threads or child processes, and the two
+    is left to do by then: every file a command writes is closed (and where needed synced),
+    a render's worker processes are reaped, before ``main`` returns, and the two
     exit handlers the imports register (``logging``'s flush of handlers modelfleet never
     adds, ``certifi``'s release of a certificate file it never unpacked) have nothing to do."""
     gc.set_threshold(*GC_THRESHOLDS)
