@@ -49,7 +49,7 @@ from generator.incremental.keys import UnitKeys
 from generator.output.overlay import ModelObjects, namespaced
 from generator.output.plan import Plan, base_files, image_files, overview_files, runbook_files
 from generator.output.rendered import EnvironmentOutput, Rendered, Sink, UnitProgress
-from generator.read.load import Sources, load_fleet
+from generator.read.load import Document, Sources, load_fleet
 from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.units import (
@@ -76,8 +76,7 @@ class Validated:
     started: int
     resolution: Resolution
     referenced: frozenset[str]
-    models_data: Any
-    env_data: dict[str, Any]
+    documents: tuple[Document, ...]  # models.yaml, then each environment file
     clean_secrets: frozenset[bytes] = frozenset()  # what the secret scan found clean
 
 
@@ -89,13 +88,11 @@ def validate_for_render(root: Path, cache: UnitCache | None) -> Validated:
     findings = _schema_findings(sources, cache)
     if findings:
         raise ModelfleetError(findings)
-    env_data = {document.path: document.data for document in sources.environments}
     return Validated(
         started,
         validation.resolution,
         validation.referenced,
-        sources.models.data,
-        env_data,
+        (sources.models, *sources.environments),
         validation.clean_secrets,
     )
 
@@ -146,8 +143,8 @@ def render(
     record = None
     if cache is not None and cache.enabled:
         record = run.record.finish(
-            models_data=validated.models_data,
-            env_data=validated.env_data,
+            documents=validated.documents,
+            resolution=resolution,
             referenced=validated.referenced,
             clean_secrets=validated.clean_secrets,
             digests=run.digests,
@@ -259,7 +256,7 @@ class Render:
                     done += 1
                     if self.progress is not None:
                         self.progress.on_unit(state.env.spec.name, model.name, done, total)
-            self.emit(self._runbook(model, where.get(model.name, [])))
+            self.emit(self.runbook_unit(model, where.get(model.name, [])))
         if self.base_errors:
             raise ModelfleetError(self.base_errors)
         objects = sum(self._close(state) for state in opened)
@@ -411,7 +408,7 @@ class Render:
                 self.cache.put(key, entry)
         return dict(entry)
 
-    def _runbook(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
+    def runbook_unit(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
         """``runbook_files`` of one model, cached: a runbook reads the base model and the
         (environment, namespace) pairs that run it."""
         key = self.keys.runbook(model, places)

@@ -284,12 +284,17 @@ def _check_base_images(parsed: Parsed, runtimes: set[str]) -> list[Finding]:
     return findings
 
 
+def image_repository(model: ResolvedModel) -> str:
+    """The repository of the model's image: an overlay pins images by it, so each model has its own."""
+    return model.spec.image.repository or f"{model.fleet.registry}/{model.name}"
+
+
 def _shared_repositories(base: list[ResolvedModel]) -> list[Finding]:
     """Each model needs its own image repository: an overlay sets images by repository name."""
     owners: dict[str, str] = {}
     findings: list[Finding] = []
     for model in base:
-        repository = model.spec.image.repository or f"{model.fleet.registry}/{model.name}"
+        repository = image_repository(model)
         other = owners.setdefault(repository, model.name)
         if other != model.name:
             document, path = model.locate(("image", "repository"))
