@@ -264,8 +264,7 @@ class _Delta:
         if recorded is None:
             raise _NoDelta(f"{path} cannot be read entry by entry")
         start, end = recorded["spans"][name]
-        lines = recorded["text"].split("\n")[start:end]
-        entries = fragment_entries(lines, path, start)
+        entries = fragment_entries(recorded["text"][start:end], path)
         if entries is None or list(entries) != [name] or repr(entries[name][0]) != self.envs[path]["overrides"][name]:
             raise _NoDelta(f"the recorded lines of {name} in {path} are not its override")
         return entries[name][0]

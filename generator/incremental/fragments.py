@@ -1,7 +1,7 @@
 """Where each model's entry sits in an input file's text, so that an edit of one entry is
 read back by parsing only that entry (``changed_entry``), not the whole file.
 
-A span is the half-open range of lines ``[start, end)`` of one entry: in ``models.yaml`` a
+A span is the half-open range ``[start, end)`` of characters of one entry's lines: in ``models.yaml`` a
 model's item of the ``models`` list (from its ``-`` line to the next item, or to the next
 top-level key or the end of the file), in an environment file a model's override under
 ``models`` (from its key's line to the next override's). Spans are taken from the full
@@ -25,7 +25,7 @@ from typing import Any
 from generator.errors import ModelfleetError
 from generator.read.load import Document, parse_text
 
-Spans = dict[str, list[int]]  # name -> [start, end) lines (0-based)
+Spans = dict[str, list[int]]  # name -> [start, end) characters, each at the start of a line
 
 
 def file_spans(document: Document) -> Spans | None:
@@ -57,7 +57,11 @@ def file_spans(document: Document) -> Spans | None:
         return None
     after = [line - 1 for (key,), (line, _) in _top_keys(document) if key != "models" and line - 1 > starts[-1]]
     ends = [*starts[1:], min(after) if after else len(document.lines)]
-    return {str(name): [start, end] for name, start, end in zip(names, starts, ends, strict=True)}
+    at = [0]  # the character each line starts at
+    for line in document.lines:
+        at.append(at[-1] + len(line) + 1)
+    at[-1] -= 1  # the last line has no line break after it
+    return {str(name): [at[start], at[end]] for name, start, end in zip(names, starts, ends, strict=True)}
 
 
 def _top_keys(document: Document) -> list[tuple[tuple[str], tuple[int, int]]]:
@@ -73,22 +77,39 @@ class Edit:
     spans: Spans
 
 
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of ``a`` and ``b`` (compared in blocks)."""
+    size, low = 1 << 14, 0
+    high = min(len(a), len(b))
+    while low + size <= high and a[low : low + size] == b[low : low + size]:
+        low += size
+    high = min(high, low + size)
+    while low < high:  # a[:low] == b[:low], and they differ before high (or high is the end)
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _line_start(text: str, at: int) -> bool:
+    return at == 0 or text[at - 1] == "\n"
+
+
 def changed_entries(
     old: str, new: str, spans: Mapping[str, list[int]], recorded: Callable[[str], str | None], display: str
 ) -> Edit | str:
     """The entries an edit from ``old`` to ``new`` lies in, or why it is not within entries.
     ``recorded``: an entry's canonical text (``repr`` of its data) as last rendered."""
-    old_lines, new_lines = old.split("\n"), new.split("\n")
-    first = 0
-    for first, (a, b) in enumerate(zip(old_lines, new_lines, strict=False)):  # noqa: B007
-        if a != b:
-            break
-    else:
-        first = min(len(old_lines), len(new_lines))
-    shift = len(new_lines) - len(old_lines)
-    last = len(old_lines)  # the changed lines of old are [first, last)
-    while last > first and last + shift > first and old_lines[last - 1] == new_lines[last - 1 + shift]:
-        last -= 1
+    first = _common_prefix(old, new)
+    first = old.rfind("\n", 0, first) + 1  # widened to whole lines: a line start in both texts
+    tail = _common_prefix(old[first:][::-1], new[first:][::-1])
+    shift = len(new) - len(old)
+    last = len(old) - tail  # the changed characters of old are [first, last)
+    if not (_line_start(old, last) and _line_start(new, last + shift)):
+        end_of_line = old.find("\n", last)  # the common tail starts mid-line: from the next line
+        last = len(old) if end_of_line < 0 else end_of_line + 1
     ordered = sorted(spans.items(), key=lambda item: item[1][0])
     # Lines inserted between two entries may belong to either: both are read.
     low, high = (first - 1, first + 1) if first == last else (first, last)
@@ -97,10 +118,10 @@ def changed_entries(
         return "the edit is outside the models' entries"
     start, end = inside[0][1][0], inside[-1][1][1]
     names = [name for name, _ in inside]
-    before = fragment_entries(old_lines[start:end], display, start)
+    before = fragment_entries(old[start:end], display)
     if before is None or list(before) != names or any(repr(before[n][0]) != recorded(n) for n in names):
         return f"the recorded lines of {', '.join(names)} are not their entries"
-    after = fragment_entries(new_lines[start : end + shift], display, start)
+    after = fragment_entries(new[start : end + shift], display)
     if after is None or list(after) != names:
         return f"the edit of {', '.join(names)} is not of these entries alone"
     moved = {name: [a + shift, b + shift] if a >= end else [a, b] for name, (a, b) in spans.items()}
@@ -110,31 +131,36 @@ def changed_entries(
     return Edit({name: data for name, (data, _) in after.items()}, moved)
 
 
-def fragment_entries(lines: list[str], display: str, start: int) -> dict[str, tuple[Any, int]] | None:
-    """The entries ``lines`` hold, in order: name -> (data, the line it starts on, relative to
-    ``lines``), parsed under ``models:``; None when they hold anything else or do not parse."""
-    if any("&" in line or "*" in line for line in lines):
+def fragment_entries(text: str, display: str) -> dict[str, tuple[Any, int]] | None:
+    """The entries ``text`` (whole lines of a file) holds, in order: name -> (data, the
+    character its line starts at), parsed under ``models:``; None when it holds anything
+    else or does not parse."""
+    if "&" in text or "*" in text:
         return None
     try:
-        document = parse_text("models:\n" + "\n".join(lines), f"{display} (from line {start + 1})")
+        document = parse_text("models:\n" + text, f"{display} (a model's entry)")
     except ModelfleetError:  # a finding is reported by the full parse
         return None
+    lines = document.lines[1:]
+    at = [0]
+    for text_line in lines:
+        at.append(at[-1] + len(text_line) + 1)
     data = document.data
     models = data.get("models") if len(data) == 1 else None
     entries: dict[str, tuple[Any, int]] = {}
     if isinstance(models, list):
         for index, item in enumerate(models):
             name = item.get("name") if isinstance(item, dict) else None
-            line = document.value_marks.get(("models", index), (0, 0))[0] - 2
-            if not isinstance(name, str) or name in entries or not lines[line].lstrip().startswith("- "):
+            row = document.value_marks.get(("models", index), (0, 0))[0] - 2
+            if not isinstance(name, str) or name in entries or not lines[row].lstrip().startswith("- "):
                 return None
-            entries[name] = (item, line)
+            entries[name] = (item, at[row])
     elif isinstance(models, dict):
         for name, value in models.items():
-            entries[str(name)] = (value, document.key_marks.get(("models", name), (0, 0))[0] - 2)
+            entries[str(name)] = (value, at[document.key_marks.get(("models", name), (0, 0))[0] - 2])
     else:
         return None
-    offsets = [line for _, line in entries.values()]
-    if not entries or offsets[0] < 0 or offsets != sorted(set(offsets)):
+    offsets = [offset for _, offset in entries.values()]
+    if not entries or offsets != sorted(set(offsets)):
         return None
     return entries
