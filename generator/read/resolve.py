@@ -428,8 +428,7 @@ def resolve(parsed: Parsed) -> Resolution:
         resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed)
         environments.append(resolved_env)
         findings.extend(env_findings)
-    for resolved_env in environments:
-        findings.extend(shard_findings(fleet_file.fleet, resolved_env.spec, resolved_env.models))
+    findings.extend(_unique(shard_findings(fleet_file.fleet, [(e.spec, e.models) for e in environments])))
     findings.extend(platform_label_findings(document, ("fleet", "platform"), fleet_file.fleet.platform, names))
     for env in parsed.environments:
         findings.extend(platform_label_findings(env.document, ("platform",), env.spec.platform, names))
