@@ -27,6 +27,8 @@ import yaml
 from generator import pipeline
 from generator.check.crdschema import crd_errors, has_schema
 from generator.cli import main
+from generator.commands.delta import Delta, attempt_delta
+from generator.incremental.cache import UnitCache
 from generator.output.overlay import identity, json_patch
 from tests.test_kustomize import kustomize
 
@@ -158,6 +160,9 @@ def test_argocd_applicationset_applications(example_fleet: Path, capsys: pytest.
         assert template["spec"]["source"]["path"] == "{{.path}}"
         assert template["spec"]["destination"]["namespace"] == f"ml-{env}"
         assert ("automated" in template["spec"]["syncPolicy"]) == (env != "prod")
+        # where a person syncs, a shard that goes away keeps its Application (and objects)
+        policy = appset["spec"].get("syncPolicy")
+        assert policy == ({"applicationsSync": "create-update"} if env == "prod" else None)
 
 
 def test_flux_depends_on_names_existing_kustomizations(example_fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -218,6 +223,24 @@ def test_model_moved_between_teams(
         assert f"acme-ml-{env}-team-risk" not in models
         assert not (root / "rendered" / "overlays" / env / "teams" / "team-risk").exists()
     assert main(["--root", str(root), "render", "--check"]) == 0, capsys.readouterr().err
+
+
+def test_an_override_edit_in_a_sharded_environment_takes_the_delta_path(
+    example_fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model's files live in its own directory when sharded: the delta path rebuilds them
+    there, and its plan is byte for byte a render from scratch."""
+    root = _shard_fleet(example_fleet, "model")
+    _age(root)
+    _render(root, capsys)
+    before = _tree(root)
+    _edit(root / "environments" / "prod.yaml", "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 61}")
+    delta = attempt_delta(root, UnitCache(root), time.time_ns())
+    assert isinstance(delta, Delta), delta
+    planned = {p: before[p] if isinstance(v, str) else v for p, v in delta.files.items()}
+    assert planned == pipeline.render(root).plan.files
+    rebuilt = sorted(p for p, v in delta.files.items() if isinstance(v, bytes))
+    assert "overlays/prod/models/fraud-detector/patches/fraud-detector-horizontalpodautoscaler.yaml" in rebuilt
 
 
 def test_only_the_environment_that_opts_in_changes(example_fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,11 @@ Application, or a Flux GitRepository and Kustomization, in the controller's name
 (``fleet.gitops.namespace``, an environment's ``gitops.namespace``), pointing at
 ``<fleet.gitops.path>/overlays/<env>`` in the repository.
 
+A sharded environment (``gitops.shardBy: team`` or ``model``) gets instead one Argo CD
+ApplicationSet whose list generator holds a shard per element, or a Flux Kustomization per
+shard, each depending on the platform shard's (the Namespace first); ``generator.spec.gitops.sharding``
+names the shards and the directories they apply.
+
 Automatic sync (with pruning and self-heal) is on where the environment allows it and off
 in production by default: there a person presses sync (Argo CD) or resumes the
 Kustomization (``flux resume kustomization``).
@@ -114,6 +119,13 @@ def argocd_application_set(resolution: Resolution, env: ResolvedEnvironment, sha
         for shard in shards.all
     ]
     labels = _labels(resolution, env)
+    policy: dict[str, Any] = {}
+    if not auto_sync(env):
+        # Where a person syncs, a shard that is gone (a model switched off, a team's last
+        # model moved) must not take its objects along unasked: the controller then keeps
+        # its Application, for a person to delete. It heeds this only with policy override
+        # on (--enable-policy-override; Argo CD's "Controlling Resource Modification").
+        policy = {"syncPolicy": {"applicationsSync": "create-update"}}
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "ApplicationSet",
@@ -134,6 +146,7 @@ def argocd_application_set(resolution: Resolution, env: ResolvedEnvironment, sha
                 },
                 "spec": _application_spec(resolution, env, "{{.path}}"),
             },
+            **policy,
         },
     }
 
