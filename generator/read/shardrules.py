@@ -36,16 +36,8 @@ def shard_findings(
             key = team_slug(value) if by == "team" else value
             document, path = model.locate((field,))
             name = f"{fleet.name}-{env.name}-{key}"
-            if by == "team" and not key:
-                findings.append(
-                    document.finding(
-                        path,
-                        f"owner '{value}' of {model.spec.name} leaves no letter or digit to name its team's shard "
-                        f"({setting})",
-                        "give the owner a team name such as team-risk",
-                    )
-                )
-            elif key == PLATFORM_SHARD:
+            # an owner is a label value: it starts and ends with a letter or digit, so its slug is never empty
+            if key == PLATFORM_SHARD:
                 findings.append(
                     document.finding(
                         path,
