@@ -26,6 +26,7 @@ import yaml
 
 from generator import pipeline
 from generator.check.crdschema import crd_errors, has_schema
+from generator.check.schemas import check_gitops
 from generator.cli import main
 from generator.commands.delta import Delta, attempt_delta
 from generator.incremental.cache import UnitCache
@@ -291,6 +292,11 @@ def test_crd_schemas_reject_a_broken_field(example_fleet: Path, capsys: pytest.C
     (appset,) = _render(_shard_fleet(example_fleet, "model"), capsys)["dev"]
     assert crd_errors(appset) == []
     _rejects(appset, BROKEN_APPLICATIONSET)
+    # the render's own check of rendered/gitops/<env>.yaml is the same schema
+    field, value, where, message = BROKEN_APPLICATIONSET[0]
+    (finding,) = check_gitops("dev", [_set(appset, field, value)])
+    assert finding.location is not None and finding.location.file == "rendered/gitops/dev.yaml"
+    assert where in f"{finding.path} {finding.message}" and message in finding.message, finding
     models = example_fleet / "models.yaml"
     _edit(models, "controller: argocd", "controller: flux")
     _edit(example_fleet / "environments" / "prod.yaml", "router: gatewayAPI", "router: nginx")
