@@ -207,14 +207,19 @@ def _age(root: Path) -> None:
 def test_model_moved_between_teams(
     example_fleet: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """fraud-detector, team-risk's only model, moves to team-vision, with the unit cache of
-    the render before: team-risk's shard and directory go away, team-vision's applies both
-    models, and the result is byte for byte a render from scratch."""
+    """fraud-detector, team-risk's only model, moves to team-vision (an edit of its entry in
+    models.yaml: the delta path): team-risk's shard and directory go away, team-vision's
+    applies both models, and the result is byte for byte a render from scratch."""
+    from generator.commands.delta import Delta, attempt_delta
+    from generator.incremental.cache import UnitCache
+
     root = _shard_fleet(example_fleet, "team")
     _render(root, capsys)
     _age(root)
     _render(root, capsys)
     _edit(root / "models.yaml", "owner: team-risk", "owner: team-vision")
+    delta = attempt_delta(root, UnitCache(root), time.time_ns())
+    assert isinstance(delta, Delta), delta
     gitops = _render(root, capsys)
     monkeypatch.setenv("MODELFLEET_NO_CACHE", "1")
     assert _tree(root) == {**pipeline.render(root).plan.files}
