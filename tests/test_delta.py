@@ -21,6 +21,7 @@ from generator.incremental.cache import UnitCache
 from generator.incremental.deltarecord import load_record
 from generator.incremental.inputrecord import CACHE_DIR
 from tests.conftest import committed_file_count
+from tests.fleets import edit, edit_kinds, generated_fleet
 
 
 def _age(root: Path) -> None:
@@ -459,3 +460,23 @@ def test_a_secret_in_a_changed_override_is_found(recorded: Path, capsys: pytest.
     assert main(["--root", str(recorded), "render"]) == 1
     assert "AWS" in capsys.readouterr().err
     assert _tree(recorded) == before
+
+
+@pytest.mark.parametrize("kind", edit_kinds())
+def test_the_benchmarks_edits_take_the_delta_path(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each kind of one-model edit `make bench` times, on a generated fleet, twice (the second
+    undoes the first: its unit comes from the cache, its files from the kept tree): the delta
+    path answers, and each render equals a render from scratch."""
+    root = generated_fleet(tmp_path / "fleet", 12)
+    _age(root)
+    assert main(["--root", str(root), "render"]) == 0
+    for step in range(2):
+        path, model = edit(root, kind, step)
+        _age(root)
+        delta = _delta(root)
+        assert isinstance(delta, Delta), (path, model, delta)
+        assert main(["--root", str(root), "render"]) == 0
+        assert _tree(root) == pipeline.render(root).plan.files, (path, model)
+    capsys.readouterr()
