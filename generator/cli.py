@@ -135,7 +135,8 @@ def _cmd_validate(root: Path, fmt: str, use_cache: bool, quiet: bool, shard: Sha
         models = f"{valid.models} model" + ("" if valid.models == 1 else "s")
         environments = f"{valid.environments} environment" + ("" if valid.environments == 1 else "s")
         scope = "" if shard.whole else f" (shard: {shard.describe()})"
-        elsewhere = f"; {valid.elsewhere} findings outside the shard" if valid.elsewhere else ""
+        noun = "finding" if valid.elsewhere == 1 else "findings"
+        elsewhere = f"; {valid.elsewhere} {noun} outside the shard" if valid.elsewhere else ""
         _emit(sys.stdout, report.format_ok(f"{models}, {environments} valid{scope}{elsewhere}"))
     return EXIT_OK
 

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from generator.cli import main
 from generator.commands.render import check_shard
@@ -48,7 +49,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_shards_lists_the_environments_as_json(capsys: pytest.CaptureFixture[str], example_fleet: Path) -> None:
     code, out, _ = run(capsys, example_fleet, "shards", "--by", "env")
     assert code == 0
-    assert json.loads(out) == environments(example_fleet) == ["dev", "prod", "staging"]
+    assert out == '["dev","prod","staging"]\n'  # one line, for $GITHUB_OUTPUT
+    assert json.loads(out) == environments(example_fleet)
 
 
 @pytest.mark.parametrize("fleet", ["example", "generated"])
@@ -207,7 +209,8 @@ def test_an_invalid_model_in_one_environment_is_reported_by_its_shard(
         code, _, err = run(capsys, example_fleet, *args, "--no-cache")
         assert code == 1 and finding in err and "is not an image digest" in err, args
     code, out, _ = run(capsys, example_fleet, "validate", "--no-cache", "--env", "dev")
-    assert code == 0 and "1 findings outside the shard" in out
+    assert code == 0
+    assert out == "ok: 5 models, 1 environment valid (shard: environment dev); 1 finding outside the shard\n"
     code, out, _ = run(capsys, example_fleet, "validate", "--no-cache", "--env", "prod", "--model", "sentiment")
     assert code == 0
     code, _, err = run(capsys, example_fleet, "render", "--check", "--no-cache", "--env", "prod")
@@ -225,3 +228,18 @@ def test_a_finding_of_the_fleet_is_reported_by_every_shard(
     for env in ("dev", "prod", "staging"):
         code, _, err = run(capsys, example_fleet, "validate", "--no-cache", "--env", env)
         assert code == 1 and "colour" in err
+
+
+def test_a_finding_of_one_model_in_models_yaml_is_reported_by_that_models_shards(
+    capsys: pytest.CaptureFixture[str], example_fleet: Path
+) -> None:
+    path = example_fleet / "models.yaml"
+    first, other = (m["name"] for m in yaml.safe_load(path.read_text(encoding="utf-8"))["models"][:2])
+    text = path.read_text(encoding="utf-8")
+    runtime = text[text.index("runtime: ") :].split("\n", 1)[0]
+    path.write_text(text.replace(runtime, "runtime: pyton", 1), encoding="utf-8")
+    for args in (("--model", first), ("--env", "dev"), ("--env", "prod", "--model", first, "--model", other)):
+        code, _, err = run(capsys, example_fleet, "validate", "--no-cache", *args)
+        assert code == 1 and "models[0].runtime" in err, args
+    code, out, _ = run(capsys, example_fleet, "validate", "--no-cache", "--model", other)
+    assert code == 0 and "1 finding outside the shard" in out

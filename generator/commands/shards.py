@@ -115,4 +115,4 @@ def shards_json(root: Path, by: str) -> str:
     """The shards of the fleet as a JSON list for a CI matrix (``fromJSON`` in GitHub Actions):
     ``by`` "env": the environment names, each one a shard of ``--env NAME``."""
     environments, _ = known_names(root)
-    return json.dumps(sorted(environments)) + "\n"
+    return json.dumps(sorted(environments), separators=(",", ":")) + "\n"
