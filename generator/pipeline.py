@@ -49,6 +49,7 @@ from generator.incremental.keys import UnitKeys
 from generator.output.overlay import ModelObjects, namespaced
 from generator.output.plan import Plan, base_files, image_files, overview_files, runbook_files
 from generator.output.rendered import EnvironmentOutput, Rendered, Sink, UnitProgress
+from generator.output.shard import Shard
 from generator.read.load import Document, Sources, load_fleet
 from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
@@ -126,14 +127,22 @@ def render(
     sink: Sink | None = None,
     validated: Validated | None = None,
     progress: UnitProgress | None = None,
+    *,
+    shard: Shard | None = None,
 ) -> Rendered:
     """Render the fleet under ``root``; ``ModelfleetError`` with every finding, if any.
     ``cache``: reuse and store units; ``sink``: hand each file on (see the module doc);
-    ``progress``: told after each unit."""
+    ``progress``: told after each unit; ``shard``: render only its files (``output.shard``)."""
     if validated is None:
         validated = validate_for_render(root, cache)
     run = Render(
-        root, validated.resolution, cache or UnitCache(root, enabled=False), validated.started, sink, progress=progress
+        root,
+        validated.resolution,
+        cache or UnitCache(root, enabled=False),
+        validated.started,
+        sink,
+        progress=progress,
+        shard=shard or Shard(),
     )
     try:
         files, objects = run.run()
@@ -141,7 +150,7 @@ def render(
         raise failed.error from None
     resolution = validated.resolution
     record = None
-    if cache is not None and cache.enabled:
+    if cache is not None and cache.enabled and run.shard.whole:
         record = run.record.finish(
             documents=validated.documents,
             resolution=resolution,
@@ -191,12 +200,14 @@ class Render:
         *,
         holds: Callable[[Mapping[str, str]], bool] | None = None,
         progress: UnitProgress | None = None,
+        shard: Shard | None = None,
     ) -> None:
         """``holds``: whether a hit's files (path -> digest) can be planned by digest; by
         default the sink's ``holds``, and never without a sink (files are kept as bytes).
-        ``progress``: told after each unit."""
+        ``progress``: told after each unit; ``shard``: the part to render (default: all)."""
         self.root, self.resolution, self.cache, self.sink = root, resolution, cache, sink
         self.progress = progress
+        self.shard = shard or Shard()
         self.keys = UnitKeys(root, resolution, started, enabled=cache.enabled)
         self.holds = holds if holds is not None else sink.holds if sink is not None else None
         self.files: dict[str, bytes] = {}
@@ -233,18 +244,20 @@ class Render:
     def run(self) -> tuple[dict[str, bytes], int]:
         """Every unit, model by model, then each environment's shared files and the fleet's
         images; ``ModelfleetError`` with every finding at the end."""
-        resolution = self.resolution
-        opened = [self._open(env) for env in resolution.environments]
+        resolution, shard = self.resolution, self.shard
+        opened = [self._open(env) for env in resolution.environments if shard.has_environment(env.spec.name)]
         where: dict[str, list[tuple[str, str]]] = {}
         for env in resolution.environments:
             for model in env.models:
                 where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
-        total = sum(len(places) for places in where.values())
+        total = sum(len(s.models) if shard.models is None else len(shard.models & s.models.keys()) for s in opened)
         done = 0
         for model in resolution.base:
+            if not shard.has_model(model.name):
+                continue
             built = self.base_unit(model)
             if built is None:
-                done += len(where.get(model.name, []))
+                done += sum(model.name in state.models for state in opened)
                 continue  # reported once, for the base; its units would fail the same way
             files, base = built
             self.emit(files)
@@ -259,17 +272,23 @@ class Render:
             self.emit(self.runbook_unit(model, where.get(model.name, [])))
         if self.base_errors:
             raise ModelfleetError(self.base_errors)
-        objects = sum(self._close(state) for state in opened)
+        objects = sum(self._close(state) for state in opened) if shard.models is None else 0
         if not self.checked_alone:
             for state in opened:
                 if state.broken is None:
                     self.findings.extend(self._whole_environment(state))
         if self.findings:
             raise ModelfleetError(self.findings)
-        readme = overview_readme(self.overview())
-        self.emit(overview_files(readme.text))
-        self.record.overview = readme.plain()
-        self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
+        if shard.models is None:  # the files that combine every model (each shard of all models checks them)
+            for env in resolution.environments:  # the rows of environments the shard leaves out: cheap
+                self.overview_units.setdefault(env.spec.name, {model.name: unit_row(model) for model in env.models})
+            readme = overview_readme(self.overview())
+            self.emit(overview_files(readme.text))
+            self.record.overview = readme.plain()
+            self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
+        else:  # the selected models' own images, without the bake file of them all
+            own = image_files([build_image(m) for m in resolution.base if shard.has_model(m.name)], "")
+            self.emit({path: data for path, data in own.items() if not path.endswith(".hcl")})
         return dict(sorted(self.files.items())), objects
 
     def overview(self) -> Overview:
