@@ -53,7 +53,8 @@ from generator.incremental.keys import UnitKeys
 from generator.output.overlay import ModelObjects, namespaced
 from generator.output.plan import Plan, base_files, image_files, overview_files, runbook_files
 from generator.output.rendered import EnvironmentOutput, Rendered, Sink, UnitProgress
-from generator.read.load import Sources, load_fleet
+from generator.output.shard import Shard
+from generator.read.load import Document, Sources, load_fleet
 from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.units import (
@@ -93,8 +94,7 @@ class Validated:
     started: int
     resolution: Resolution
     referenced: frozenset[str]
-    models_data: Any
-    env_data: dict[str, Any]
+    documents: tuple[Document, ...]  # models.yaml, then each environment file
     clean_secrets: frozenset[bytes] = frozenset()  # what the secret scan found clean
 
 
@@ -106,13 +106,11 @@ def validate_for_render(root: Path, cache: UnitCache | None) -> Validated:
     findings = _schema_findings(sources, cache)
     if findings:
         raise ModelfleetError(findings)
-    env_data = {document.path: document.data for document in sources.environments}
     return Validated(
         started,
         validation.resolution,
         validation.referenced,
-        sources.models.data,
-        env_data,
+        (sources.models, *sources.environments),
         validation.clean_secrets,
     )
 
@@ -147,12 +145,14 @@ def render(
     validated: Validated | None = None,
     progress: UnitProgress | None = None,
     *,
+    shard: Shard | None = None,
     jobs: int | None = None,
 ) -> Rendered:
     """Render the fleet under ``root``; ``ModelfleetError`` with every finding, if any.
     ``cache``: reuse and store units; ``sink``: hand each file on (see the module doc);
-    ``progress``: told after each unit; ``jobs``: worker processes building units ahead
-    (default ``render_jobs``; only with a sink), the output is the same whatever it is."""
+    ``progress``: told after each unit; ``shard``: render only its files (``output.shard``);
+    ``jobs``: worker processes building units ahead (default ``render_jobs``; only with a
+    sink), the output is the same whatever it is."""
     if validated is None:
         validated = validate_for_render(root, cache)
     run = Render(
@@ -162,6 +162,7 @@ def render(
         validated.started,
         sink,
         progress=progress,
+        shard=shard or Shard(),
         jobs=jobs,
     )
     try:
@@ -170,10 +171,10 @@ def render(
         raise failed.error from None
     resolution = validated.resolution
     record = None
-    if cache is not None and cache.enabled:
+    if cache is not None and cache.enabled and run.shard.whole:
         record = run.record.finish(
-            models_data=validated.models_data,
-            env_data=validated.env_data,
+            documents=validated.documents,
+            resolution=resolution,
             referenced=validated.referenced,
             clean_secrets=validated.clean_secrets,
             digests=run.digests,
@@ -220,13 +221,16 @@ class Render:
         *,
         holds: Callable[[Mapping[str, str]], bool] | None = None,
         progress: UnitProgress | None = None,
+        shard: Shard | None = None,
         jobs: int | None = None,
     ) -> None:
         """``holds``: whether a hit's files (path -> digest) can be planned by digest; by
         default the sink's ``holds``, and never without a sink (files are kept as bytes).
-        ``progress``: told after each unit; ``jobs``: see ``render``."""
+        ``progress``: told after each unit; ``shard``: the part to render (default: all);
+        ``jobs``: see ``render``."""
         self.root, self.resolution, self.cache, self.sink = root, resolution, cache, sink
         self.progress, self.jobs = progress, jobs
+        self.shard = shard or Shard()
         self.keys = UnitKeys(root, resolution, started, enabled=cache.enabled)
         self.holds = holds if holds is not None else sink.holds if sink is not None else None
         self.files: dict[str, bytes] = {}
@@ -263,19 +267,20 @@ class Render:
     def run(self) -> tuple[dict[str, bytes], int]:
         """Every unit, model by model, then each environment's shared files and the fleet's
         images; ``ModelfleetError`` with every finding at the end."""
-        resolution = self.resolution
-        opened = [self._open(env) for env in resolution.environments]
+        resolution, shard = self.resolution, self.shard
+        opened = [self._open(env) for env in resolution.environments if shard.has_environment(env.spec.name)]
         where: dict[str, list[tuple[str, str]]] = {}
         for env in resolution.environments:
             for model in env.models:
                 where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
-        total = sum(len(places) for places in where.values())
+        total = sum(len(s.models) if shard.models is None else len(shard.models & s.models.keys()) for s in opened)
         done = 0
-        with contextlib.closing(self._ahead(opened, where, total)) as ahead:
-            for model, built_ahead in zip(resolution.base, ahead, strict=True):
+        selected = [model for model in resolution.base if shard.has_model(model.name)]
+        with contextlib.closing(self._ahead(opened, where, total, selected)) as ahead:
+            for model, built_ahead in zip(selected, ahead, strict=True):
                 built = self._base(model, built_ahead)
                 if built is None:
-                    done += len(where.get(model.name, []))
+                    done += sum(model.name in state.models for state in opened)
                     continue  # reported once, for the base; its units would fail the same way
                 files, base, row = built
                 self.emit(files)
@@ -289,30 +294,39 @@ class Render:
                         if self.progress is not None:
                             self.progress.on_unit(state.env.spec.name, model.name, done, total)
                 book = built_ahead.runbook if built_ahead is not None else None
-                self.emit(book if isinstance(book, dict) else self._runbook(model, where.get(model.name, [])))
+                self.emit(book if isinstance(book, dict) else self.runbook_unit(model, where.get(model.name, [])))
         if self.base_errors:
             raise ModelfleetError(self.base_errors)
-        objects = sum(self._close(state) for state in opened)
+        objects = sum(self._close(state) for state in opened) if shard.models is None else 0
         if not self.checked_alone:
             for state in opened:
                 if state.broken is None:
                     self.findings.extend(self._whole_environment(state))
         if self.findings:
             raise ModelfleetError(self.findings)
-        readme = overview_readme(self.overview())
-        self.emit(overview_files(readme.text))
-        self.record.overview = readme.plain()
-        self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
+        if shard.models is None:  # the files that combine every model (each shard of all models checks them)
+            for env in resolution.environments:  # the rows of environments the shard leaves out: cheap
+                self.overview_units.setdefault(env.spec.name, {model.name: unit_row(model) for model in env.models})
+            readme = overview_readme(self.overview())
+            self.emit(overview_files(readme.text))
+            self.record.overview = readme.plain()
+            self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
+        else:  # the selected models' own images, without the bake file of them all
+            own = image_files([build_image(m) for m in resolution.base if shard.has_model(m.name)], "")
+            self.emit({path: data for path, data in own.items() if not path.endswith(".hcl")})
         return dict(sorted(self.files.items())), objects
 
     def _ahead(
-        self, opened: list[_Environment], where: dict[str, list[tuple[str, str]]], total: int
+        self,
+        opened: list[_Environment],
+        where: dict[str, list[tuple[str, str]]],
+        total: int,
+        models: list[ResolvedModel],
     ) -> Generator[BuiltModel | None, None, None]:
         """Each model's units built ahead by forked workers (``fanout``), in model order, or
         None for each model when the render builds them itself: without a sink (the objects
         are kept), with one job, or where forking is not available."""
         jobs = self.jobs if self.jobs is not None else render_jobs(total)
-        models = self.resolution.base
         if self.keep or jobs < 2 or len(models) < 2 or not hasattr(os, "fork"):
             return (None for _ in models)
         places = [Place(state.env, state.ns_object, state.env_key, state.models) for state in opened]
@@ -488,7 +502,7 @@ class Render:
                 self.cache.put(key, entry)
         return dict(entry)
 
-    def _runbook(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
+    def runbook_unit(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
         """``runbook_files`` of one model, cached: a runbook reads the base model and the
         (environment, namespace) pairs that run it."""
         key = self.keys.runbook(model, places)
