@@ -99,7 +99,7 @@ STAGE_OF = {
 }
 
 # Targets of issues 8 and 19 (limits are ratios).
-LIMIT_RENDER_VS_FLOOR = 1.5  # issue 19 (issue 8 had 3×)
+LIMIT_RENDER_VS_FLOOR = 1.5  # issue 19 (issue 8 had 3)
 LIMIT_CHANGE_VS_ONE_MODEL = 1.5
 LIMIT_VS_IMPORT_FLOOR = 2.0
 LIMIT_SCALING = 11.0
