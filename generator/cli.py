@@ -20,6 +20,7 @@ from generator.errors import Finding, ModelfleetError, UsageError
 from generator.spec.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
+    from generator.output.shard import Shard
     from generator.terminal import TerminalProgress
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -30,6 +31,12 @@ NO_CACHE_HELP = (
     "neither read nor write .modelfleet-cache/ (the same as setting MODELFLEET_NO_CACHE=1); "
     "the cache never changes the output, it only skips work whose inputs did not change"
 )
+
+
+def _shard_options(parser: argparse.ArgumentParser) -> None:
+    """--env and --model: one shard of a CI matrix (see `modelfleet shards`)."""
+    parser.add_argument("--env", action="append", default=[], metavar="NAME", help="only this environment (repeatable)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME", help="only this model (repeatable)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,11 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json", "github"), default="text")
     validate.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     validate.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    _shard_options(validate)
     render = sub.add_parser("render", help="write rendered/ (or --check that it is current)")
     render.add_argument("--check", action="store_true", help="exit 1 if rendered/ is stale; write nothing")
     render.add_argument("--format", choices=("text", "json", "github"), default="text")
     render.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     render.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    _shard_options(render)
+    shards = sub.add_parser("shards", help="the shards of a CI matrix as JSON, each one `--env NAME`")
+    shards.add_argument("--by", choices=("env",), default="env", help="what a shard is (default: env)")
     explain = sub.add_parser("explain", help="show a resolved value and the file:line that set it")
     explain.add_argument("environment")
     explain.add_argument("model")
@@ -106,28 +117,49 @@ def _progress(label: str, quiet: bool) -> contextlib.AbstractContextManager[Term
     return TerminalProgress(sys.stderr, label)
 
 
-def _cmd_validate(root: Path, fmt: str, use_cache: bool, quiet: bool) -> int:
+def _shard(args: argparse.Namespace) -> Shard:
+    from generator.commands.shards import shard_of
+
+    return shard_of(args.env, args.model)
+
+
+def _cmd_validate(root: Path, fmt: str, use_cache: bool, quiet: bool, shard: Shard) -> int:
     from generator import report
     from generator.commands.validate import validate_command
 
     with _progress("validating", quiet):
-        count, envs = validate_command(root, use_cache=use_cache)
+        valid = validate_command(root, use_cache=use_cache, shard=shard)
     if fmt == "json":
         _emit(sys.stdout, report.format_json([]))
     elif fmt == "text":
-        models = f"{count} model" + ("" if count == 1 else "s")
-        environments = f"{envs} environment" + ("" if envs == 1 else "s")
-        _emit(sys.stdout, report.format_ok(f"{models}, {environments} valid"))
+        models = f"{valid.models} model" + ("" if valid.models == 1 else "s")
+        environments = f"{valid.environments} environment" + ("" if valid.environments == 1 else "s")
+        scope = "" if shard.whole else f" (shard: {shard.describe()})"
+        noun = "finding" if valid.elsewhere == 1 else "findings"
+        elsewhere = f"; {valid.elsewhere} {noun} outside the shard" if valid.elsewhere else ""
+        _emit(sys.stdout, report.format_ok(f"{models}, {environments} valid{scope}{elsewhere}"))
     return EXIT_OK
 
 
-def _cmd_render(root: Path, check: bool, use_cache: bool, quiet: bool) -> int:
+def _cmd_render(root: Path, check: bool, use_cache: bool, quiet: bool, shard: Shard) -> int:
     from generator import report
     from generator.commands.render import render_command
 
+    if not check and not shard.whole:
+        raise UsageError(
+            "--env and --model go with render --check only: writing part of rendered/ would leave it "
+            "half old, half new; run `modelfleet render` for the whole fleet"
+        )
     with _progress("checking" if check else "rendering", quiet) as progress:
-        summary = render_command(root, check=check, use_cache=use_cache, progress=progress)
+        summary = render_command(root, check=check, use_cache=use_cache, progress=progress, shard=shard)
     _emit(sys.stdout, report.format_ok(summary))
+    return EXIT_OK
+
+
+def _cmd_shards(root: Path, by: str) -> int:
+    from generator.commands.shards import shards_json
+
+    _emit(sys.stdout, shards_json(root, by))
     return EXIT_OK
 
 
@@ -250,9 +282,11 @@ def run(argv: Sequence[str]) -> int:
     if not root.is_dir():
         raise UsageError(f"--root {args.root} is not a directory")
     if args.command == "validate":
-        return _cmd_validate(root, args.format, not args.no_cache, args.quiet)
+        return _cmd_validate(root, args.format, not args.no_cache, args.quiet, _shard(args))
     if args.command == "render":
-        return _cmd_render(root, args.check, not args.no_cache, args.quiet)
+        return _cmd_render(root, args.check, not args.no_cache, args.quiet, _shard(args))
+    if args.command == "shards":
+        return _cmd_shards(root, args.by)
     if args.command == "explain":
         return _cmd_explain(root, args.environment, args.model, args.path)
     if args.command == "diff":
@@ -315,8 +349,8 @@ def main_entry() -> None:
     The process ends with ``os._exit`` once the output is flushed, as mypy's ``--fast-exit``
     does: the interpreter's own shutdown frees every object one by one, for memory the
     kernel reclaims at once. Nothing
-    is left to do by then: every file a command writes is closed (and where needed synced)
-    before ``main`` returns, the commands start no threads or child processes, and the two
+    is left to do by then: every file a command writes is closed (and where needed synced),
+    a render's worker processes are reaped, before ``main`` returns, and the two
     exit handlers the imports register (``logging``'s flush of handlers modelfleet never
     adds, ``certifi``'s release of a certificate file it never unpacked) have nothing to do."""
     gc.set_threshold(*GC_THRESHOLDS)

@@ -13,9 +13,11 @@ and the tests).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ from generator.build.sli import sli_for
 from generator.build.workload import KubeObject
 from generator.digest import content_digest, digest
 from generator.errors import Finding, ModelfleetError
+from generator.fanout import BuiltEnvUnit, BuiltModel, ModelWork, Place
+from generator.forked import available_cores, fork_map
 from generator.incremental.cache import UnitCache
 from generator.incremental.deltarecord import RecordBuilder
 from generator.incremental.entries import (
@@ -49,7 +53,8 @@ from generator.incremental.keys import UnitKeys
 from generator.output.overlay import ModelObjects, namespaced
 from generator.output.plan import Plan, base_files, image_files, overview_files, runbook_files
 from generator.output.rendered import EnvironmentOutput, Rendered, Sink, UnitProgress
-from generator.read.load import Sources, load_fleet
+from generator.output.shard import Shard
+from generator.read.load import Document, Sources, load_fleet
 from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.units import (
@@ -68,6 +73,19 @@ from generator.write.planned import Kept
 
 Files = dict[str, bytes | str]  # path -> bytes, or the digest of bytes a hit's entry names
 
+PARALLEL_MIN_UNITS = 24  # a render of fewer units stays in one process: forking would not pay
+JOBS_VARIABLE = "MODELFLEET_JOBS"  # how many processes a render may use (default: every core)
+
+
+def render_jobs(units: int) -> int:
+    """How many worker processes a streaming render of ``units`` units uses: ``MODELFLEET_JOBS``
+    when set to a positive integer (1: no workers), else every core this process may use,
+    and 1 below ``PARALLEL_MIN_UNITS`` units."""
+    value = os.environ.get(JOBS_VARIABLE, "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return available_cores() if units >= PARALLEL_MIN_UNITS else 1
+
 
 @dataclass(frozen=True)
 class Validated:
@@ -76,8 +94,7 @@ class Validated:
     started: int
     resolution: Resolution
     referenced: frozenset[str]
-    models_data: Any
-    env_data: dict[str, Any]
+    documents: tuple[Document, ...]  # models.yaml, then each environment file
     clean_secrets: frozenset[bytes] = frozenset()  # what the secret scan found clean
 
 
@@ -89,13 +106,11 @@ def validate_for_render(root: Path, cache: UnitCache | None) -> Validated:
     findings = _schema_findings(sources, cache)
     if findings:
         raise ModelfleetError(findings)
-    env_data = {document.path: document.data for document in sources.environments}
     return Validated(
         started,
         validation.resolution,
         validation.referenced,
-        sources.models.data,
-        env_data,
+        (sources.models, *sources.environments),
         validation.clean_secrets,
     )
 
@@ -129,14 +144,26 @@ def render(
     sink: Sink | None = None,
     validated: Validated | None = None,
     progress: UnitProgress | None = None,
+    *,
+    shard: Shard | None = None,
+    jobs: int | None = None,
 ) -> Rendered:
     """Render the fleet under ``root``; ``ModelfleetError`` with every finding, if any.
     ``cache``: reuse and store units; ``sink``: hand each file on (see the module doc);
-    ``progress``: told after each unit."""
+    ``progress``: told after each unit; ``shard``: render only its files (``output.shard``);
+    ``jobs``: worker processes building units ahead (default ``render_jobs``; only with a
+    sink), the output is the same whatever it is."""
     if validated is None:
         validated = validate_for_render(root, cache)
     run = Render(
-        root, validated.resolution, cache or UnitCache(root, enabled=False), validated.started, sink, progress=progress
+        root,
+        validated.resolution,
+        cache or UnitCache(root, enabled=False),
+        validated.started,
+        sink,
+        progress=progress,
+        shard=shard or Shard(),
+        jobs=jobs,
     )
     try:
         files, objects = run.run()
@@ -144,10 +171,10 @@ def render(
         raise failed.error from None
     resolution = validated.resolution
     record = None
-    if cache is not None and cache.enabled:
+    if cache is not None and cache.enabled and run.shard.whole:
         record = run.record.finish(
-            models_data=validated.models_data,
-            env_data=validated.env_data,
+            documents=validated.documents,
+            resolution=resolution,
             referenced=validated.referenced,
             clean_secrets=validated.clean_secrets,
             digests=run.digests,
@@ -194,12 +221,16 @@ class Render:
         *,
         holds: Callable[[Mapping[str, str]], bool] | None = None,
         progress: UnitProgress | None = None,
+        shard: Shard | None = None,
+        jobs: int | None = None,
     ) -> None:
         """``holds``: whether a hit's files (path -> digest) can be planned by digest; by
         default the sink's ``holds``, and never without a sink (files are kept as bytes).
-        ``progress``: told after each unit."""
+        ``progress``: told after each unit; ``shard``: the part to render (default: all);
+        ``jobs``: see ``render``."""
         self.root, self.resolution, self.cache, self.sink = root, resolution, cache, sink
-        self.progress = progress
+        self.progress, self.jobs = progress, jobs
+        self.shard = shard or Shard()
         self.keys = UnitKeys(root, resolution, started, enabled=cache.enabled)
         self.holds = holds if holds is not None else sink.holds if sink is not None else None
         self.files: dict[str, bytes] = {}
@@ -236,44 +267,71 @@ class Render:
     def run(self) -> tuple[dict[str, bytes], int]:
         """Every unit, model by model, then each environment's shared files and the fleet's
         images; ``ModelfleetError`` with every finding at the end."""
-        resolution = self.resolution
-        opened = [self._open(env) for env in resolution.environments]
+        resolution, shard = self.resolution, self.shard
+        opened = [self._open(env) for env in resolution.environments if shard.has_environment(env.spec.name)]
         where: dict[str, list[tuple[str, str]]] = {}
         for env in resolution.environments:
             for model in env.models:
                 where.setdefault(model.name, []).append((env.spec.name, env.spec.namespace))
-        total = sum(len(places) for places in where.values())
+        total = sum(len(s.models) if shard.models is None else len(shard.models & s.models.keys()) for s in opened)
         done = 0
-        for model in resolution.base:
-            built = self.base_unit(model)
-            if built is None:
-                done += len(where.get(model.name, []))
-                continue  # reported once, for the base; its units would fail the same way
-            files, base = built
-            self.emit(files)
-            self.overview_models.append(overview_model(model, base))
-            for state in opened:
-                env_model = state.models.get(model.name)
-                if env_model is not None:
-                    self._add_unit(state, env_model, base)
-                    done += 1
-                    if self.progress is not None:
-                        self.progress.on_unit(state.env.spec.name, model.name, done, total)
-            self.emit(self._runbook(model, where.get(model.name, [])))
+        selected = [model for model in resolution.base if shard.has_model(model.name)]
+        with contextlib.closing(self._ahead(opened, where, total, selected)) as ahead:
+            for model, built_ahead in zip(selected, ahead, strict=True):
+                built = self._base(model, built_ahead)
+                if built is None:
+                    done += sum(model.name in state.models for state in opened)
+                    continue  # reported once, for the base; its units would fail the same way
+                files, base, row = built
+                self.emit(files)
+                self.overview_models.append(row)
+                for state in opened:
+                    env_model = state.models.get(model.name)
+                    if env_model is not None:
+                        unit = built_ahead.units[state.env.spec.name] if built_ahead is not None else None
+                        self._add_unit(state, env_model, base, unit)
+                        done += 1
+                        if self.progress is not None:
+                            self.progress.on_unit(state.env.spec.name, model.name, done, total)
+                book = built_ahead.runbook if built_ahead is not None else None
+                self.emit(book if isinstance(book, dict) else self.runbook_unit(model, where.get(model.name, [])))
         if self.base_errors:
             raise ModelfleetError(self.base_errors)
-        objects = sum(self._close(state) for state in opened)
+        objects = sum(self._close(state) for state in opened) if shard.models is None else 0
         if not self.checked_alone:
             for state in opened:
                 if state.broken is None:
                     self.findings.extend(self._whole_environment(state))
         if self.findings:
             raise ModelfleetError(self.findings)
-        readme = overview_readme(self.overview())
-        self.emit(overview_files(readme.text))
-        self.record.overview = readme.plain()
-        self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
+        if shard.models is None:  # the files that combine every model (each shard of all models checks them)
+            for env in resolution.environments:  # the rows of environments the shard leaves out: cheap
+                self.overview_units.setdefault(env.spec.name, {model.name: unit_row(model) for model in env.models})
+            readme = overview_readme(self.overview())
+            self.emit(overview_files(readme.text))
+            self.record.overview = readme.plain()
+            self.emit(image_files([build_image(model) for model in resolution.base], build_bake(resolution.base)))
+        else:  # the selected models' own images, without the bake file of them all
+            own = image_files([build_image(m) for m in resolution.base if shard.has_model(m.name)], "")
+            self.emit({path: data for path, data in own.items() if not path.endswith(".hcl")})
         return dict(sorted(self.files.items())), objects
+
+    def _ahead(
+        self,
+        opened: list[_Environment],
+        where: dict[str, list[tuple[str, str]]],
+        total: int,
+        models: list[ResolvedModel],
+    ) -> Generator[BuiltModel | None, None, None]:
+        """Each model's units built ahead by forked workers (``fanout``), in model order, or
+        None for each model when the render builds them itself: without a sink (the objects
+        are kept), with one job, or where forking is not available."""
+        jobs = self.jobs if self.jobs is not None else render_jobs(total)
+        if self.keep or jobs < 2 or len(models) < 2 or not hasattr(os, "fork"):
+            return (None for _ in models)
+        places = [Place(state.env, state.ns_object, state.env_key, state.models) for state in opened]
+        work = ModelWork(self.root, self.keys, self.cache, allowed=self.allowed, places=places, runbook_places=where)
+        return fork_map(work, models, jobs)
 
     def overview(self) -> Overview:
         """The fleet at a glance (rendered/README.md): each model's row and each unit's."""
@@ -283,6 +341,23 @@ class Render:
             tuple(env.spec.name for env in self.resolution.environments),
             self.overview_units,
         )
+
+    def _base(
+        self, model: ResolvedModel, ahead: BuiltModel | None
+    ) -> tuple[Files, ModelObjects | None, dict[str, Any]] | None:
+        """``base_unit`` with the model's overview row, or what a worker built ahead (its
+        objects only when a hit may need them)."""
+        if ahead is not None:
+            self.cache.misses += ahead.misses
+            if isinstance(ahead.base, list):
+                self.base_errors.extend(ahead.base)
+                return None
+            if not isinstance(ahead.base, str):
+                self.keys.bases[model.name] = ahead.base.key
+                plain = ahead.base.objects
+                return dict(ahead.base.files), None if plain is None else stored_objects(plain), ahead.base.row
+        built = self.base_unit(model)
+        return None if built is None else (built[0], built[1], overview_model(model, built[1]))
 
     def base_unit(self, model: ResolvedModel) -> tuple[Files, ModelObjects] | None:
         """The files and objects of ``model``'s base, from the cache or built (and stored when
@@ -326,11 +401,27 @@ class Render:
         env_key = self.keys.environment(env, ns_object)
         return _Environment(env, ns_object, env_key, {m.name: m for m in env.models}, received=[ns_object])
 
-    def _add_unit(self, state: _Environment, model: ResolvedModel, base: ModelObjects) -> None:
+    def _add_unit(
+        self,
+        state: _Environment,
+        model: ResolvedModel,
+        base: ModelObjects | None,
+        ahead: BuiltEnvUnit | str | list[Finding] | None = None,
+    ) -> None:
+        """Add one unit (built ahead by a worker, or here) to its environment."""
         if state.broken is not None:
             return  # the environment reports its first unit that could not be built
+        if isinstance(ahead, list):
+            state.broken = ahead[0]
+            self.findings.extend(ahead)
+            return
+        received: tuple[KubeObject, ...] = ()
         try:
-            key, entry, findings, received = self.env_unit(state.env, model, state.env_key, state.ns_object, base)
+            if isinstance(ahead, BuiltEnvUnit):
+                key, entry, findings = ahead.key, ahead.entry, ahead.findings
+            else:
+                assert base is not None, "a worker sends the base's objects with a hit"
+                key, entry, findings, received = self.env_unit(state.env, model, state.env_key, state.ns_object, base)
         except ModelfleetError as exc:
             state.broken = exc.findings[0]
             self.findings.extend(exc.findings)
@@ -411,7 +502,7 @@ class Render:
                 self.cache.put(key, entry)
         return dict(entry)
 
-    def _runbook(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
+    def runbook_unit(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
         """``runbook_files`` of one model, cached: a runbook reads the base model and the
         (environment, namespace) pairs that run it."""
         key = self.keys.runbook(model, places)

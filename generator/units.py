@@ -31,12 +31,15 @@ from generator.output.plan import (
     OverlayPart,
     compose_files,
     gitops_file,
+    model_overlay_part,
     overlay_frame,
     overlay_part,
     platform_files,
     proof_files,
+    sharded_frame,
 )
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
+from generator.spec.gitops import shard_by, sharding
 
 
 def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
@@ -119,7 +122,12 @@ def build_unit(
     received = tuple(namespaced(obj, env.spec.namespace) for obj in built.objects)
     adapter = adapter_values(model_adapter_rules(model, sli_for(model, env.spec.namespace)))
     findings = environment_findings(env, received, adapter, allowed)
-    part = overlay_part(overlay(env.spec.name, ns_object, [base], [built]), model.name)
+    keep = dashboards_namespace(model.fleet, env.spec.platform) is not None
+    item = overlay(env.spec.name, ns_object, [base], [built], keep_namespaces=keep)
+    if shard_by(model.fleet.gitops, env.spec.gitops) == "environment":
+        part = overlay_part(item, model.name)
+    else:
+        part = model_overlay_part(item, model.name)
     files = {**part.files, **proof_files(rule_proof(model))}
     entry = {
         "files": files,
@@ -142,6 +150,7 @@ def share(
         "adapter": adapter,
         "compose": compose,
         "startup": model.spec.startup.maxSeconds,
+        "team": model.spec.owner,
     }
 
 
@@ -173,10 +182,21 @@ def shared_files(
     names = [str(s["compose"][0]) for s in shares]
     parts = [OverlayPart({}, s["resources"], s["patches"], s["images"]) for s in shares]
     keep = dashboards_namespace(resolution.fleet, env.spec.platform) is not None
-    files = overlay_frame(name, str(ns_object["metadata"]["name"]), ns_object, names, parts, keep_namespaces=keep)
+    by = shard_by(resolution.fleet.gitops, env.spec.gitops)
+    shards = None
+    if by == "environment":
+        files = overlay_frame(name, str(ns_object["metadata"]["name"]), ns_object, names, parts, keep_namespaces=keep)
+    else:
+        shards = sharding(fleet, name, by, [(n, str(s["team"])) for n, s in zip(names, shares, strict=True)])
+        files = sharded_frame(name, ns_object, shards)
     adapter = adapter_values([rule for s in shares for rule in s["adapter"]])
     files.update(platform_files({name: adapter}))
-    gitops = tuple(gitops_objects(resolution, env, slowest_startup=slowest_of(int(s["startup"]) for s in shares)))
+    startups = {n: int(s["startup"]) for n, s in zip(names, shares, strict=True)}
+    gitops = tuple(
+        gitops_objects(
+            resolution, env, slowest_startup=slowest_of(startups.values()), shards=shards, startups=startups
+        )
+    )
     findings = check_gitops(name, gitops)
     files.update(gitops_file(name, gitops))
     compose = compose_document(name, fleet, [ComposeEntry(*s["compose"]) for s in shares])

@@ -162,4 +162,29 @@ def finish(job: dict[str, Any]) -> None:
         Path(job["trace"]).write_text(json.dumps({"counts": STATE["counts"], "exchanged": STATE["exchanged"]}))
 
 
-__all__ = ["STATE", "TARGETS", "finish", "fire", "install"]
+def install_unit_fault(fault: dict[str, Any]) -> None:
+    """Fail the building of units (``fault["units"]``: [environment, model] pairs), in
+    whichever process builds it (a render's forked worker inherits the fault): ``"signal"``
+    (the process kills itself with ``fault["signal"]``), ``"interrupt"`` (Ctrl-C reached it),
+    ``"raise"`` (a bug) or ``"finding"`` (the unit cannot be built: a ``ModelfleetError``)."""
+    from generator import fanout, pipeline
+    from generator.errors import Finding, ModelfleetError
+
+    original = pipeline.build_unit
+    units = {tuple(unit) for unit in fault["units"]}
+
+    def faulty(env: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+        if (env.spec.name, model.name) in units:
+            action = fault["action"]
+            if action == "interrupt":
+                raise KeyboardInterrupt
+            if action == "finding":
+                raise ModelfleetError([Finding(f"{model.name} in {env.spec.name}: injected finding", hint="remove it")])
+            fire(fault)
+        return original(env, model, *args, **kwargs)
+
+    pipeline.build_unit = faulty  # type: ignore[assignment]
+    fanout.build_unit = faulty  # type: ignore[assignment]
+
+
+__all__ = ["STATE", "TARGETS", "finish", "fire", "install", "install_unit_fault"]

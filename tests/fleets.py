@@ -22,3 +22,15 @@ def generated_fleet(dest: Path, models: int, environments: int = 3) -> Path:
     """A fleet of ``models`` clones of the example's models in ``environments`` environments."""
     root: Path = _fleetgen().generate(dest, models=models, environments=environments)
     return root
+
+
+def edit_kinds() -> tuple[str, ...]:
+    """The kinds of one-model edit the benchmark times (``fleetgen.EDIT_KINDS``)."""
+    kinds: tuple[str, ...] = _fleetgen().EDIT_KINDS
+    return kinds
+
+
+def edit(root: Path, kind: str, step: int) -> tuple[str, str]:
+    """The benchmark's one-model edit of ``kind``: (file, model)."""
+    changed: tuple[str, str] = _fleetgen().change(root, kind, step)
+    return changed

@@ -663,3 +663,93 @@ def test_internal_error_while_writing_is_short_and_keeps_the_old_tree(
     assert describe(snapshot(root), scenario.old, scenario.new) == expect
     assert stat_tree(root) == stats
     assert leftovers(root) == []
+
+
+# ---------------------------------------------------------------- a render's worker processes (issue 19)
+
+# One render with MODELFLEET_JOBS=2 and a unit fault of tests/faults.py: a worker process inherits it.
+WORKER_FAULT = r"""
+import json, sys
+from tests.faults import install_unit_fault
+job = json.loads(sys.argv[1])
+install_unit_fault(job["fault"])
+from generator.cli import main
+sys.exit(main(job["argv"]))
+"""
+
+
+def group_is_gone(pgid: int) -> bool:
+    """No process of the process group ``pgid`` is left (a worker outliving its render)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("action", "code", "message"),
+    [
+        ("signal", 3, "ended early (killed by signal 9)"),
+        ("raise", 3, "modelfleet: internal error: RuntimeError: injected fault\n"),
+        ("interrupt", 130, "modelfleet: interrupted\n"),
+    ],
+)
+def test_a_failing_worker_leaves_rendered_alone(
+    scenario: Scenario, tmp_path: Path, action: str, code: int, message: str
+) -> None:
+    """A worker killed, failing or interrupted while it builds a unit: the render ends as the
+    sequential one would (the same message), rendered/ is untouched, no helper is left behind
+    and no worker outlives it; the next render succeeds."""
+    root = scenario.fleet(tmp_path / "fleet")
+    stats = stat_tree(root)
+    fault = {"units": [["prod", "fraud-detector"]], "action": action, "signal": int(signal.SIGKILL)}
+    job = {"argv": ["--root", str(root), "render"], "fault": fault}
+    proc = subprocess.Popen(
+        [PYTHON, "-c", WORKER_FAULT, json.dumps(job)],
+        cwd=REPO,
+        env={**os.environ, "MODELFLEET_JOBS": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    stdout, stderr = proc.communicate(timeout=120)
+    assert (proc.returncode, stdout) == (code, ""), stderr
+    assert message in stderr and "Traceback" not in stderr, stderr
+    assert group_is_gone(proc.pid), "a worker outlived the render"
+    assert stat_tree(root) == stats
+    assert leftovers(root) == []
+    recovery = cli(root, "render")
+    assert recovery.returncode == 0, recovery.stderr
+    assert snapshot(root) == scenario.new
+
+
+def test_ctrl_c_during_a_parallel_render(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) while workers build units: the render
+    says it was interrupted, writes no rendered/, leaves no helper and no process behind."""
+    from tests.fleets import generated_fleet
+
+    root = generated_fleet(tmp_path / "fleet", models=40)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "generator", "--root", str(root), "render"],
+        cwd=REPO,
+        env={**os.environ, "MODELFLEET_JOBS": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    units = root / ".modelfleet-cache" / "units"
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:  # the workers are storing units
+        if units.is_dir() and sum(1 for _ in units.rglob("*")) > 30:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the render ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert (proc.returncode, stdout, stderr) == (130, "", "modelfleet: interrupted\n")
+    assert group_is_gone(proc.pid), "a worker outlived the render"
+    assert not (root / "rendered").exists()
+    assert leftovers(root) == []

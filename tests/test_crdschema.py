@@ -363,6 +363,7 @@ def test_the_kinds_the_issues_need_have_schemas() -> None:
         ("argoproj.io/v1alpha1", "Rollout"),
         ("argoproj.io/v1alpha1", "AnalysisTemplate"),
         ("argoproj.io/v1alpha1", "Application"),
+        ("argoproj.io/v1alpha1", "ApplicationSet"),
         ("keda.sh/v1alpha1", "ScaledObject"),
         ("keda.sh/v1alpha1", "TriggerAuthentication"),
         ("monitoring.coreos.com/v1", "ServiceMonitor"),

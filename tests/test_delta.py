@@ -1,10 +1,12 @@
-"""The delta path (generator.commands.delta): after a change of per-model overrides it rebuilds only
-the changed units, and its plan is byte for byte the plan of a render from scratch; for any
-other change, or a change it cannot prove local, it declines and the full path runs."""
+"""The delta path (generator.commands.delta): after an edit of models' entries in models.yaml or
+the environment files, or of a config file, it rebuilds only what the edit touched, and its
+plan is byte for byte the plan of a render from scratch; for any other change, or a change it
+cannot prove local, it declines and the full path runs."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from generator.incremental.cache import UnitCache
 from generator.incremental.deltarecord import load_record
 from generator.incremental.inputrecord import CACHE_DIR
 from tests.conftest import committed_file_count
+from tests.fleets import edit, edit_kinds, generated_fleet
 
 
 def _age(root: Path) -> None:
@@ -111,18 +114,100 @@ LOCAL_EDITS: dict[str, tuple[str, str, str]] = {
 }
 
 
+THRESHOLDS = "services/fraud-detector/config/thresholds.yaml"
+# Edits of a model's base: its entry in models.yaml, or a config file it reads. Each rebuilds the
+# model's base, runbook, image files and its unit in every environment.
+BASE_EDITS: dict[str, tuple[str, str, str]] = {
+    "maxReplicas in models.yaml": ("models.yaml", "maxReplicas: 12", "maxReplicas: 13"),
+    "a description (runbook, overview)": (
+        "models.yaml",
+        "description: Real-time card fraud scoring (scikit-learn, CPU)",
+        "description: Real-time card fraud scoring (scikit-learn)",
+    ),
+    "an image tag (Dockerfile labels, docker-bake target, overlays)": (
+        "models.yaml",
+        'tag: "1.6.1-r2"',
+        'tag: "1.6.2"',
+    ),
+    "a field added to the last model": (
+        "models.yaml",
+        "description: Nightly and on-demand churn scoring for customer accounts (scikit-learn, CPU)",
+        "description: Nightly churn scoring\n    startup: {maxSeconds: 240}",
+    ),
+    "a config file": (THRESHOLDS, "review_band: 0.15", "review_band: 0.2"),
+}
+# Edits that change nothing rendered: the record follows the text, nothing is rebuilt.
+NO_OP_EDITS: dict[str, tuple[str, str, str]] = {
+    "a comment inside an entry": ("models.yaml", 'tag: "1.6.1-r2"', 'tag: "1.6.1-r2"  # pinned'),
+    "a blank line between overrides": (PROD, "  image-classifier:", "\n  image-classifier:"),
+}
+
+
+def _assert_delta_equals_scratch(root: Path, before: dict[str, bytes], most: int) -> Delta:
+    delta = _delta(root)
+    assert isinstance(delta, Delta), delta
+    fresh = pipeline.render(root)
+    assert _materialised(delta, before) == fresh.plan.files
+    assert delta.objects == fresh.object_count
+    rebuilt = [p for p, v in delta.files.items() if isinstance(v, bytes)]
+    assert len(rebuilt) <= most, rebuilt  # the changed units' files, and the shared files when needed
+    return delta
+
+
 @pytest.mark.parametrize("edit", sorted(LOCAL_EDITS))
 def test_delta_plan_equals_a_render_from_scratch(edit: str, recorded: Path) -> None:
     before = _tree(recorded)
     path, old, new = LOCAL_EDITS[edit]
     _edit(recorded / path, old, new)
-    delta = _delta(recorded)
-    assert isinstance(delta, Delta), delta
-    fresh = pipeline.render(recorded)
-    assert _materialised(delta, before) == fresh.plan.files
-    assert delta.objects == fresh.object_count
-    rebuilt = [p for p, v in delta.files.items() if isinstance(v, bytes)]
-    assert 0 < len(rebuilt) <= 16, rebuilt  # the changed units' files, and the shared files when needed
+    delta = _assert_delta_equals_scratch(recorded, before, 16)
+    assert any(isinstance(v, bytes) for v in delta.files.values())
+
+
+@pytest.mark.parametrize("edit", sorted(BASE_EDITS))
+def test_a_base_edit_plans_what_a_render_from_scratch_plans(edit: str, recorded: Path) -> None:
+    before = _tree(recorded)
+    path, old, new = BASE_EDITS[edit]
+    _edit(recorded / path, old, new)
+    delta = _assert_delta_equals_scratch(recorded, before, 48)
+    rebuilt = {p for p, v in delta.files.items() if isinstance(v, bytes)}
+    assert any(p.startswith("base/") for p in rebuilt), rebuilt
+
+
+@pytest.mark.parametrize("edit", sorted(NO_OP_EDITS))
+def test_an_edit_that_changes_no_data_rebuilds_nothing(edit: str, recorded: Path) -> None:
+    before = _tree(recorded)
+    path, old, new = NO_OP_EDITS[edit]
+    _edit(recorded / path, old, new)
+    _assert_delta_equals_scratch(recorded, before, 0)
+
+
+def test_successive_edits_of_every_kind_follow_the_record(
+    recorded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Edits in models.yaml, environment files and a config file, one render after each, on
+    the delta path every time: the record's texts and entry lines follow each edit."""
+
+    def no_full_render(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the full pipeline ran")
+
+    edits = [
+        NO_OP_EDITS["a comment inside an entry"],
+        BASE_EDITS["maxReplicas in models.yaml"],
+        LOCAL_EDITS["two models at once"],
+        NO_OP_EDITS["a blank line between overrides"],
+        BASE_EDITS["a field added to the last model"],
+        BASE_EDITS["a config file"],
+        LOCAL_EDITS["the log level (compose file changes)"],
+        ("models.yaml", "maxReplicas: 13", "maxReplicas: 14"),
+    ]
+    for path, old, new in edits:
+        _edit(recorded / path, old, new)
+        _age(recorded)  # outside the racy window: the record is saved after each run
+        with monkeypatch.context() as patch:
+            patch.setattr(pipeline, "render", no_full_render)
+            assert main(["--root", str(recorded), "render"]) == 0, (path, new)
+        assert _tree(recorded) == pipeline.render(recorded).plan.files, (path, new)
+    capsys.readouterr()
 
 
 def _switch_off(root: Path) -> None:
@@ -135,22 +220,42 @@ def _switch_off(root: Path) -> None:
 DECLINED: dict[str, tuple[Callable[[Path], None], str]] = {
     "environment settings": (
         lambda r: _edit(r / PROD, "defaults:\n  scaling: {minReplicas: 3}", "defaults:\n  scaling: {minReplicas: 4}"),
-        "environments/prod.yaml: settings or the set of overrides changed",
+        "environments/prod.yaml: the edit is outside the models' entries",
     ),
     "an override added": (
         lambda r: _edit(r / STAGING, "models:\n", "models:\n  sentiment:\n    scaling: {maxReplicas: 5}\n"),
-        "environments/staging.yaml: settings or the set of overrides changed",
+        "environments/staging.yaml: the edit is outside the models' entries",
+    ),
+    "an override added between two": (
+        lambda r: _edit(
+            r / PROD, "  image-classifier:", "  sentiment:\n    scaling: {maxReplicas: 5}\n  image-classifier:"
+        ),
+        "environments/prod.yaml: the edit of fraud-detector, image-classifier is not of these entries alone",
     ),
     "a model switched off": (_switch_off, "support-llm was switched on or off in staging"),
-    "models.yaml": (
-        lambda r: _edit(r / "models.yaml", "maxReplicas: 12", "maxReplicas: 13"),
-        "more than environment files changed",
+    "the fleet header": (
+        lambda r: _edit(r / "models.yaml", "models:\n", "models:  # every model\n"),
+        "models.yaml: the edit is outside the models' entries",
     ),
-    "a config file": (
-        lambda r: (r / "services/fraud-detector/config/thresholds.yaml").write_text(
-            "threshold: 0.93\n", encoding="utf-8"
+    "a model renamed": (
+        lambda r: _edit(r / "models.yaml", "- name: churn-model", "- name: churn-model-v2"),
+        "models.yaml: the edit of churn-model is not of these entries alone",
+    ),
+    "an alias in an entry": (
+        lambda r: _edit(r / "models.yaml", "maxReplicas: 12", "maxReplicas: &max 12"),
+        "models.yaml: the edit of image-classifier is not of these entries alone",
+    ),
+    "a model's image repository taken": (
+        lambda r: _edit(
+            r / "models.yaml",
+            'tag: "1.6.1-r2"',
+            'tag: "1.6.1-r2"\n      repository: registry.acme.example/ml/fraud-detector',
         ),
-        "a referenced file changed",
+        "sentiment takes another model's image repository",
+    ),
+    "a build context removed": (
+        lambda r: shutil.rmtree(r / "services/churn-model"),
+        "services/churn-model changed, which no model reads as a config file",
     ),
     "an invalid override": (  # validated on its own, the pair fails: the full path reports it (test below)
         lambda r: _edit(r / PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplicas: 1}"),
@@ -158,7 +263,7 @@ DECLINED: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "a typo": (
         lambda r: _edit(r / PROD, "scaling: {maxReplicas: 60}", "scaling: {maxReplica: 60}"),
-        "environments/prod.yaml breaks its schema",
+        "a finding: ModelfleetError",
     ),
     "a new environment file": (
         lambda r: (r / "environments/qa.yaml").write_text(
@@ -355,3 +460,23 @@ def test_a_secret_in_a_changed_override_is_found(recorded: Path, capsys: pytest.
     assert main(["--root", str(recorded), "render"]) == 1
     assert "AWS" in capsys.readouterr().err
     assert _tree(recorded) == before
+
+
+@pytest.mark.parametrize("kind", edit_kinds())
+def test_the_benchmarks_edits_take_the_delta_path(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each kind of one-model edit `make bench` times, on a generated fleet, twice (the second
+    undoes the first: its unit comes from the cache, its files from the kept tree): the delta
+    path answers, and each render equals a render from scratch."""
+    root = generated_fleet(tmp_path / "fleet", 12)
+    _age(root)
+    assert main(["--root", str(root), "render"]) == 0
+    for step in range(2):
+        path, model = edit(root, kind, step)
+        _age(root)
+        delta = _delta(root)
+        assert isinstance(delta, Delta), (path, model, delta)
+        assert main(["--root", str(root), "render"]) == 0
+        assert _tree(root) == pipeline.render(root).plan.files, (path, model)
+    capsys.readouterr()

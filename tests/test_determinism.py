@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from generator.cli import main
+from tests.fleets import generated_fleet
 
 REPO = Path(__file__).resolve().parent.parent
 SECONDS = 300
@@ -205,3 +207,98 @@ def test_rerender_without_change_touches_nothing(example_fleet: Path) -> None:
     changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
     assert not changed, f"a render without change touched: {changed[:10]}"
     assert sorted(p.name for p in example_fleet.iterdir()) == siblings, "a render without change left files behind"
+
+
+# ------------------------------------------------- a render in worker processes (issue 19)
+
+UNIT_FAULT = """
+import sys
+from tests.faults import install_unit_fault
+install_unit_fault({fault!r})
+from generator.cli import main
+sys.exit(main({argv!r}))
+"""
+
+
+def _render_jobs(fleet: Path, jobs: int, *args: str, fault: dict[str, object] | None = None) -> Result:
+    """``modelfleet render`` in a process of its own with ``MODELFLEET_JOBS=jobs`` (and a
+    unit fault of ``tests.faults`` installed first, when given)."""
+    argv = ["--root", str(fleet), "render", *args]
+    command = [sys.executable, "-m", "generator", *argv]
+    if fault is not None:
+        command = [sys.executable, "-c", UNIT_FAULT.format(fault=fault, argv=argv)]
+    done = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**os.environ, "MODELFLEET_JOBS": str(jobs)},
+        capture_output=True,
+        text=True,
+        timeout=SECONDS,
+        check=False,
+    )
+    rendered = fleet / "rendered"
+    return Result(done.returncode, done.stdout, done.stderr, tree(rendered) if rendered.is_dir() else {})
+
+
+def _fleet(kind: str, target: Path) -> Path:
+    if kind == "example":
+        _copy_fleet(target)
+        return target
+    return generated_fleet(target, models=12)
+
+
+def _edit_models(fleet: Path) -> None:
+    """One model's maxReplicas in models.yaml: a render then mixes cache hits and misses."""
+    path = fleet / "models.yaml"
+    text = path.read_text()
+    match = re.search(r"maxReplicas: (\d+)", text)
+    assert match is not None
+    path.write_text(f"{text[: match.start(1)]}{int(match[1]) + 1}{text[match.end(1) :]}")
+
+
+@pytest.mark.parametrize("kind", ["example", "synthetic"])
+def test_parallel_render_is_byte_identical_to_sequential(kind: str, tmp_path: Path) -> None:
+    """jobs=1 and jobs=2 write the same tree and print the same summary: from scratch, after
+    an edit to models.yaml (cache hits and misses mixed), and with a warm cache but no
+    rendered/ (hits its tree no longer holds, rebuilt). Each checks the other's tree."""
+    fleets = {jobs: _fleet(kind, tmp_path / f"jobs{jobs}") for jobs in (1, 2)}
+    steps: list[tuple[str, Callable[[Path], None]]] = [
+        ("from scratch", lambda fleet: None),
+        ("after an edit of models.yaml", _edit_models),
+        ("with a warm cache and no rendered/", lambda fleet: shutil.rmtree(fleet / "rendered")),
+    ]
+    for label, step in steps:
+        results = {}
+        for jobs, fleet in fleets.items():
+            step(fleet)
+            results[jobs] = _render_jobs(fleet, jobs)
+            assert results[jobs].code == 0, f"{label}, jobs={jobs}: {results[jobs].stderr}"
+        assert results[1].stdout == results[2].stdout, label
+        different = sorted(
+            p
+            for p in results[1].files.keys() | results[2].files.keys()
+            if results[1].files.get(p) != results[2].files.get(p)
+        )
+        assert not different, f"{label}: jobs=1 and jobs=2 wrote different files: {different[:5]}"
+    for jobs, fleet in fleets.items():
+        other = 3 - jobs
+        check = _render_jobs(fleet, other, "--check", "--no-cache")
+        assert check.code == 0, f"render --check with jobs={other} on the tree of jobs={jobs}: {check.stderr}"
+
+
+def test_parallel_render_reports_findings_as_the_sequential_one(tmp_path: Path) -> None:
+    """Units that cannot be built (two environments, in two workers' models) are reported
+    in the same order with the same text, and rendered/ is left alone."""
+    fault = {
+        "units": [["prod", "image-classifier-0001"], ["dev", "fraud-detector-0000"], ["prod", "churn-model-0001"]],
+        "action": "finding",
+    }
+    results = {}
+    for jobs in (1, 2):
+        fleet = generated_fleet(tmp_path / f"jobs{jobs}", models=12)
+        results[jobs] = _render_jobs(fleet, jobs, "--no-cache", fault=fault)
+        assert results[jobs].code == 1, results[jobs].stderr
+        assert results[jobs].files == {}, "a render with findings wrote rendered/"
+    assert "injected finding" in results[1].stderr
+    assert results[1].stderr == results[2].stderr
+    assert results[1].stdout == results[2].stdout

@@ -5,6 +5,7 @@ pinned by `rev:` to the release tag."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -109,20 +110,35 @@ def test_the_ci_workflow_and_makefile_run_in_a_fleet_made_by_init(dist: Path, tm
         "GITHUB_STEP_SUMMARY": str(summary),
         "BASE_REF": "main",  # ${{ github.base_ref }}
     }
+    outputs = tmp_path / "outputs"
+    env["GITHUB_OUTPUT"] = str(outputs)
     workflow = yaml.safe_load((fleet / ".github" / "workflows" / "modelfleet.yml").read_text())
-    steps = [s for job in workflow["jobs"].values() for s in job["steps"] if "run" in s]
     ran = []
-    for step in steps:
-        if "gh pr comment" in step["run"]:
-            continue  # talks to GitHub
-        run(["bash", "-eo", "pipefail", "-c", step["run"]], fleet, env)
-        ran.append(step["name"])
+    for name, job in workflow["jobs"].items():  # every job, the sharded ones too
+        matrix = job.get("strategy", {}).get("matrix", {})
+        runs = [{}]
+        if matrix:  # the matrix over the environments `modelfleet shards` listed
+            assert matrix == {"environment": "${{ fromJSON(needs.shards.outputs.environments) }}"}
+            listed = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+            runs = [{"ENVIRONMENT": e} for e in json.loads(listed["environments"])]
+            assert job["env"] == {"ENVIRONMENT": "${{ matrix.environment }}"}
+        for values in runs:
+            for step in job["steps"]:
+                if "run" not in step or "gh pr comment" in step["run"]:
+                    continue  # an action, or talks to GitHub
+                run(["bash", "-eo", "pipefail", "-c", step["run"]], fleet, {**env, **values})
+                ran.append(f"{name}: {step['name']}" + (f" ({values['ENVIRONMENT']})" if values else ""))
+    install = "Install modelfleet"
+    sharded = ["Validate the environment", "Check that the environment's files in rendered/ are current"]
     assert ran == [
-        "Install modelfleet",
-        "Check that the editor schemas are current",
-        "Validate the spec",
-        "Check that rendered/ is current",
-        "Diff against the base branch",
+        f"check: {install}",
+        "check: Check that the editor schemas are current",
+        "check: Validate the spec",
+        "check: Check that rendered/ is current",
+        "check: Diff against the base branch",
+        f"shards: {install}",
+        "shards: List the environments",
+        *(f"check-environment: {step} ({env})" for env in ("dev", "prod") for step in [install, *sharded]),
     ]
     installed = run([".venv/bin/modelfleet", "--version"], fleet).stdout
     assert installed == f"modelfleet {version()}\n"

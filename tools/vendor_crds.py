@@ -187,6 +187,7 @@ KINDS: tuple[KindSource, ...] = (
     KindSource("argoproj.io/v1alpha1", "Rollout", ARGO_ROLLOUTS, "argoproj.io/v1alpha1/Rollout.js"),
     KindSource("argoproj.io/v1alpha1", "AnalysisTemplate", ARGO_ROLLOUTS, "argoproj.io/v1alpha1/AnalysisTemplate.js"),
     KindSource("argoproj.io/v1alpha1", "Application", ARGO_CD, "argoproj.io/v1alpha1/Application.js"),
+    KindSource("argoproj.io/v1alpha1", "ApplicationSet", ARGO_CD, "argoproj.io/v1alpha1/ApplicationSet.js"),
     KindSource("gateway.networking.k8s.io/v1", "HTTPRoute", GATEWAY_API, "gateway.networking.k8s.io/v1/HTTPRoute.js"),
     KindSource("keda.sh/v1alpha1", "ScaledObject", KEDA, "cloudcoil.models.keda.v1alpha1:ScaledObject"),
     KindSource(

@@ -291,6 +291,19 @@ def _bake_header(images_dir: str, names: Sequence[str]) -> str:
     )
 
 
+def replace_bake_target(bake: str, model: ResolvedModel, images_dir: str = "rendered/images") -> str | None:
+    """``bake`` (a ``build_bake`` text) with ``model``'s target built anew; None when the text
+    does not hold exactly one target of that name."""
+    opening = f"target {hcl_string(model.spec.name)} {{\n"
+    start = bake.find("\n" + opening)
+    if start < 0 or bake.find("\n" + opening, start + 1) >= 0:
+        return None
+    end = bake.find("\n}\n", start + 1)
+    if end < 0:
+        return None
+    return bake[: start + 1] + _bake_target(model, images_dir.rstrip("/")) + bake[end + 3 :]
+
+
 def build_bake(models: Sequence[ResolvedModel], images_dir: str = "rendered/images") -> str:
     """docker-bake.hcl building every model's image, targets sorted by name."""
     images_dir = images_dir.rstrip("/")

@@ -80,7 +80,7 @@ class Readme:
     path replaces the lines of the units it rebuilt and keeps the rest."""
 
     def __init__(self, lines: list[str], at: dict[str, int]) -> None:
-        self.lines, self.at = lines, at  # at: "<env>/<model>" -> index of its line
+        self.lines, self.at = lines, at  # at: "<model>" and "<env>/<model>" -> index of its line
 
     @property
     def text(self) -> str:
@@ -96,8 +96,14 @@ class Readme:
 
     def set_unit(self, env: str, name: str, row: Mapping[str, Any]) -> bool:
         """Show ``row`` as ``name``'s line in ``env``; whether the line changed."""
-        index = self.at[f"{env}/{name}"]
-        line = _Cells().unit_line(name, env, row)
+        return self._set(f"{env}/{name}", _Cells().unit_line(name, env, row))
+
+    def set_model(self, row: Mapping[str, Any], where: Sequence[str]) -> bool:
+        """Show ``row`` as its model's line, running in ``where``; whether the line changed."""
+        return self._set(str(row["name"]), _Cells().model_line(row, where))
+
+    def _set(self, key: str, line: str) -> bool:
+        index = self.at[key]
         if self.lines[index] == line:
             return False
         self.lines[index] = line
@@ -123,7 +129,10 @@ def overview_readme(overview: Overview) -> Readme:
         "| Model | Owner | Runtime | Runs in | Description | Files |",
         "|---|---|---|---|---|---|",
     ]
-    lines += [cells.model_line(row, environments_of(overview, str(row["name"]))) for row in overview.models]
+    at: dict[str, int] = {}
+    for row in overview.models:
+        at[str(row["name"])] = len(lines)
+        lines.append(cells.model_line(row, environments_of(overview, str(row["name"]))))
     lines += [
         "",
         "## Models \u00d7 environments",
@@ -134,7 +143,6 @@ def overview_readme(overview: Overview) -> Readme:
         "| Model | Environment | Image | Replicas | Scaling | Rollout | SLOs | Alert thresholds |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    at: dict[str, int] = {}
     for row in overview.models:
         name = str(row["name"])
         for env in envs:

@@ -1,44 +1,49 @@
-"""``render`` after a small change: read, check and rebuild only the units whose sources
-changed, and plan every other file by the digest the last render recorded (issue 8).
+"""``render`` after a small change: read, check and rebuild only the models an edit touched,
+and plan every other file by the digest the last render recorded (issue 8, issue 19).
 
-The delta path answers only when the last render's record (``generator.incremental.deltarecord``)
-matches this generator and every input is as recorded except some environment files, and
-in each changed environment file only per-model overrides of models that keep their
-overrides changed, at most ``MAX_CHANGED_UNITS`` of them. Then:
+The delta path answers when the last render's record (``generator.incremental.deltarecord``)
+matches this generator, the set of inputs is the same, and each changed input is one of:
 
-1. each changed environment file is loaded and checked whole (JSON Schema, the spec
-   model, its name), exactly as ``validate`` checks it;
-2. each changed (environment, model) pair is validated and resolved on its own: a fleet of
-   the recorded ``models.yaml`` header and that model's recorded entry, and an environment
-   of the file's settings and that model's override. Resolution of one pair reads nothing
-   else; every check ``validate`` makes across models (unknown overrides, image
-   repositories, base images, Service names) reads only data that did not change, except
-   the Service names of the pair's strategy, which are checked here against the
-   environment's recorded model names;
-3. the unit is built and checked (``incremental``'s unit code, unit cache included). When
+* ``models.yaml`` or an environment file in which the edit lies inside one model's entry
+  (``incremental.fragments``): that entry alone is parsed, and checked against the recorded
+  text of the rest;
+* a config file that models read (the record says which).
+
+At most ``MAX_CHANGED_UNITS`` units may change. Then, for each touched model:
+
+1. a fleet of the recorded ``models.yaml`` header and the model's entry, and environments of
+   each file's recorded settings and the model's override, is checked as ``validate``
+   checks it (JSON Schemas, the spec, resolution, the secret scan). Checks across models
+   read only data that did not change, except the model's image repository and the Service
+   names of its strategies, which are checked here against the recorded ones;
+2. when its base changed (its entry or a config file), the base, runbook, image files, its
+   docker-bake target and its overview line are rebuilt, and its unit in every environment;
+   otherwise its units in the changed environment files;
+3. each unit is built and checked (``incremental``'s unit code, unit cache included). When
    its share of the environment-wide files (kustomization entries, prometheus-adapter
    rules, compose entry, startup budget) differs from the recorded one, those files are
-   rebuilt from every unit's recorded share (``units.shared_files``, the code the
-   full path runs); otherwise they are unchanged;
-4. a rebuilt unit's line of rendered/README.md (``overviewdoc.Readme``, made from
-   ``overview.unit_row`` as the full path makes it) replaces its recorded line;
+   rebuilt from every unit's recorded share (``units.shared_files``, the code the full
+   path runs);
+4. the rebuilt lines of rendered/README.md (``overviewdoc.Readme``) replace the recorded ones;
 5. the plan is the recorded digests with the rebuilt files' bytes in their place.
 
-Anything else (a finding, a model switched on or off, a changed setting, another input,
-more units) returns None and the caller renders through ``incremental``, which reports
-exactly what it always reports. So the delta path can make a render faster, never
-different: ``tests/test_delta.py`` compares its plans with renders from scratch.
+Anything else (a finding, a model switched on or off, renamed, added or removed, a changed
+setting or header, an edit across entries, another input) returns None and the caller
+renders through ``incremental``, which reports exactly what it always reports. So the
+delta path can make a render faster, never different: ``tests/test_delta.py`` compares its
+plans with renders from scratch, for every kind of edit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from generator.build.compose import compose_entry
+from generator.build.image import build_image, replace_bake_target
 from generator.build.overview import unit_row
 from generator.build.overviewdoc import Readme
 from generator.build.scaling import model_adapter_rules
@@ -49,22 +54,22 @@ from generator.incremental.deltarecord import (
     clean_blob,
     clean_digests,
     content_digest,
-    environment_texts,
     load_record,
     load_shares,
     save_record,
     share_pack,
     unit_record,
 )
+from generator.incremental.fragments import changed_entries, fragment_entries
 from generator.incremental.inputrecord import RACY_NS, fleet_state, path_state
-from generator.output.plan import overview_files
+from generator.output.plan import image_files, overview_files
 from generator.pipeline import Render
-from generator.read.load import Document, Sources, load_file
-from generator.read.parse import parse_environment_document
-from generator.read.rawschema import jsonschema_findings
-from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
+from generator.read.load import Document, Sources
+from generator.read.rawschema import sources_findings
+from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel, image_repository
+from generator.read.text import decode
 from generator.spec.rollout import service_names
-from generator.units import namespace_object, share, shared_files
+from generator.units import namespace_object, overview_model, share, shared_files
 from generator.validation import validate_sources
 
 MAX_CHANGED_UNITS = 32
@@ -124,6 +129,15 @@ def save_delta_record(root: Path, cache: UnitCache, record: dict[str, Any], star
         save_record(root, cache, {**record, "inputs": state})
 
 
+@dataclass
+class _Touched:
+    """What the edits changed of one model."""
+
+    entry: Any = None  # its new models.yaml entry, when that changed
+    overrides: dict[str, Any] = field(default_factory=dict)  # environment file -> its new override
+    base: bool = False  # its entry or a config file it reads changed: everything of it is rebuilt
+
+
 class _Delta:
     def __init__(self, root: Path, cache: UnitCache, started: int, record: dict[str, Any]) -> None:
         self.root, self.cache, self.started, self.record = root, cache, started, record
@@ -131,6 +145,10 @@ class _Delta:
         self.objects = int(record["summary"]["objects"])
         self.units = {env: dict(units) for env, units in record["units"].items()}
         self.envs = dict(record["envs"])
+        self.texts = dict(record["texts"])
+        self.models_raw = dict(record["models_raw"])
+        self.base_keys = dict(record["base_keys"])
+        self.repositories = dict(record["repositories"])
         self.shared_paths: dict[str, list[str]] = dict(record["shared_paths"])
         self.dirty: dict[str, tuple[Resolution, ResolvedEnvironment, Any]] = {}
         self.new_shares: dict[str, dict[str, bytes]] = {}  # env -> model -> share, of the rebuilt units
@@ -138,6 +156,7 @@ class _Delta:
         self.clean = clean_digests(record["clean_secrets"])  # what the secret scan found clean
         self.readme = Readme.of(record["overview"])
         self.readme_changed = False
+        self.touched: dict[str, _Touched] = {}
 
     def run(self) -> Delta:
         record = self.record
@@ -145,14 +164,26 @@ class _Delta:
         before = record["inputs"]
         if len(state) != len(before) or "--" not in state or state.index("--") != before.index("--"):
             raise _NoDelta("the set of inputs changed")
-        changed = [now for now, then in zip(state[: state.index("--")], before, strict=False) if now != then]
-        if not all(isinstance(now, list) and str(now[0]).startswith("environments/") for now in changed):
-            raise _NoDelta("more than environment files changed")
-        if state[state.index("--") :] != before[before.index("--") :]:
-            raise _NoDelta("a referenced file changed")
-        budget = MAX_CHANGED_UNITS
-        for now in changed:
-            budget -= self._environment_file(str(now[0]), now, budget)
+        inputs = state.index("--")
+        for index, (now, then) in enumerate(zip(state, before, strict=True)):
+            if now == then:
+                continue
+            if not isinstance(now, list) or not isinstance(then, list) or now[0] != then[0]:
+                raise _NoDelta("the set of inputs changed")
+            path = str(now[0])
+            if index < inputs:
+                self._input_file(path, now)
+            else:
+                readers = record["config_readers"].get(path)
+                if not readers:
+                    raise _NoDelta(f"{path} changed, which no model reads as a config file")
+                for name in readers:
+                    self.touched.setdefault(name, _Touched()).base = True
+        units = sum(len(self.envs) if t.base else len(t.overrides) for t in self.touched.values())
+        if units > MAX_CHANGED_UNITS:
+            raise _NoDelta("too many units changed")
+        for name, touched in sorted(self.touched.items()):
+            self._model(name, touched)
         for env_name, (resolution, env, ns_object) in sorted(self.dirty.items(), key=lambda item: item[0]):
             self._shared(env_name, resolution, env, ns_object)
         if self.readme_changed:
@@ -161,6 +192,10 @@ class _Delta:
             **record,
             "inputs": state,
             "envs": self.envs,
+            "texts": self.texts,
+            "models_raw": self.models_raw,
+            "base_keys": self.base_keys,
+            "repositories": self.repositories,
             "units": self.units,
             "shared_paths": self.shared_paths,
             "summary": {**record["summary"], "objects": self.objects},
@@ -179,46 +214,138 @@ class _Delta:
         record["files"] = delta.digests
         return delta
 
-    def _environment_file(self, path: str, state: Any, budget: int) -> int:
-        """Rebuild the units a changed environment file changed; return how many."""
-        document = load_file(self.root / path, path)
+    def _input_file(self, path: str, state: Any) -> None:
+        """Read the one entry an edit of ``models.yaml`` or an environment file changed."""
+        recorded = self.texts.get(path)
+        if recorded is None:
+            raise _NoDelta(f"{path} cannot be read entry by entry")
+        try:
+            raw = (self.root / path).read_bytes()
+        except OSError as exc:
+            raise _NoDelta(f"{path} cannot be read: {exc}") from None
         if path_state(self.root, path)[0] != state:
             raise _NoDelta(f"{path} changed while it was read")
-        if jsonschema_findings(document, "environment.schema.json"):
-            raise _NoDelta(f"{path} breaks its schema")
-        spec = parse_environment_document(document, self.root)
-        texts = environment_texts(document.data)
-        recorded = self.envs.get(path)
-        if recorded is None or texts["settings"] != recorded["settings"] or texts["names"] != recorded["names"]:
-            raise _NoDelta(f"{path}: settings or the set of overrides changed")
-        models = [name for name, text in texts["overrides"].items() if recorded["overrides"].get(name) != text]
-        if len(models) > budget:
-            raise _NoDelta("too many units changed")
-        overrides = document.data.get("models") or {}
-        settings = {k: v for k, v in document.data.items() if k != "models"}
-        for name in models:
-            self._unit(path, spec.name, name, settings, overrides[name])
-        self.envs[path] = texts
-        return len(models)
+        text = decode(raw, path)
+        if path != "models.yaml" and path not in self.envs:
+            raise _NoDelta(f"{path} is not a recorded input file")
+        spans = recorded["spans"]
+        edit = changed_entries(recorded["text"], text, spans, lambda name: self._canonical(path, name), path)
+        if isinstance(edit, str):
+            raise _NoDelta(f"{path}: {edit}")
+        self.texts[path] = {"text": text, "spans": edit.spans}
+        for name, data in edit.entries.items():
+            if repr(data) == self._canonical(path, name):
+                continue  # comments or layout only
+            touched = self.touched.setdefault(name, _Touched())
+            if path == "models.yaml":
+                touched.entry, touched.base = data, True
+                self.models_raw[name] = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+            else:
+                texts = self.envs[path]
+                touched.overrides[path] = data
+                self.envs[path] = {**texts, "overrides": {**texts["overrides"], name: repr(data)}}
 
-    def _resolve(self, path: str, name: str, settings: dict[str, Any], override: Any) -> Resolution:
-        """The fleet of ``name`` alone, in the environment of ``path`` with only its override."""
-        raw = self.record["models_raw"].get(name)
+    def _canonical(self, path: str, name: str) -> str | None:
+        """The canonical text of ``name``'s recorded entry in ``path``, or None."""
+        if path == "models.yaml":
+            blob = self.record["models_raw"].get(name)
+            return None if blob is None else repr(plain_loads(blob))
+        text: str | None = self.envs[path]["overrides"].get(name)
+        return text
+
+    def _override(self, path: str, name: str, touched: _Touched) -> Any:
+        """``name``'s override in the environment file at ``path``: the edited one, or the
+        recorded one (parsed from its lines), or None."""
+        if path in touched.overrides:
+            return touched.overrides[path]
+        if name not in self.envs[path]["overrides"]:
+            return None
+        recorded = self.texts.get(path)
+        if recorded is None:
+            raise _NoDelta(f"{path} cannot be read entry by entry")
+        start, end = recorded["spans"][name]
+        entries = fragment_entries(recorded["text"][start:end], path)
+        if entries is None or list(entries) != [name] or repr(entries[name][0]) != self.envs[path]["overrides"][name]:
+            raise _NoDelta(f"the recorded lines of {name} in {path} are not its override")
+        return entries[name][0]
+
+    def _model(self, name: str, touched: _Touched) -> None:
+        """Check ``name`` alone and rebuild what the edits changed of it."""
+        raw = self.models_raw.get(name)
         if raw is None:
             raise _NoDelta(f"no recorded model {name}")
+        if not touched.base and not touched.overrides:
+            return  # comments or layout only
+        paths = sorted(self.envs) if touched.base else sorted(touched.overrides)
         fleet = {**plain_loads(self.record["fleet_raw"]), "models": [plain_loads(raw)]}
-        env = {**settings, "models": {name: override}}
-        sources = Sources(self.root, Document("models.yaml", fleet), (Document(path, env),))
+        documents = []
+        for path in paths:
+            data = dict(plain_loads(self.envs[path]["settings_raw"]))
+            override = self._override(path, name, touched)
+            if override is not None:
+                data["models"] = {name: override}
+            documents.append(Document(path, data))
+        sources = Sources(self.root, Document("models.yaml", fleet), tuple(documents))
         validation = validate_sources(sources, self.clean)
+        if sources_findings(sources):
+            raise _NoDelta(f"{name} breaks a schema")
         resolution = validation.resolution
         self.clean = self.clean | validation.clean_secrets
         if not validation.referenced <= set(self.record["referenced"]):
             raise _NoDelta(f"{name} points at files the last render did not read")
-        return resolution
+        units = Render(self.root, resolution, self.cache, self.started, sink=None, holds=lambda files: True)
+        model = resolution.base[0]
+        built = units.base_unit(model)
+        if built is None:
+            raise _NoDelta(f"the base of {name} cannot be built")
+        base_files, base = built
+        if units.keys.bases[name] != self.base_keys.get(name):
+            if not touched.base:
+                raise _NoDelta(f"the base of {name} differs from the recorded one")
+            self._base(units, resolution, model, base_files, base)
+        for env in resolution.environments:
+            self._unit(units, resolution, env, name, base)
 
-    def _unit(self, path: str, env_name: str, name: str, settings: dict[str, Any], override: Any) -> None:
-        resolution = self._resolve(path, name, settings, override)
-        env: ResolvedEnvironment = resolution.environments[0]
+    def _base(
+        self, units: Render, resolution: Resolution, model: ResolvedModel, files: dict[str, bytes | str], base: Any
+    ) -> None:
+        """Replace the files of ``model`` that every environment shares: its base, runbook,
+        image files, docker-bake target and overview line."""
+        name = model.name
+        repository = image_repository(model)
+        if any(other != name and repo == repository for other, repo in self.repositories.items()):
+            raise _NoDelta(f"{name} takes another model's image repository")
+        if set(service_names(name, model.spec.rollout.strategy)[1:]) & self.models_raw.keys():
+            raise _NoDelta(f"a Service of {name} takes another model's name")
+        bake_path = "images/docker-bake.hcl"
+        try:
+            bake_bytes = (self.root / "rendered" / bake_path).read_bytes()
+        except OSError:
+            raise _NoDelta("rendered/images/docker-bake.hcl cannot be read") from None
+        if content_digest(bake_bytes) != self.files.get(bake_path):
+            raise _NoDelta("rendered/images/docker-bake.hcl is not the recorded one")
+        bake = replace_bake_target(bake_bytes.decode("utf-8"), model)
+        if bake is None:
+            raise _NoDelta(f"docker-bake.hcl has no single target {name}")
+        places = [(env.spec.name, env.spec.namespace) for env in resolution.environments if name in self._models(env)]
+        own = (f"base/{name}/", f"images/{name}/")
+        for old in [path for path in self.files if path.startswith(own)]:
+            del self.files[old]
+        self.files.update(files)
+        self.files.update(units.runbook_unit(model, places))
+        self.files.update(image_files([build_image(model)], bake))
+        self.base_keys[name] = units.keys.bases[name]
+        self.repositories[name] = repository
+        where = [env for env, _ in places]
+        if self.readme.set_model(overview_model(model, base), where):
+            self.readme_changed = True
+
+    @staticmethod
+    def _models(env: ResolvedEnvironment) -> set[str]:
+        return {model.name for model in env.models}
+
+    def _unit(self, units: Render, resolution: Resolution, env: ResolvedEnvironment, name: str, base: Any) -> None:
+        env_name = env.spec.name
         model: ResolvedModel | None = next((m for m in env.models if m.name == name), None)
         names: list[str] = self.record["env_models"][env_name]
         recorded = self.units[env_name].get(name)
@@ -228,14 +355,6 @@ class _Delta:
             return
         if set(service_names(name, model.spec.rollout.strategy)[1:]) & set(names):
             raise _NoDelta(f"a Service of {name} takes another model's name")
-        # A hit's files are planned by digest: write_tree finds them in a kept tree or declines.
-        units = Render(self.root, resolution, self.cache, self.started, sink=None, holds=lambda files: True)
-        built = units.base_unit(resolution.base[0])
-        if built is None:
-            raise _NoDelta(f"the base of {name} cannot be built")
-        _, base = built
-        if units.keys.bases[name] != self.record["base_keys"].get(name):
-            raise _NoDelta(f"the base of {name} differs from the recorded one")
         ns_object = namespace_object(env, resolution.fleet.name)
         _, entry, findings, _ = units.env_unit(env, model, units.keys.environment(env, ns_object), ns_object, base)
         if findings:

@@ -16,20 +16,31 @@ from typing import TYPE_CHECKING, Any
 
 from generator.incremental.inputrecord import disk_tree_digest, now_ns, recorded_result, save_record, tree_digest_of
 from generator.write.fs import shared_lock
-from generator.write.planned import Kept, KeptUnavailable
+from generator.write.planned import Kept, KeptUnavailable, TreeDiff
 from generator.write.read import diff_tree, last_recorded, last_written
 from generator.write.tree import write_tree
 
 if TYPE_CHECKING:
     from generator.incremental.cache import UnitCache
     from generator.output.rendered import UnitProgress
+    from generator.output.shard import Shard
 
 _RENDER_KEYS = ("files", "objects", "environments", "models")
 
 
-def render_command(root: Path, *, check: bool, use_cache: bool, progress: UnitProgress | None = None) -> str:
+def render_command(
+    root: Path, *, check: bool, use_cache: bool, progress: UnitProgress | None = None, shard: Shard | None = None
+) -> str:
     """Write rendered/ (or check it); the summary line. ``ModelfleetError`` on a finding or,
-    with ``check``, a stale tree. ``progress``: told after each unit a full render renders."""
+    with ``check``, a stale tree. ``progress``: told after each unit a full render renders.
+    ``shard``: check only its part (``check`` only: a partial write would leave rendered/
+    half old, half new)."""
+    if shard is not None and not shard.whole:
+        from generator.incremental.cache import UnitCache
+
+        assert check, "only render --check takes a shard"
+        checked = check_shard(root, UnitCache(root, enabled=use_cache, writable=False), shard, progress)
+        return f"rendered/ is current for {shard.describe()} ({len(checked)} files checked)"
     current = _current_render(root, check) if use_cache else None
     if current is not None:
         if check:
@@ -117,6 +128,39 @@ def _check_streamed(root: Path, cache: UnitCache, progress: UnitProgress | None)
         envs = [env.spec.name for env in rendered.resolution.environments]
         raise stale_error(root, diff, sink.kept, envs, use_cache=cache.enabled)
     return f"rendered/ is current ({len(sink.digests)} files)"
+
+
+def check_shard(root: Path, cache: UnitCache, shard: Shard, progress: UnitProgress | None = None) -> list[str]:
+    """``render --check`` of one shard: the files it checked (those it renders and those on
+    disk it owns, see ``output.shard``), sorted; ``ModelfleetError`` on a finding of its own
+    or a stale file."""
+    from generator import pipeline
+    from generator.commands.shards import check_names, known_names, narrowed, outside
+    from generator.commands.staleness import CheckSink, stale_error
+    from generator.errors import ModelfleetError
+
+    try:
+        validated = pipeline.validate_for_render(root, cache)
+    except ModelfleetError as exc:
+        envs, models = known_names(root)
+        check_names(shard, envs, models)
+        own = narrowed(exc, shard, models)
+        raise ModelfleetError(own or [outside(len(exc.findings))]) from None
+    resolution = validated.resolution
+    envs = [env.spec.name for env in resolution.environments]
+    check_names(shard, envs, [model.name for model in resolution.base])
+    target = root / "rendered"
+    sink = CheckSink(target)
+    try:
+        pipeline.render(root, cache, sink, validated=validated, progress=progress, shard=shard)
+    except ModelfleetError as exc:
+        raise ModelfleetError(narrowed(exc, shard, [m.name for m in resolution.base]) or exc.findings) from None
+    found = diff_tree(target, {path: Kept(found) for path, found in sink.digests.items()})
+    extra = tuple(path for path in found.extra if shard.owns(path, envs))
+    diff = TreeDiff(found.stale, found.missing, extra)
+    if not diff.clean:
+        raise stale_error(root, diff, sink.kept, envs, use_cache=cache.enabled)
+    return sorted({*sink.digests, *extra})
 
 
 def _render_streamed(

@@ -7,7 +7,10 @@ of the fleet root, and holds:
 * the generator fingerprint and the state of every input (as ``inputs.fleet_state``);
 * the raw data of ``models.yaml``: its header and defaults, and each model's entry;
 * per environment file: a canonical text of its settings (everything but ``models``) and of
-  each per-model override;
+  each per-model override, and the settings' raw data;
+* the text of each input file and the lines of each entry in it (``fragments``), so that
+  an edit of one entry is parsed alone;
+* each model's image repository, and which models read each config file;
 * the digests of the env values and config files the secret scan found clean
   (``secretcheck.scan_secrets``), so that the delta path scans only what changed;
 * per environment and model (a unit): the paths of its files, the digest of what it adds to
@@ -32,7 +35,7 @@ Canonical texts are ``repr`` of the loaded data: unlike ``==`` it tells ``1``, `
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,9 @@ from generator.check.secrets import CLEAN_DIGEST_SIZE
 from generator.digest import content_digest, digest
 from generator.incremental.cache import UnitCache
 from generator.incremental.fingerprint import generator_fingerprint
+from generator.incremental.fragments import file_spans
+from generator.read.load import Document
+from generator.read.resolve import Resolution, image_repository
 
 __all__ = [
     "RecordBuilder",
@@ -54,7 +60,7 @@ __all__ = [
     "unit_record",
 ]
 
-RECORD_VERSION = 5  # 2: shares stored apart; 3: the secret scan's clean digests; 4: the overview; 5: its lines
+RECORD_VERSION = 6  # 2: shares apart; 3: clean secrets; 4: the overview; 5: its lines; 6: texts, model lines
 
 
 def canonical(value: Any) -> str:
@@ -94,18 +100,31 @@ class RecordBuilder:
     def finish(
         self,
         *,
-        models_data: Mapping[str, Any],
-        env_data: Mapping[str, Any],
+        documents: Sequence[Document],
+        resolution: Resolution,
         referenced: Iterable[str],
         clean_secrets: Iterable[bytes],
         digests: Mapping[str, str],
         summary: Mapping[str, int],
     ) -> dict[str, Any]:
+        models_data = documents[0].data
         fleet_raw = {k: v for k, v in models_data.items() if k != "models"}
         models_raw = {str(m["name"]): _blob(m) for m in models_data.get("models") or []}
         envs: dict[str, Any] = {}
-        for path, data in env_data.items():
-            envs[path] = environment_texts(data)
+        for document in documents[1:]:
+            envs[document.path] = {
+                **environment_texts(document.data),
+                "settings_raw": _blob({k: v for k, v in document.data.items() if k != "models"}),
+            }
+        texts: dict[str, Any] = {}
+        for document in documents:
+            spans = file_spans(document)
+            if spans is not None:
+                texts[document.path] = {"text": "\n".join(document.lines), "spans": spans}
+        readers: dict[str, set[str]] = {}
+        for model in [*resolution.base, *(m for env in resolution.environments for m in env.models)]:
+            for relative in model.spec.config.files:
+                readers.setdefault(relative, set()).add(model.name)
         return {
             "version": RECORD_VERSION,
             "fingerprint": generator_fingerprint(),
@@ -115,6 +134,9 @@ class RecordBuilder:
             "fleet_raw": _blob(fleet_raw),
             "models_raw": models_raw,
             "envs": envs,
+            "texts": texts,
+            "repositories": {model.name: image_repository(model) for model in resolution.base},
+            "config_readers": {path: sorted(names) for path, names in sorted(readers.items())},
             "units": self.units,
             "env_models": self.env_models,
             "base_keys": self.base_keys,
@@ -210,6 +232,9 @@ def _valid(record: Any) -> bool:
                 ("files", dict),
                 ("summary", dict),
                 ("overview", dict),
+                ("texts", dict),
+                ("repositories", dict),
+                ("config_readers", dict),
             )
         )
     )

@@ -14,6 +14,7 @@ from generator.build.monitoring import RuleProof
 from generator.build.workload import KubeObject
 from generator.output.overlay import ModelObjects, Overlay, Patch, file_stem
 from generator.output.yamlout import dump, dump_documents
+from generator.spec.gitops import PLATFORM_DIR, Sharding, model_directory
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 EDIT_HINT = "Do not edit: change models.yaml or environments/*.yaml and run `modelfleet render`."
@@ -64,11 +65,12 @@ def overlay_source(env: str) -> str:
     return f"models.yaml and environments/{env}.yaml"
 
 
-def overlay_part(item: Overlay, model: str) -> OverlayPart:
-    """The files and kustomization entries ``model`` contributes to ``item``."""
+def overlay_part(item: Overlay, model: str, *, directory: str = "") -> OverlayPart:
+    """The files and kustomization entries ``model`` contributes to ``item``, in the overlay's
+    directory or in ``directory`` under it (a sharded environment's ``models/<model>``)."""
     env = item.environment
     source = overlay_source(env)
-    prefix = f"overlays/{env}"
+    prefix = f"overlays/{env}/{directory}" if directory else f"overlays/{env}"
     files: dict[str, bytes] = {}
     resources: list[str] = []
     extra = [o for m, o in item.extra if m == model]
@@ -125,6 +127,19 @@ def overlay_frame(env: str, namespace: str, namespace_object: KubeObject, models
         resources.extend(part.resources)
         patches.extend(part.patches)
         images.extend(part.images)
+    kustomization = _kustomization(namespace, resources, images, patches, keep_namespaces=keep_namespaces)
+    files[f"{prefix}/kustomization.yaml"] = _yaml([kustomization], source)
+    return files
+
+
+def _kustomization(
+    namespace: str,
+    resources: list[str],
+    images: list[dict[str, str]],
+    patches: list[dict[str, Any]],
+    *,
+    keep_namespaces: bool,
+) -> dict[str, Any]:
     kustomization: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization"}
     if keep_namespaces:
         # `namespace:` would move every object; this sets only those that name none (kustomize
@@ -141,7 +156,50 @@ def overlay_frame(env: str, namespace: str, namespace_object: KubeObject, models
     kustomization.update({"resources": resources, "images": images})
     if patches:
         kustomization["patches"] = patches
-    files[f"{prefix}/kustomization.yaml"] = _yaml([kustomization], source)
+    return kustomization
+
+
+def model_overlay_part(item: Overlay, model: str) -> OverlayPart:
+    """``model``'s part of a sharded environment's overlay: a kustomization of its own in
+    ``overlays/<env>/models/<model>/`` (its base, patches, images and added objects), which
+    kustomize can build alone. Kustomize loads no file from outside a kustomization's
+    directory, so each shard's files must be below the directory it applies."""
+    directory = model_directory(model)
+    part = overlay_part(item, model, directory=directory)
+    resources = [f"../../../../base/{model}", *part.resources]
+    kustomization = _kustomization(
+        item.namespace, resources, part.images, part.patches, keep_namespaces=item.keep_namespaces
+    )
+    files = {
+        **part.files,
+        f"overlays/{item.environment}/{directory}/kustomization.yaml": _yaml(
+            [kustomization], overlay_source(item.environment)
+        ),
+    }
+    return OverlayPart(files, part.resources, part.patches, part.images)
+
+
+def sharded_frame(env: str, namespace_object: KubeObject, shards: Sharding) -> dict[str, bytes]:
+    """A sharded environment's kustomizations around its models' (``model_overlay_part``):
+    ``platform/`` with the Namespace, ``teams/<team>/`` listing a team's models, and the
+    overlay's own, listing ``platform`` and every model, which builds to the same objects as
+    the shards together."""
+    source = overlay_source(env)
+    prefix = f"overlays/{env}"
+
+    def kustomization(resources: list[str]) -> bytes:
+        return _yaml([{"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": resources}], source)
+
+    models = [model for shard in shards.shards for model in shard.models]
+    files = {
+        f"{prefix}/{PLATFORM_DIR}/namespace.yaml": _yaml([namespace_object], source),
+        f"{prefix}/{PLATFORM_DIR}/kustomization.yaml": kustomization(["namespace.yaml"]),
+        f"{prefix}/kustomization.yaml": kustomization([PLATFORM_DIR, *(model_directory(m) for m in sorted(models))]),
+    }
+    if shards.by == "team":
+        for shard in shards.shards:
+            resources = [f"../../{model_directory(model)}" for model in shard.models]
+            files[f"{prefix}/{shard.directory}/kustomization.yaml"] = kustomization(resources)
     return files
 
 

@@ -20,6 +20,7 @@ from generator.errors import Finding, Location, ModelfleetError
 from generator.read.envrules import gitops_findings, platform_label_findings, traffic_findings
 from generator.read.load import Document, FieldPath
 from generator.read.parse import Parsed, ParsedEnvironment, did_you_mean, translate
+from generator.read.shardrules import shard_findings
 from generator.spec.environment import EnvironmentFile
 from generator.spec.fleet import FETCHER_OF_SCHEME, Fleet
 from generator.spec.kubernetes import UnknownVersion, schema_version_for
@@ -284,12 +285,17 @@ def _check_base_images(parsed: Parsed, runtimes: set[str]) -> list[Finding]:
     return findings
 
 
+def image_repository(model: ResolvedModel) -> str:
+    """The repository of the model's image: an overlay pins images by it, so each model has its own."""
+    return model.spec.image.repository or f"{model.fleet.registry}/{model.name}"
+
+
 def _shared_repositories(base: list[ResolvedModel]) -> list[Finding]:
     """Each model needs its own image repository: an overlay sets images by repository name."""
     owners: dict[str, str] = {}
     findings: list[Finding] = []
     for model in base:
-        repository = model.spec.image.repository or f"{model.fleet.registry}/{model.name}"
+        repository = image_repository(model)
         other = owners.setdefault(repository, model.name)
         if other != model.name:
             document, path = model.locate(("image", "repository"))
@@ -427,6 +433,7 @@ def resolve(parsed: Parsed) -> Resolution:
         resolved_env, env_findings = _resolve_environment(env, layers_of, entries, fleet_file.fleet, parsed)
         environments.append(resolved_env)
         findings.extend(env_findings)
+    findings.extend(_unique(shard_findings(fleet_file.fleet, [(e.spec, e.models) for e in environments])))
     findings.extend(platform_label_findings(document, ("fleet", "platform"), fleet_file.fleet.platform, names))
     for env in parsed.environments:
         findings.extend(platform_label_findings(env.document, ("platform",), env.spec.platform, names))

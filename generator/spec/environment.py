@@ -62,7 +62,8 @@ class EnvironmentFile(Spec):
     traffic: Traffic = Field(default_factory=Traffic, description="How client traffic reaches exposed models.")
     gitops: EnvironmentGitOps = Field(
         default_factory=EnvironmentGitOps,
-        description="The Argo CD project and controller namespace of this environment's GitOps objects, over fleet.gitops.",
+        description="The Argo CD project, controller namespace and sharding of this environment's GitOps objects, "
+        "over fleet.gitops.",
     )
     platform: Platform = Field(
         default_factory=Platform, description="Merged over fleet.platform, key by key, for this environment."

@@ -4,6 +4,7 @@ passes before anything is written, and how a tree differs from it (``TreeDiff``)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -52,9 +53,12 @@ def digest_of(content: Content) -> str:
     return content.digest if isinstance(content, Kept) else content_digest(content)
 
 
+# An empty, "." or ".." part, a backslash or a NUL: what a planned path must not hold.
+_BAD_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|[\\\0]")
+
+
 def check_path(path: str) -> None:
-    parts = path.split("/") if isinstance(path, str) else [""]
-    if "" in parts or "." in parts or ".." in parts or "\\" in path or "\0" in path:
+    if not isinstance(path, str) or _BAD_PATH.search(path):
         raise ValueError(f"planned path must be relative POSIX without '..': {path!r}")
 
 
@@ -71,8 +75,9 @@ def add_parents(path: str, dirs: dict[str, str]) -> None:
         head = head.rpartition("/")[0]
 
 
-def validate_plan(planned: Mapping[str, Content]) -> None:
-    """Reject paths that could escape the target or collide: a programming error."""
+def validate_plan(planned: Mapping[str, Content]) -> dict[str, str]:
+    """Reject paths that could escape the target or collide: a programming error. Returns
+    the planned directories (as ``add_parents`` records them)."""
     dirs: dict[str, str] = {}
     for path, content in planned.items():
         check_path(path)
@@ -82,6 +87,7 @@ def validate_plan(planned: Mapping[str, Content]) -> None:
     if clash:
         inside = min(p for p in planned if p.startswith(f"{clash[0]}/"))
         raise ValueError(f"planned path {inside!r} is inside planned file {clash[0]}")
+    return dirs
 
 
 def parents(path: str) -> Iterator[str]:

@@ -134,38 +134,38 @@ class TreeWriter:
             raise findings.io_error("write rendered/", exc) from None
         return digest
 
-    def _add_plan(self, planned: Mapping[str, Content]) -> None:
-        """``write_tree``'s whole plan (already checked by ``validate_plan``): every ``Kept``
-        entry is found in a tree before anything is placed. What ``_add`` does file by file,
-        with the usual case inline: a plan of recorded digests (the delta path's) is mostly
-        files the visible tree holds already."""
+    def _add_plan(self, planned: Mapping[str, Content], dirs: dict[str, str]) -> None:
+        """``write_tree``'s whole plan (already checked by ``validate_plan``, which found its
+        directories ``dirs``): every ``Kept`` entry is found in a tree before anything is
+        placed. What ``_add`` does file by file, in one pass over the plan for the usual case:
+        a plan of recorded digests (the delta path's) is mostly files the visible tree holds."""
         if self._done or self._planned:
             raise ValueError("write_tree's writer takes one whole plan")
         visible = self._visible.files
         kept = self._kept.files if self._kept is not None else {}
         digests: dict[str, str] = {}
+        pending: list[str] = []  # held by the visible tree, not by the kept one: linked at commit
+        place: list[str] = []
         for path, content in planned.items():
             if isinstance(content, Kept):
-                digest = content.digest
-                seen, other = visible.get(path), kept.get(path)
-                if (seen is None or seen[0] != digest) and (other is None or other[0] != digest):
-                    raise KeptUnavailable(path)
-            else:
-                digest = content_digest(content)
-            digests[path] = digest
-        self._planned = digests
-        for path in digests:
-            add_parents(path, self._planned_dirs)
-        pending = self._pending
-        try:
-            for path, digest in digests.items():
+                digest = digests[path] = content.digest
                 seen = visible.get(path)
+                other = kept.get(path)
                 if seen is not None and seen[0] == digest:
-                    other = kept.get(path)
                     if other is None or other[0] != digest:
-                        pending.add(path)  # linked at commit, if the tree changes at all
-                    continue
-                self._place(path, planned[path], digest)
+                        pending.append(path)
+                elif other is None or other[0] != digest:
+                    raise KeptUnavailable(path)
+                # else the kept tree holds it: nothing to do
+            else:
+                digests[path] = content_digest(content)
+                place.append(path)
+        self._planned = digests
+        self._planned_dirs = dirs
+        self._pending.update(pending)  # linked at commit, if the tree changes at all
+        try:
+            for path in place:
+                self._place(path, planned[path], digests[path])
         except OSError as exc:
             raise findings.io_error("write rendered/", exc) from None
 
@@ -439,9 +439,9 @@ def write_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
     matched. Raises ``ModelfleetError`` for an empty plan or when the disk refuses, and
     ``KeptUnavailable``, before anything changes, for a ``Kept`` entry no tree holds.
     """
-    validate_plan(planned)
+    dirs = validate_plan(planned)
     if not planned:
         raise findings.empty_plan()
     with tree_writer(target) as writer:
-        writer._add_plan(planned)
+        writer._add_plan(planned, dirs)
         return writer.commit()
