@@ -75,13 +75,16 @@ def add_parents(path: str, dirs: dict[str, str]) -> None:
         head = head.rpartition("/")[0]
 
 
-def validate_plan(planned: Mapping[str, Content]) -> dict[str, str]:
+def validate_plan(planned: Mapping[str, Content], *, kept_checked: bool = False) -> dict[str, str]:
     """Reject paths that could escape the target or collide: a programming error. Returns
-    the planned directories (as ``add_parents`` records them)."""
+    the planned directories (as ``add_parents`` records them). ``kept_checked``: a ``Kept``
+    entry's path is checked elsewhere (``write_tree`` plans one only where a tree it
+    verified holds that file, and every path in such a tree was planned or found there)."""
     dirs: dict[str, str] = {}
     for path, content in planned.items():
-        check_path(path)
-        check_content(path, content)
+        if not (kept_checked and isinstance(content, Kept)):
+            check_path(path)
+            check_content(path, content)
         add_parents(path, dirs)
     clash = sorted(dirs.keys() & planned.keys())
     if clash:

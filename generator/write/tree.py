@@ -439,7 +439,7 @@ def write_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
     matched. Raises ``ModelfleetError`` for an empty plan or when the disk refuses, and
     ``KeptUnavailable``, before anything changes, for a ``Kept`` entry no tree holds.
     """
-    dirs = validate_plan(planned)
+    dirs = validate_plan(planned, kept_checked=True)
     if not planned:
         raise findings.empty_plan()
     with tree_writer(target) as writer:
