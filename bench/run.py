@@ -439,6 +439,7 @@ class FleetResult:
     objects: int | None = None
     megabytes: float | None = None
     changed_files: list[int] = field(default_factory=list)
+    bytes_table: str = ""  # bytes per model x environment by family (bench/sizes.py), taken before the fleet goes
 
     @property
     def every_render(self) -> tuple[Series, ...]:
@@ -623,6 +624,8 @@ def bench_fleet(
     if result.stages:
         parts = ", ".join(f"{s} {result.stage_min(s):.2f}" for s in STAGES)
         log(f"[{spec}] stages (s): {parts}")
+    if (root / "rendered").is_dir():
+        result.bytes_table = sizes.table(root / "rendered", models, envs)
     shutil.rmtree(root, ignore_errors=True)
     return result
 
@@ -1141,7 +1144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             size = "big" if models * envs >= 1000 else "small"
             pair = pair_roots.get(envs)
             fleets[spec] = bench_fleet(spec, plan[size], work, pair_with=pair if pair and pair.is_dir() else None)
-        output_bytes = sizes.section([(work / f"fleet-{s}", *parse_spec(s)) for s in specs])  # issue 19 point 3
+        largest = max(fleets.values(), key=lambda r: r.models * r.environments if r.bytes_table else -1)
+        output_bytes = f"\n## Output bytes\n\n{largest.bytes_table}\n" if largest.bytes_table else ""
 
     import proofs as proof_bench  # bench/proofs.py
 

@@ -94,17 +94,6 @@ def table(rendered: Path, models: int, environments: int, *, before: Path | None
     return "\n".join(lines)
 
 
-def section(fleets: Sequence[tuple[Path, int, int]]) -> str:
-    """bench/RESULTS.md's section: the table of the largest fleet (its root, models,
-    environments) whose rendered/ exists; "" when none has one."""
-    rendered = [(models * envs, root / "rendered", models, envs) for root, models, envs in fleets]
-    present = [entry for entry in rendered if entry[1].is_dir()]
-    if not present:
-        return ""
-    _, tree, models, envs = max(present, key=lambda entry: entry[0])
-    return f"\n## Output bytes\n\n{table(tree, models, envs)}\n"
-
-
 def _change(before: int, after: int) -> str:
     return "new" if before == 0 else f"{(after - before) / before:+.1%}"
 
