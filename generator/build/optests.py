@@ -13,9 +13,12 @@ GPU saturation phase follows the idle one.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from generator.build.alertmodel import Alert, Scope
 from generator.build.identity import hpa_name
@@ -32,9 +35,15 @@ SWITCH = QUIET + 1  # the minute the gauges change
 Expect = Callable[[Alert, float, Labels], list[dict[str, object]]]
 
 
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_SECONDS = {"ms": Fraction(1, 1000), "s": Fraction(1), "m": Fraction(60), "h": Fraction(3600)}
+_SECONDS |= {"d": 24 * _SECONDS["h"], "w": 7 * 24 * _SECONDS["h"], "y": 365 * 24 * _SECONDS["h"]}
+
+
 def _minutes(duration: str) -> int:
-    units = {"m": 1, "h": 60, "d": 1440}
-    return int(duration[:-1]) * units[duration[-1]]
+    """A Prometheus duration (``90s``, ``1h30m``) in whole minutes, rounded up."""
+    seconds = sum((int(number) * _SECONDS[unit] for number, unit in _DURATION_PART.findall(duration)), Fraction(0))
+    return math.ceil(seconds / 60)
 
 
 def _up(minute: int) -> int:
@@ -199,7 +208,6 @@ def ops_length(alerts: list[Alert], model: ResolvedModel) -> int:
     """The last minute an operational check needs."""
     ends = [ACTIVE]
     for alert in alerts:
-        held = ACTIVE + _up(_minutes(alert.for_) if alert.for_ is not None else 0)
         if alert.kind == "op-restarts":
             ends.append(_restarts_check(model.spec.monitoring.alerts.podRestarts.windowMinutes))
         elif alert.kind == "op-gpu-busy":
@@ -207,7 +215,7 @@ def ops_length(alerts: list[Alert], model: ResolvedModel) -> int:
             idle_end = ACTIVE + _up(_minutes(idle.for_ or "0m"))
             ends.append(_up(idle_end + 1) + _up(_minutes(alert.for_ or "0m")))
         elif alert.kind.startswith("op-"):
-            ends.append(held)
+            ends.append(ACTIVE + _up(_minutes(alert.for_) if alert.for_ is not None else 0))
     return max(ends)
 
 
