@@ -133,7 +133,6 @@ def save_delta_record(root: Path, cache: UnitCache, record: dict[str, Any], star
 class _Touched:
     """What the edits changed of one model."""
 
-    entry: Any = None  # its new models.yaml entry, when that changed
     overrides: dict[str, Any] = field(default_factory=dict)  # environment file -> its new override
     base: bool = False  # its entry or a config file it reads changed: everything of it is rebuilt
 
@@ -238,7 +237,7 @@ class _Delta:
                 continue  # comments or layout only
             touched = self.touched.setdefault(name, _Touched())
             if path == "models.yaml":
-                touched.entry, touched.base = data, True
+                touched.base = True
                 self.models_raw[name] = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
             else:
                 texts = self.envs[path]

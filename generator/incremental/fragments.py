@@ -1,18 +1,18 @@
-"""Where each model's entry sits in an input file's text, so that an edit of one entry is
-read back by parsing only that entry (``changed_entry``), not the whole file.
+"""Where each model's entry sits in an input file's text, so that an edit of a few entries
+is read back by parsing only those entries (``changed_entries``), not the whole file.
 
-A span is the half-open range ``[start, end)`` of characters of one entry's lines: in ``models.yaml`` a
-model's item of the ``models`` list (from its ``-`` line to the next item, or to the next
+A span is the half-open range ``[start, end)`` of characters of one entry's lines: in
+``models.yaml`` a model's item of the ``models`` list (from its ``-`` line to the next item, or to the next
 top-level key or the end of the file), in an environment file a model's override under
 ``models`` (from its key's line to the next override's). Spans are taken from the full
 parse (``Document`` marks) of a render from scratch and recorded with the text.
 
-An edit is read as a change of one entry when every changed line lies inside one span.
-The entry's new lines are then parsed on their own, under a ``models:`` line: the block
-structure before and after them is unchanged, so in the file they mean what they mean
-alone. Two checks make that exact rather than assumed: the recorded lines of the span,
-parsed the same way, must give the recorded entry (the span is one whole entry), and the
-new lines must give one entry of the same name. Files with anchors or aliases (``&``,
+An edit is read entry by entry when every changed line lies inside the spans of the
+entries it touches. Their new lines are then parsed on their own, under a ``models:`` line:
+the block structure before and after them is unchanged, so in the file they mean what they
+mean alone. Two checks make that exact rather than assumed: the recorded lines of those
+spans, parsed the same way, must give the recorded entries (the spans are whole entries),
+and the new lines must give entries of the same names, in the same order. Files with anchors or aliases (``&``,
 ``*`` anywhere) have no spans: an entry could share nodes with another.
 """
 
@@ -55,17 +55,14 @@ def file_spans(document: Document) -> Spans | None:
         return None
     if starts != sorted(starts) or len(set(starts)) != len(starts):
         return None
-    after = [line - 1 for (key,), (line, _) in _top_keys(document) if key != "models" and line - 1 > starts[-1]]
+    top = [line - 1 for path, (line, _) in document.key_marks.items() if len(path) == 1 and path[0] != "models"]
+    after = [line for line in top if line > starts[-1]]  # the first top-level key after the models ends them
     ends = [*starts[1:], min(after) if after else len(document.lines)]
     at = [0]  # the character each line starts at
     for line in document.lines:
         at.append(at[-1] + len(line) + 1)
     at[-1] -= 1  # the last line has no line break after it
     return {str(name): [at[start], at[end]] for name, start, end in zip(names, starts, ends, strict=True)}
-
-
-def _top_keys(document: Document) -> list[tuple[tuple[str], tuple[int, int]]]:
-    return [((str(path[0]),), mark) for path, mark in document.key_marks.items() if len(path) == 1]
 
 
 @dataclass(frozen=True)
