@@ -677,6 +677,24 @@ def test_promtool_fails_when_a_for_is_missing_or_shorter(
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
+def test_a_histogram_count_that_counts_requests_gets_a_passing_proof(fleet: Path, tmp_path: Path) -> None:
+    """TF Serving's request_latency_count is both the latency histogram's count and the
+    counter of successful requests: with availability and latency objectives, the end-to-end
+    proof feeds it once, growing as the successes do (the fuzz test found two proofs asking
+    for different samples of it)."""
+    models = fleet / "models.yaml"
+    text = models.read_text(encoding="utf-8")
+    old = "      slo: {availability: 99.5, windowDays: 7}\n  - name: chat"
+    assert old in text
+    new = "      slo: {availability: 99.5, windowDays: 7, latency: {thresholdMs: 252873, percent: 99}}\n  - name: chat"
+    models.write_text(text.replace(old, new), encoding="utf-8")
+    _, test_file = write_proof(tmp_path / "proof", *prod(fleet, "tfserving"))
+    process = promtool("test", "rules", test_file)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 @pytest.mark.parametrize("hold", ["18s", "1h30m", "500ms"])
 def test_a_model_metric_alert_with_any_duration_gets_a_passing_proof(fleet: Path, tmp_path: Path, hold: str) -> None:
     """A model's own metric alert may hold for any Prometheus duration (seconds, compound):

@@ -208,7 +208,13 @@ def _raw(proof: Proof, burns: list[tuple[Alert, Burn]], timeline: Timeline) -> N
     phases = _phases([b for _, b in burns])
     growth: Growth = request_growth(proof.sli, Traffic(Decimal(1), ratios.get("availability", Decimal(0))))
     if "latency" in ratios:
-        growth += latency_growth(proof.model, proof.sli, Traffic(Decimal(1), ratios["latency"]))
+        latency = latency_growth(proof.model, proof.sli, Traffic(Decimal(1), ratios["latency"]))
+        # A histogram's count may be a request counter too (TF Serving counts successes in
+        # request_latency_count): it then grows as the requests do, and the buckets with it.
+        count = dict(growth).get(latency[-1][0])
+        if count is not None:
+            latency = latency_growth(proof.model, proof.sli, Traffic(count, ratios["latency"]))
+        growth += [entry for entry in latency if entry[0] not in dict(growth)]
     for series, per_minute in growth:
         timeline.put(series, _counter(per_minute, phases, timeline.length))
     labels = proof.scope.record_labels
