@@ -34,7 +34,7 @@ from generator.incremental.keys import UnitKeys
 from generator.output.overlay import ModelObjects
 from generator.output.plan import base_files, runbook_files
 from generator.read.resolve import ResolvedEnvironment, ResolvedModel
-from generator.units import build_unit, model_objects, overview_model
+from generator.units import BuiltUnit, build_unit, model_objects, overview_model
 
 HIT = "hit"  # the unit cache holds this unit: the render takes it itself
 
@@ -106,13 +106,10 @@ class ModelWork:
             base = HIT
         else:
             try:
-                objects = model_objects(model, self.root)
+                objects, files = fresh_base(model, self.root, self.keys, self.cache, base_key)
             except ModelfleetError as exc:
                 return BuiltModel(exc.findings, {}, None, self.cache.misses - misses)
-            files = base_files(objects)
-            if self.keys.settled(model):
-                self.cache.put(base_key, {"files": file_digests(files), "objects": plain_objects(objects)})
-            base = BuiltBase(base_key, dict(files), overview_model(model, objects), None)
+            base = BuiltBase(base_key, files, overview_model(model, objects), None)
         units: dict[str, BuiltEnvUnit | str | list[Finding]] = {}
         for place in self.places:
             env_model = place.models.get(model.name)
@@ -129,11 +126,19 @@ class ModelWork:
         if self.cache.get(key, valid_unit) is not None:
             return HIT
         try:
-            built = build_unit(place.env, model, place.ns_object, base, root=self.root, allowed=self.allowed)
+            built = fresh_unit(
+                place.env,
+                model,
+                place.ns_object,
+                base,
+                root=self.root,
+                allowed=self.allowed,
+                keys=self.keys,
+                cache=self.cache,
+                key=key,
+            )
         except ModelfleetError as exc:
             return exc.findings
-        if not built.findings and self.keys.settled(model):
-            self.cache.put(key, {**built.entry, "files": file_digests(built.entry["files"])})
         return BuiltEnvUnit(key, built.entry, built.findings)
 
     def _runbook(self, model: ResolvedModel) -> dict[str, bytes] | str:
@@ -141,8 +146,58 @@ class ModelWork:
         key = self.keys.runbook(model, places)
         if self.cache.get(key, is_digests) is not None:
             return HIT
-        text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
-        files = runbook_files({model.name: text})
-        if self.keys.settled(model):
-            self.cache.put(key, file_digests(files))
-        return dict(files)
+        return fresh_runbook(model, places, self.keys, self.cache, key)
+
+
+# ------------------------------------------------------------------ building a missed unit
+# What a unit the cache did not hold costs, for the render and its workers alike: build it,
+# and store it when its inputs held still (``store`` False: the cache holds an entry the
+# render could not use, which stays).
+
+
+def fresh_base(
+    model: ResolvedModel, root: Path, keys: UnitKeys, cache: UnitCache, key: str, *, store: bool = True
+) -> tuple[ModelObjects, dict[str, bytes]]:
+    """A model's base objects and files (``ModelfleetError`` when it cannot be built)."""
+    objects = model_objects(model, root)
+    files = base_files(objects)
+    if store and keys.settled(model):
+        cache.put(key, {"files": file_digests(files), "objects": plain_objects(objects)})
+    return objects, dict(files)
+
+
+def fresh_unit(
+    env: ResolvedEnvironment,
+    model: ResolvedModel,
+    ns_object: KubeObject,
+    base: ModelObjects,
+    *,
+    root: Path,
+    allowed: Callable[[str], bool],
+    keys: UnitKeys,
+    cache: UnitCache,
+    key: str,
+    store: bool = True,
+) -> BuiltUnit:
+    """An (environment, model) unit built against its base; stored only without findings."""
+    built = build_unit(env, model, ns_object, base, root=root, allowed=allowed)
+    if store and not built.findings and keys.settled(model):
+        cache.put(key, {**built.entry, "files": file_digests(built.entry["files"])})
+    return built
+
+
+def fresh_runbook(
+    model: ResolvedModel,
+    places: list[tuple[str, str]],
+    keys: UnitKeys,
+    cache: UnitCache,
+    key: str,
+    *,
+    store: bool = True,
+) -> dict[str, bytes]:
+    """A model's runbook file, for the (environment, namespace) pairs that run it."""
+    text = runbook(model, alert_docs(model), [env for env, _ in places], dict(places))
+    files = runbook_files({model.name: text})
+    if store and keys.settled(model):
+        cache.put(key, file_digests(files))
+    return dict(files)

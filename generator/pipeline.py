@@ -22,25 +22,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build.alerts import alert_docs
 from generator.build.compose import compose_entry
 from generator.build.image import build_bake, build_image
 from generator.build.overview import Overview, unit_row
 from generator.build.overviewdoc import overview_readme
-from generator.build.runbook import runbook
 from generator.build.scaling import model_adapter_rules
 from generator.build.sli import sli_for
 from generator.build.workload import KubeObject
 from generator.digest import content_digest, digest
 from generator.errors import Finding, ModelfleetError
-from generator.fanout import BuiltEnvUnit, BuiltModel, ModelWork, Place
+from generator.fanout import BuiltEnvUnit, BuiltModel, ModelWork, Place, fresh_base, fresh_runbook, fresh_unit
 from generator.forked import available_cores, fork_map
 from generator.incremental.cache import UnitCache
 from generator.incremental.deltarecord import RecordBuilder
 from generator.incremental.entries import (
     file_digests,
     is_digests,
-    plain_objects,
     stored_objects,
     valid_base,
     valid_compose,
@@ -51,7 +48,7 @@ from generator.incremental.fingerprint import generator_fingerprint
 from generator.incremental.inputrecord import now_ns
 from generator.incremental.keys import UnitKeys
 from generator.output.overlay import ModelObjects, namespaced
-from generator.output.plan import Plan, base_files, image_files, overview_files, runbook_files
+from generator.output.plan import Plan, image_files, overview_files
 from generator.output.rendered import EnvironmentOutput, Rendered, Sink, UnitProgress
 from generator.output.shard import Shard
 from generator.read.load import Document, Sources, load_fleet
@@ -60,7 +57,6 @@ from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedMode
 from generator.units import (
     adapter_values,
     allowed_images,
-    build_unit,
     environment_findings,
     model_objects,
     namespace_object,
@@ -369,13 +365,10 @@ class Render:
                 self.bases.append(stored_objects(entry["objects"]))
             return dict(entry["files"]), stored_objects(entry["objects"])
         try:
-            computed = model_objects(model, self.root)
+            computed, files = fresh_base(model, self.root, self.keys, self.cache, key, store=entry is None)
         except ModelfleetError as exc:
             self.base_errors.extend(exc.findings)
             return None
-        files = base_files(computed)
-        if entry is None and self.keys.settled(model):
-            self.cache.put(key, {"files": file_digests(files), "objects": plain_objects(computed)})
         if self.keep:
             self.bases.append(computed)
         return dict(files), computed
@@ -389,9 +382,18 @@ class Render:
         entry = self.cache.get(key, valid_unit)
         if entry is not None and self._usable(entry["files"]):
             return key, entry, [], ()
-        built = build_unit(env, model, ns_object, base, root=self.root, allowed=self.allowed)
-        if entry is None and not built.findings and self.keys.settled(model):
-            self.cache.put(key, {**built.entry, "files": file_digests(built.entry["files"])})
+        built = fresh_unit(
+            env,
+            model,
+            ns_object,
+            base,
+            root=self.root,
+            allowed=self.allowed,
+            keys=self.keys,
+            cache=self.cache,
+            key=key,
+            store=entry is None,
+        )
         return key, built.entry, built.findings, built.received
 
     def _open(self, env: ResolvedEnvironment) -> _Environment:
@@ -509,8 +511,4 @@ class Render:
         entry = self.cache.get(key, is_digests)
         if self._usable(entry):
             return dict(entry)
-        text = runbook(model, alert_docs(model), [e for e, _ in places], dict(places))
-        files = runbook_files({model.name: text})
-        if entry is None and self.keys.settled(model):
-            self.cache.put(key, file_digests(files))
-        return dict(files)
+        return fresh_runbook(model, places, self.keys, self.cache, key, store=entry is None)

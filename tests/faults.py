@@ -167,10 +167,10 @@ def install_unit_fault(fault: dict[str, Any]) -> None:
     whichever process builds it (a render's forked worker inherits the fault): ``"signal"``
     (the process kills itself with ``fault["signal"]``), ``"interrupt"`` (Ctrl-C reached it),
     ``"raise"`` (a bug) or ``"finding"`` (the unit cannot be built: a ``ModelfleetError``)."""
-    from generator import fanout, pipeline
+    from generator import fanout
     from generator.errors import Finding, ModelfleetError
 
-    original = pipeline.build_unit
+    original = fanout.build_unit  # the render and its workers both build units through fanout.fresh_unit
     units = {tuple(unit) for unit in fault["units"]}
 
     def faulty(env: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
@@ -183,7 +183,6 @@ def install_unit_fault(fault: dict[str, Any]) -> None:
             fire(fault)
         return original(env, model, *args, **kwargs)
 
-    pipeline.build_unit = faulty  # type: ignore[assignment]
     fanout.build_unit = faulty  # type: ignore[assignment]
 
 
