@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ from generator.incremental.deltarecord import (
     unit_record,
 )
 from generator.incremental.fragments import changed_entries, fragment_entries
-from generator.incremental.inputrecord import RACY_NS, fleet_state, path_state
+from generator.incremental.inputrecord import RACY_NS, InputStates, fleet_state, input_states, path_state
 from generator.output.plan import image_files, overview_files
 from generator.pipeline import Render
 from generator.read.load import Document, Sources
@@ -77,9 +78,11 @@ MAX_CHANGED_UNITS = 32
 
 @dataclass(frozen=True)
 class Delta:
-    """A planned tree: new bytes for the rebuilt units' files, the recorded digest for the rest."""
+    """A planned tree: new bytes for the rebuilt units' files (``new``), the recorded digest
+    for the rest (``kept``, path -> digest; the two never share a path)."""
 
-    files: dict[str, bytes | str]
+    kept: dict[str, str]
+    new: dict[str, bytes]
     objects: int
     environments: int
     models: int
@@ -87,8 +90,13 @@ class Delta:
     record: dict[str, Any]
 
     @property
+    def files(self) -> dict[str, bytes | str]:
+        """The whole plan: each path's new bytes or recorded digest."""
+        return {**self.kept, **self.new}
+
+    @property
     def digests(self) -> dict[str, str]:
-        return {p: v if isinstance(v, str) else content_digest(v) for p, v in self.files.items()}
+        return {**self.kept, **{path: content_digest(data) for path, data in self.new.items()}}
 
 
 class _NoDelta(Exception):
@@ -118,15 +126,19 @@ def attempt_delta(root: Path, cache: UnitCache, started: int) -> Delta | str:
         return f"an unusable record: {type(exc).__name__}: {exc}"
 
 
-def save_delta_record(root: Path, cache: UnitCache, record: dict[str, Any], started: int) -> None:
+def save_delta_record(
+    root: Path, cache: UnitCache, record: dict[str, Any], started: int, states: InputStates | None = None
+) -> None:
     """Store ``record`` with the state of the inputs. An input modified shortly before or
     during the run is recorded as racy (its hash might not be of the bytes the run read): the
     next run then reads an environment file again, and declines for any other input. The
     record's texts of the environment files are of the data the run read, so comparing
-    with them stays exact."""
+    with them stays exact. ``states``: the inputs' states taken after the run with
+    ``racy_after=started - RACY_NS`` (``input_states``), when the caller has them."""
     with contextlib.suppress(OSError, ValueError, TypeError):
-        state, _ = fleet_state(root, record["referenced"], racy_after=started - RACY_NS)
-        save_record(root, cache, {**record, "inputs": state})
+        if states is None or states.referenced != frozenset(record["referenced"]):
+            states = input_states(root, record["referenced"], racy_after=started - RACY_NS)
+        save_record(root, cache, {**record, "inputs": states.marked})
 
 
 @dataclass
@@ -140,7 +152,8 @@ class _Touched:
 class _Delta:
     def __init__(self, root: Path, cache: UnitCache, started: int, record: dict[str, Any]) -> None:
         self.root, self.cache, self.started, self.record = root, cache, started, record
-        self.files: dict[str, bytes | str] = dict(record["files"])
+        self.kept: dict[str, str] = dict(record["files"])  # path -> digest: planned as kept
+        self.new: dict[str, bytes] = {}  # path -> the rebuilt bytes
         self.objects = int(record["summary"]["objects"])
         self.units = {env: dict(units) for env, units in record["units"].items()}
         self.envs = dict(record["envs"])
@@ -186,7 +199,7 @@ class _Delta:
         for env_name, (resolution, env, ns_object) in sorted(self.dirty.items(), key=lambda item: item[0]):
             self._shared(env_name, resolution, env, ns_object)
         if self.readme_changed:
-            self.files.update(overview_files(self.readme.text))
+            self._put(overview_files(self.readme.text))
         record = {
             **record,
             "inputs": state,
@@ -203,7 +216,8 @@ class _Delta:
             "overview": self.readme.plain(),
         }
         delta = Delta(
-            self.files,
+            self.kept,
+            self.new,
             self.objects,
             int(record["summary"]["environments"]),
             int(record["summary"]["models"]),
@@ -212,6 +226,21 @@ class _Delta:
         )
         record["files"] = delta.digests
         return delta
+
+    def _put(self, files: Mapping[str, bytes | str]) -> None:
+        """Plan ``files``: new bytes, or a digest (a unit the cache served) kept."""
+        for path, value in files.items():
+            if isinstance(value, str):
+                self.kept[path] = value
+                self.new.pop(path, None)
+            else:
+                self.new[path] = value
+                self.kept.pop(path, None)
+
+    def _drop(self, path: str) -> None:
+        """Plan nothing at ``path`` (``KeyError`` when nothing is planned there)."""
+        if self.kept.pop(path, None) is None:
+            del self.new[path]
 
     def _input_file(self, path: str, state: Any) -> None:
         """Read the one entry an edit of ``models.yaml`` or an environment file changed."""
@@ -321,18 +350,18 @@ class _Delta:
             bake_bytes = (self.root / "rendered" / bake_path).read_bytes()
         except OSError:
             raise _NoDelta("rendered/images/docker-bake.hcl cannot be read") from None
-        if content_digest(bake_bytes) != self.files.get(bake_path):
+        if bake_path in self.new or content_digest(bake_bytes) != self.kept.get(bake_path):
             raise _NoDelta("rendered/images/docker-bake.hcl is not the recorded one")
         bake = replace_bake_target(bake_bytes.decode("utf-8"), model)
         if bake is None:
             raise _NoDelta(f"docker-bake.hcl has no single target {name}")
         places = [(env.spec.name, env.spec.namespace) for env in resolution.environments if name in self._models(env)]
         own = (f"base/{name}/", f"images/{name}/")
-        for old in [path for path in self.files if path.startswith(own)]:
-            del self.files[old]
-        self.files.update(files)
-        self.files.update(units.runbook_unit(model, places))
-        self.files.update(image_files([build_image(model)], bake))
+        for old in [path for path in [*self.kept, *self.new] if path.startswith(own)]:
+            self._drop(old)
+        self._put(files)
+        self._put(units.runbook_unit(model, places))
+        self._put(image_files([build_image(model)], bake))
         self.base_keys[name] = units.keys.bases[name]
         self.repositories[name] = repository
         where = [env for env, _ in places]
@@ -368,8 +397,8 @@ class _Delta:
             self.dirty[env_name] = (resolution, env, ns_object)
             self.new_shares.setdefault(env_name, {})[name] = blob
         for old in recorded["paths"]:
-            del self.files[old]
-        self.files.update(entry["files"])
+            self._drop(old)
+        self._put(entry["files"])
         self.objects += int(entry["objects"]) - int(recorded["objects"])
         self.units[env_name] = {**self.units[env_name], name: unit}
 
@@ -386,8 +415,8 @@ class _Delta:
         files = shared.files
         self.packs[env_name] = share_pack(units, {name: blobs[name] for name in names})
         for old in self.shared_paths[env_name]:
-            del self.files[old]
-        self.files.update(files)
+            self._drop(old)
+        self._put(files)
         self.shared_paths[env_name] = sorted(files)
 
 

@@ -14,7 +14,16 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.incremental.inputrecord import disk_tree_digest, now_ns, recorded_result, save_record, tree_digest_of
+from generator.incremental.inputrecord import (
+    RACY_NS,
+    InputStates,
+    disk_tree_digest,
+    input_states,
+    now_ns,
+    recorded_result,
+    save_record,
+    tree_digest_of,
+)
 from generator.write.fs import shared_lock
 from generator.write.planned import Kept, KeptUnavailable, TreeDiff
 from generator.write.read import diff_tree, last_recorded, last_written
@@ -104,13 +113,12 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
         delta = render_delta(root, cache, started)
         if delta is None:
             return None
-        planned = {path: Kept(value) if isinstance(value, str) else value for path, value in delta.files.items()}
         try:
-            diff = write_tree(root / "rendered", planned)
+            diff = write_tree(root / "rendered", delta.new, delta.kept)
         except KeptUnavailable:  # rendered/ no longer holds a file the record names: build it all
             return None
         _save_records(root, cache, started, delta.record, delta.referenced)
-        return _summary(len(planned), delta.objects, delta.environments, diff.changed)
+        return _summary(len(delta.kept) + len(delta.new), delta.objects, delta.environments, diff.changed)
     finally:
         gc.enable()
 
@@ -191,14 +199,19 @@ def _save_records(
     root: Path, cache: UnitCache, started: int, record: dict[str, Any], referenced: frozenset[str]
 ) -> None:
     """The delta record and the input records of ``render`` (the written tree, by its files'
-    digests) and ``validate``, after a write."""
+    digests) and ``validate``, after a write. The inputs' states are taken once, after the
+    write, for all three."""
     from generator.commands.delta import save_delta_record
 
-    save_delta_record(root, cache, record, started)
+    try:
+        states: InputStates | None = input_states(root, referenced, racy_after=started - RACY_NS)
+    except (OSError, ValueError):
+        states = None
+    save_delta_record(root, cache, record, started, states)
     summary = record["summary"]
     digests = record["files"]
     models, environments = int(summary["models"]), int(summary["environments"])
     tree, dirs = tree_digest_of(digests)
     result = {"files": len(digests), "objects": int(summary["objects"]), "environments": environments, "models": models}
-    save_record(root, "render", referenced, {**result, "tree": tree, "dirs": dirs}, started)
-    save_record(root, "validate", referenced, {"models": models, "environments": environments}, started)
+    save_record(root, "render", referenced, {**result, "tree": tree, "dirs": dirs}, started, states=states)
+    save_record(root, "validate", referenced, {"models": models, "environments": environments}, started, states=states)

@@ -22,6 +22,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,19 +72,41 @@ def fleet_state(root: Path, referenced: Iterable[str], *, racy_after: int | None
     """Every input's state and the newest mtime among the files. With ``racy_after``, a file
     modified after that time is recorded as ``[path, "racy"]``, a state no file has: a
     record holding it treats the file as changed."""
-    states: list[Any] = [str(root.resolve())]
+    states = input_states(root, referenced, racy_after=racy_after)
+    return (states.marked if racy_after is not None else states.plain), states.newest
+
+
+@dataclass(frozen=True)
+class InputStates:
+    """Every input's state, taken once for all the records a run saves: ``plain`` as
+    ``fleet_state`` gives it, ``marked`` with each file modified after ``racy_after`` as
+    ``[path, "racy"]``, and the newest mtime among the files."""
+
+    referenced: frozenset[str]
+    plain: list[Any]
+    marked: list[Any]
+    newest: int
+
+
+def input_states(root: Path, referenced: Iterable[str], *, racy_after: int | None = None) -> InputStates:
+    """``InputStates`` of the fleet at ``root``: each input read and hashed once."""
+    paths = sorted(set(referenced))
+    plain: list[Any] = [str(root.resolve())]
+    marked: list[Any] = list(plain)
     newest = 0
     env_dir = root / "environments"
     env_files = sorted(env_dir.glob("*.yaml")) if env_dir.is_dir() else []
     names = ["models.yaml", *(path.relative_to(root).as_posix() for path in env_files)]
-    for relative in [*names, "--", *sorted(set(referenced))]:
+    for relative in [*names, "--", *paths]:
         if relative == "--":
-            states.append(relative)
+            plain.append(relative)
+            marked.append(relative)
             continue
         state, mtime = path_state(root, relative)
-        states.append([relative, "racy"] if racy_after is not None and mtime >= racy_after else state)
+        plain.append(state)
+        marked.append([relative, "racy"] if racy_after is not None and mtime >= racy_after else state)
         newest = max(newest, mtime)
-    return states, newest
+    return InputStates(frozenset(paths), plain, marked, newest)
 
 
 def _record_path(root: Path, command: str) -> Path:
@@ -120,21 +143,32 @@ def recorded_result(root: Path, command: str) -> dict[str, Any] | None:
         return None
 
 
-def save_record(root: Path, command: str, referenced: Iterable[str], result: Mapping[str, Any], started: int) -> None:
+def save_record(
+    root: Path,
+    command: str,
+    referenced: Iterable[str],
+    result: Mapping[str, Any],
+    started: int,
+    *,
+    states: InputStates | None = None,
+) -> None:
     """Record ``result``; skipped when an input changed after ``started`` (a racy input).
-    Never fails: a cache that cannot be written is only a slower next run."""
+    ``states``: the inputs' states taken after the run (``input_states``), when the caller
+    has them for the same inputs. Never fails: a cache that cannot be written is only a
+    slower next run."""
     if cache_disabled():
         return
     with contextlib.suppress(OSError, ValueError, TypeError):
         paths = sorted(set(referenced))
-        state, newest = fleet_state(root, paths)
-        if newest >= started - RACY_NS:
+        if states is None or states.referenced != frozenset(paths):
+            states = input_states(root, paths)
+        if states.newest >= started - RACY_NS:
             return
         record = {
             "version": RECORD_VERSION,
             "fingerprint": generator_fingerprint(),
             "referenced": paths,
-            "inputs": state,
+            "inputs": states.plain,
             "result": dict(result),
         }
         write_atomic(_record_path(root, command), json.dumps(record, sort_keys=True).encode("utf-8"), durable=False)

@@ -75,20 +75,37 @@ def add_parents(path: str, dirs: dict[str, str]) -> None:
         head = head.rpartition("/")[0]
 
 
-def validate_plan(planned: Mapping[str, Content], *, kept_checked: bool = False) -> dict[str, str]:
+def validate_plan(
+    planned: Mapping[str, Content], *, kept_checked: bool = False, kept: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Reject paths that could escape the target or collide: a programming error. Returns
     the planned directories (as ``add_parents`` records them). ``kept_checked``: a ``Kept``
     entry's path is checked elsewhere (``write_tree`` plans one only where a tree it
-    verified holds that file, and every path in such a tree was planned or found there)."""
-    dirs: dict[str, str] = {}
+    verified holds that file, and every path in such a tree was planned or found there).
+    ``kept``: more ``Kept`` entries, as path -> digest (checked as ``kept_checked`` says)."""
+    kept = kept or {}
     for path, content in planned.items():
         if not (kept_checked and isinstance(content, Kept)):
             check_path(path)
             check_content(path, content)
-        add_parents(path, dirs)
-    clash = sorted(dirs.keys() & planned.keys())
+    if not kept_checked:
+        for path in kept:
+            check_path(path)
+    twice = planned.keys() & kept.keys()
+    if twice:
+        raise ValueError(f"planned path {min(twice)!r} twice")
+    # Each file's directory once, then walked up as ``add_parents`` does: most files share it.
+    holders = {path.rpartition("/")[0]: path for path in kept}
+    holders.update((path.rpartition("/")[0], path) for path in planned)
+    dirs: dict[str, str] = {}
+    for holder, path in holders.items():
+        head = holder
+        while head and head not in dirs:
+            dirs[head] = path
+            head = head.rpartition("/")[0]
+    clash = sorted(d for d in dirs if d in planned or d in kept)
     if clash:
-        inside = min(p for p in planned if p.startswith(f"{clash[0]}/"))
+        inside = min(p for p in [*planned, *kept] if p.startswith(f"{clash[0]}/"))
         raise ValueError(f"planned path {inside!r} is inside planned file {clash[0]}")
     return dirs
 

@@ -134,7 +134,7 @@ class TreeWriter:
             raise findings.io_error("write rendered/", exc) from None
         return digest
 
-    def _add_plan(self, planned: Mapping[str, Content], dirs: dict[str, str]) -> None:
+    def _add_plan(self, planned: Mapping[str, Content], dirs: dict[str, str], kept: Mapping[str, str]) -> None:
         """``write_tree``'s whole plan (already checked by ``validate_plan``, which found its
         directories ``dirs``): every ``Kept`` entry is found in a tree before anything is
         placed. What ``_add`` does file by file, in one pass over the plan for the usual case:
@@ -142,21 +142,23 @@ class TreeWriter:
         if self._done or self._planned:
             raise ValueError("write_tree's writer takes one whole plan")
         visible = self._visible.files
-        kept = self._kept.files if self._kept is not None else {}
-        digests: dict[str, str] = {}
+        held = self._kept.files if self._kept is not None else {}
+        digests: dict[str, str] = dict(kept)
         pending: list[str] = []  # held by the visible tree, not by the kept one: linked at commit
         place: list[str] = []
+        kept_entries = [(path, content.digest) for path, content in planned.items() if isinstance(content, Kept)]
+        for path, digest in [*kept.items(), *kept_entries]:
+            seen = visible.get(path)
+            other = held.get(path)
+            if seen is not None and seen[0] == digest:
+                if other is None or other[0] != digest:
+                    pending.append(path)
+            elif other is None or other[0] != digest:
+                raise KeptUnavailable(path)
+            # else the kept tree holds it: nothing to do
         for path, content in planned.items():
             if isinstance(content, Kept):
-                digest = digests[path] = content.digest
-                seen = visible.get(path)
-                other = kept.get(path)
-                if seen is not None and seen[0] == digest:
-                    if other is None or other[0] != digest:
-                        pending.append(path)
-                elif other is None or other[0] != digest:
-                    raise KeptUnavailable(path)
-                # else the kept tree holds it: nothing to do
+                digests[path] = content.digest
             else:
                 digests[path] = content_digest(content)
                 place.append(path)
@@ -432,16 +434,19 @@ def tree_writer(target: Path) -> Iterator[TreeWriter]:
         yield writer
 
 
-def write_tree(target: Path, planned: Mapping[str, Content]) -> TreeDiff:
+def write_tree(target: Path, planned: Mapping[str, Content], kept: Mapping[str, str] | None = None) -> TreeDiff:
     """Make ``target`` hold exactly ``planned``, replacing the whole tree atomically.
+    ``kept``: more of the plan, as path -> digest, each as ``Kept(digest)`` in ``planned``
+    would be (a plan of mostly recorded digests needs no ``Kept`` object per path).
 
     Returns how the disk differed before the write. Touches nothing when it already
     matched. Raises ``ModelfleetError`` for an empty plan or when the disk refuses, and
     ``KeptUnavailable``, before anything changes, for a ``Kept`` entry no tree holds.
     """
-    dirs = validate_plan(planned, kept_checked=True)
-    if not planned:
+    kept = kept or {}
+    dirs = validate_plan(planned, kept_checked=True, kept=kept)
+    if not planned and not kept:
         raise findings.empty_plan()
     with tree_writer(target) as writer:
-        writer._add_plan(planned, dirs)
+        writer._add_plan(planned, dirs, kept)
         return writer.commit()
