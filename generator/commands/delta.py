@@ -103,17 +103,19 @@ class _NoDelta(Exception):
     """The delta path cannot answer: render from scratch."""
 
 
-def render_delta(root: Path, cache: UnitCache, started: int) -> Delta | None:
-    """The plan after a small change of environment files, or None (render from scratch)."""
-    result = attempt_delta(root, cache, started)
+def render_delta(root: Path, cache: UnitCache, started: int, record: dict[str, Any] | None = None) -> Delta | None:
+    """The plan after a small change of environment files, or None (render from scratch).
+    ``record``: the delta record, when the caller has loaded it (``load_record``)."""
+    result = attempt_delta(root, cache, started, record)
     return result if isinstance(result, Delta) else None
 
 
-def attempt_delta(root: Path, cache: UnitCache, started: int) -> Delta | str:
+def attempt_delta(root: Path, cache: UnitCache, started: int, record: dict[str, Any] | None = None) -> Delta | str:
     """``render_delta``, or why the delta path declined."""
     if not cache.enabled:
         return "the cache is disabled"
-    record = load_record(root, cache)
+    if record is None:
+        record = load_record(root, cache)
     if record is None:
         return "no record of the last render by this generator"
     try:

@@ -14,6 +14,7 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator.errors import ModelfleetError
 from generator.incremental.inputrecord import (
     RACY_NS,
     InputStates,
@@ -24,10 +25,10 @@ from generator.incremental.inputrecord import (
     save_record,
     tree_digest_of,
 )
-from generator.write.fs import shared_lock
+from generator.write.fs import helper_name, shared_lock
 from generator.write.planned import Kept, KeptUnavailable, TreeDiff
 from generator.write.read import diff_tree, last_recorded, last_written
-from generator.write.tree import write_tree
+from generator.write.tree import TreeWriter, tree_writer, write_tree
 
 if TYPE_CHECKING:
     from generator.incremental.cache import UnitCache
@@ -107,20 +108,49 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
     (the record, the manifest's records, the plan) and rebuilds at most
     ``delta.MAX_CHANGED_UNITS`` units, so collecting would rescan those tables for nothing."""
     from generator.commands.delta import render_delta
+    from generator.incremental.deltarecord import load_record
 
     gc.disable()
     try:
-        delta = render_delta(root, cache, started)
-        if delta is None:
+        record = load_record(root, cache) if cache.enabled else None
+        if record is None:
             return None
-        try:
-            diff = write_tree(root / "rendered", delta.new, delta.kept)
-        except KeptUnavailable:  # rendered/ no longer holds a file the record names: build it all
-            return None
+        with contextlib.ExitStack() as stack:
+            writer = _writer_ahead(root / "rendered", stack)
+            delta = render_delta(root, cache, started, record)
+            if delta is None:
+                return None
+            try:
+                if writer is None:
+                    diff = write_tree(root / "rendered", delta.new, delta.kept)
+                else:
+                    writer.add_plan(delta.new, delta.kept)
+                    diff = writer.commit()
+            except KeptUnavailable:  # rendered/ no longer holds a file the record names: build it all
+                return None
         _save_records(root, cache, started, delta.record, delta.referenced)
         return _summary(len(delta.kept) + len(delta.new), delta.objects, delta.environments, diff.changed)
     finally:
         gc.enable()
+
+
+def _writer_ahead(target: Path, stack: contextlib.ExitStack) -> TreeWriter | None:
+    """The writer of ``target`` opened before the delta path plans, so that a forked child
+    checks both trees meanwhile (``generator.write.ahead``); None where there is no tree to
+    check or the writer cannot be opened (``write_tree`` then says why, if it comes to it).
+    Only where the last write left its lock file and no leftovers: a render the delta path
+    declines, and a finding then stops, changes nothing on disk."""
+    if target.is_symlink() or not target.is_dir():
+        return None
+    lock = target.parent / helper_name(target, "lock")
+    leftovers = (helper_name(target, "tmp-"), helper_name(target, "old-"))
+    if not lock.is_file() or any(p.name.startswith(leftovers) for p in target.parent.iterdir()):
+        return None
+    try:
+        writer: TreeWriter = stack.enter_context(tree_writer(target, ahead=True))
+    except ModelfleetError:
+        return None
+    return writer
 
 
 def _check_streamed(root: Path, cache: UnitCache, progress: UnitProgress | None) -> str:

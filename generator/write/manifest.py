@@ -148,13 +148,12 @@ def _unnames(block: bytes, count: int) -> list[str]:
 def _encode_tree(tree: Tree, base: Tree | None) -> tuple[dict[str, Any], list[bytes]]:
     files, dirs, racy = tree
     shared = base[0] if base is not None else {}
-    changed = [(p, f) for p, f in files.items() if shared.get(p) != f]
+    changed = {p: f for p, f in files.items() if shared.get(p) != f} if shared else files
     absent = [p for p in shared if p not in files]
-    inodes, sizes = [f[1] for _, f in changed], [f[2] for _, f in changed]
-    mtimes, ctimes = [f[3] for _, f in changed], [f[4] for _, f in changed]
+    digests, inodes, sizes, mtimes, ctimes = zip(*changed.values(), strict=True) if changed else ((),) * 5
     blocks = [
-        _names(p for p, _ in changed),
-        "".join(f[0] for _, f in changed).encode("ascii"),
+        _names(changed),
+        "".join(digests).encode("ascii"),
         _ints((inodes, sizes, mtimes, ctimes)),
         _names(absent),
         _names(dirs),

@@ -115,10 +115,14 @@ def verify(root: Path, record: Record, clock: int | None, shared: Record | None 
     finally:
         os.close(fd)
     if clock is not None:
-        record.racy = {
-            p for p in record.racy if (record.files[p][4] if p in record.files else record.dirs[p][2]) >= clock
-        }
+        settle(record, clock)
     return True
+
+
+def settle(record: Record, clock: int) -> None:
+    """Drop the racy mark of each path no longer racy by ``clock`` (the file system's time
+    before a check that found the record true)."""
+    record.racy = {p for p in record.racy if (record.files[p][4] if p in record.files else record.dirs[p][2]) >= clock}
 
 
 def scan(root: Path, clock: int | None) -> Record:

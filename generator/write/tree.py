@@ -27,6 +27,7 @@ from pathlib import Path
 
 from generator.digest import content_digest
 from generator.write import findings, fs, manifest, record
+from generator.write.ahead import Ahead, Verified
 from generator.write.planned import (
     Content,
     Kept,
@@ -75,35 +76,66 @@ class TreeWriter:
         self._affected: set[int] = set()  # inodes whose link count this writer changed
         self._done = False  # committed: no more files
         self._swapped = False  # the stage is rendered/ now
+        self._clock = 0  # the file system's time before the records were checked
+        self._loaded: manifest.Manifest | None = None  # the records, until checked (``_ready``)
+        self._ahead: Ahead | None = None  # a forked check of them under way
 
     @classmethod
-    def _open(cls, target: Path, lock_fd: int) -> TreeWriter:
-        """Under the lock: clean up, then find what each tree holds."""
+    def _open(cls, target: Path, lock_fd: int, *, ahead: bool = False) -> TreeWriter:
+        """Under the lock: clean up, then find what each tree holds (``ahead``: in a forked
+        child, while the caller plans; see ``generator.write.ahead``)."""
         writer = cls(target, lock_fd)
         fs.remove_leftovers(target)
-        clock = fs.clock(lock_fd)
-        loaded = manifest.load(target)
+        writer._clock = fs.clock(lock_fd)
+        loaded = writer._loaded = manifest.load(target)
         writer._flagged = loaded.kept is not None
-        if loaded.visible is not None and record.verify(target, loaded.visible, clock):
-            writer._visible = loaded.visible
-        else:
-            writer._visible = record.scan(target, clock)
-            writer._visible_scanned = True
-        kept = loaded.kept
-        visible = writer._visible
-        if kept is not None and "" in visible.dirs and record.verify(writer._kept_path, kept, clock, visible):
-            writer._kept = kept
-            writer._stage = writer._kept_path
-        else:
-            if writer._flagged:
-                manifest.invalidate(target)
-                writer._flagged = False
-            if os.path.lexists(writer._kept_path):
-                fs.remove(writer._kept_path)
+        if ahead and loaded.visible is not None:
+            writer._ahead = Ahead.start(target, writer._kept_path, loaded.visible, loaded.kept, lock_fd)
+        if writer._ahead is None:
+            writer._ready()
         return writer
+
+    def _ready(self) -> None:
+        """Know what each tree holds: the records checked (here, or the forked child's answer)."""
+        loaded, self._loaded = self._loaded, None
+        if loaded is None:
+            return
+        target, clock = self._target, self._clock
+        verified: Verified | None = None
+        if self._ahead is not None:
+            verified = self._ahead.result()
+            self._ahead = None
+            if verified is not None and not verified.visible:
+                verified = None  # the visible tree is scanned: the kept one is checked against that
+        if verified is not None and loaded.visible is not None:
+            record.settle(loaded.visible, clock)
+            self._visible = loaded.visible
+        elif loaded.visible is not None and record.verify(target, loaded.visible, clock):
+            self._visible = loaded.visible
+        else:
+            self._visible = record.scan(target, clock)
+            self._visible_scanned = True
+        kept = loaded.kept
+        visible = self._visible
+        if verified is not None:
+            trusted = kept is not None and verified.kept
+            if trusted and kept is not None:
+                record.settle(kept, clock)
+        else:
+            trusted = kept is not None and "" in visible.dirs and record.verify(self._kept_path, kept, clock, visible)
+        if trusted:
+            self._kept = kept
+            self._stage = self._kept_path
+        else:
+            if self._flagged:
+                manifest.invalidate(target)
+                self._flagged = False
+            if os.path.lexists(self._kept_path):
+                fs.remove(self._kept_path)
 
     def holds(self, path: str, digest: str) -> bool:
         """True when ``Kept(digest)`` can be planned at ``path``: a tree holds those bytes there."""
+        self._ready()
         for known in (self._visible, self._kept):
             if known is not None and path in known.files and known.files[path][0] == digest:
                 return True
@@ -117,7 +149,17 @@ class TreeWriter:
         anything is planned at ``path``) for a ``Kept`` no tree holds."""
         check_path(path)
         check_content(path, content)
+        self._ready()
         return self._add(path, content)
+
+    def add_plan(self, planned: Mapping[str, Content], kept: Mapping[str, str] | None = None) -> None:
+        """``write_tree``'s plan, whole (``kept``: more of it, as path -> digest), into a
+        writer that has been given nothing yet; ``KeptUnavailable`` before anything is placed."""
+        kept = kept or {}
+        dirs = validate_plan(planned, kept_checked=True, kept=kept)
+        if not planned and not kept:
+            raise findings.empty_plan()
+        self._add_plan(planned, dirs, kept)
 
     def _add(self, path: str, content: Content) -> str:
         if self._done:
@@ -141,6 +183,7 @@ class TreeWriter:
         a plan of recorded digests (the delta path's) is mostly files the visible tree holds."""
         if self._done or self._planned:
             raise ValueError("write_tree's writer takes one whole plan")
+        self._ready()
         visible = self._visible.files
         held = self._kept.files if self._kept is not None else {}
         digests: dict[str, str] = dict(kept)
@@ -347,6 +390,7 @@ class TreeWriter:
             raise ValueError("this tree writer has committed")
         if not self._planned:
             raise findings.empty_plan()
+        self._ready()
         self._done = True
         try:
             return self._commit()
@@ -399,6 +443,9 @@ class TreeWriter:
     def _close(self) -> None:
         """Leaving without a commit: remove a temporary tree; a kept tree changed in place
         stays, untrusted (its flag was cleared before its first change)."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
         if self._stage_fd is not None:
             os.close(self._stage_fd)
             self._stage_fd = None
@@ -418,16 +465,17 @@ def _build(writer: TreeWriter) -> None:
 
 
 @contextlib.contextmanager
-def tree_writer(target: Path) -> Iterator[TreeWriter]:
+def tree_writer(target: Path, *, ahead: bool = False) -> Iterator[TreeWriter]:
     """Hold the writers' lock and stream a plan into ``target``: ``writer.add(path, bytes
-    or Kept)`` for every file, then ``writer.commit()``. Leaving without a commit (or on an
-    exception) leaves ``target`` untouched."""
+    or Kept)`` for every file (or ``writer.add_plan``), then ``writer.commit()``. Leaving
+    without a commit (or on an exception) leaves ``target`` untouched. ``ahead``: the trees
+    are checked by a forked child while the caller plans (``generator.write.ahead``)."""
     if target.is_symlink():
         raise findings.symlink_refused(target)
     with contextlib.ExitStack() as stack:
         try:
             lock_fd = stack.enter_context(fs.locked(target))
-            writer = TreeWriter._open(target, lock_fd)
+            writer = TreeWriter._open(target, lock_fd, ahead=ahead)
         except OSError as exc:
             raise findings.io_error("write rendered/", exc) from None
         stack.callback(writer._close)
