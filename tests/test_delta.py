@@ -210,6 +210,30 @@ def test_successive_edits_of_every_kind_follow_the_record(
     capsys.readouterr()
 
 
+def test_a_unit_back_in_a_state_of_three_renders_ago_takes_the_delta_path(
+    recorded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache serves the unit of a state rendered three renders ago, whose files neither
+    rendered/ nor the kept tree holds any more: the delta path builds it (planning it by its
+    digests was a Kept no tree held, and a render from scratch) and the tree is exact."""
+
+    def no_full_render(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the full pipeline ran")
+
+    path, old, _ = LOCAL_EDITS["maxReplicas"]
+    values = ["scaling: {maxReplicas: 61}", "scaling: {maxReplicas: 62}", old]
+    current = old
+    for value in values:
+        _edit(recorded / path, current, value)
+        current = value
+        _age(recorded)  # outside the racy window: units stored, the record saved
+        with monkeypatch.context() as patch:
+            patch.setattr(pipeline, "render", no_full_render)
+            assert main(["--root", str(recorded), "render"]) == 0, value
+        assert _tree(recorded) == pipeline.render(recorded).plan.files, value
+    capsys.readouterr()
+
+
 def _switch_off(root: Path) -> None:
     _edit(root / STAGING, "support-llm:\n    scaling: {maxReplicas: 2}", "support-llm:\n    enabled: false")
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,15 +103,29 @@ class _NoDelta(Exception):
     """The delta path cannot answer: render from scratch."""
 
 
-def render_delta(root: Path, cache: UnitCache, started: int, record: dict[str, Any] | None = None) -> Delta | None:
+def render_delta(
+    root: Path,
+    cache: UnitCache,
+    started: int,
+    record: dict[str, Any] | None = None,
+    holds: Callable[[str, str], bool] | None = None,
+) -> Delta | None:
     """The plan after a small change of environment files, or None (render from scratch).
     ``record``: the delta record, when the caller has loaded it (``load_record``)."""
-    result = attempt_delta(root, cache, started, record)
+    result = attempt_delta(root, cache, started, record, holds)
     return result if isinstance(result, Delta) else None
 
 
-def attempt_delta(root: Path, cache: UnitCache, started: int, record: dict[str, Any] | None = None) -> Delta | str:
-    """``render_delta``, or why the delta path declined."""
+def attempt_delta(
+    root: Path,
+    cache: UnitCache,
+    started: int,
+    record: dict[str, Any] | None = None,
+    holds: Callable[[str, str], bool] | None = None,
+) -> Delta | str:
+    """``render_delta``, or why the delta path declined. ``holds(path, digest)``: whether
+    rendered/'s trees hold those bytes there (``TreeWriter.may_hold``), so that a unit the
+    cache serves is planned by its digests; by default only the recorded tree is known."""
     if not cache.enabled:
         return "the cache is disabled"
     if record is None:
@@ -119,7 +133,7 @@ def attempt_delta(root: Path, cache: UnitCache, started: int, record: dict[str, 
     if record is None:
         return "no record of the last render by this generator"
     try:
-        return _Delta(root, cache, started, record).run()
+        return _Delta(root, cache, started, record, holds).run()
     except _NoDelta as exc:
         return str(exc)
     except ModelfleetError as exc:
@@ -152,8 +166,17 @@ class _Touched:
 
 
 class _Delta:
-    def __init__(self, root: Path, cache: UnitCache, started: int, record: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        cache: UnitCache,
+        started: int,
+        record: dict[str, Any],
+        holds: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.root, self.cache, self.started, self.record = root, cache, started, record
+        written: dict[str, str] = record["files"]  # what the last render wrote
+        self.holds = holds or (lambda path, digest: written.get(path) == digest)
         self.kept: dict[str, str] = dict(record["files"])  # path -> digest: planned as kept
         self.new: dict[str, bytes] = {}  # path -> the rebuilt bytes
         self.objects = int(record["summary"]["objects"])
@@ -228,6 +251,9 @@ class _Delta:
         )
         record["files"] = delta.digests
         return delta
+
+    def _held(self, files: Mapping[str, str]) -> bool:
+        return all(self.holds(path, digest) for path, digest in files.items())
 
     def _put(self, files: Mapping[str, bytes | str]) -> None:
         """Plan ``files``: new bytes, or a digest (a unit the cache served) kept."""
@@ -323,7 +349,9 @@ class _Delta:
         self.clean = self.clean | validation.clean_secrets
         if not validation.referenced <= set(self.record["referenced"]):
             raise _NoDelta(f"{name} points at files the last render did not read")
-        units = Render(self.root, resolution, self.cache, self.started, sink=None, holds=lambda files: True)
+        # A unit the cache serves is planned by its digests only where rendered/ holds them (a
+        # unit back in a state of three or more renders ago is in neither tree): else it is built.
+        units = Render(self.root, resolution, self.cache, self.started, sink=None, holds=self._held)
         model = resolution.base[0]
         built = units.base_unit(model)
         if built is None:

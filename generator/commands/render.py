@@ -117,7 +117,7 @@ def _render_delta(root: Path, cache: UnitCache, started: int) -> str | None:
             return None
         with contextlib.ExitStack() as stack:
             writer = _writer_ahead(root / "rendered", stack)
-            delta = render_delta(root, cache, started, record)
+            delta = render_delta(root, cache, started, record, writer.may_hold if writer is not None else None)
             if delta is None:
                 return None
             try:

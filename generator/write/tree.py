@@ -133,6 +133,17 @@ class TreeWriter:
             if os.path.lexists(self._kept_path):
                 fs.remove(self._kept_path)
 
+    def may_hold(self, path: str, digest: str) -> bool:
+        """``holds`` without waiting for the trees' check: what their records say. A ``Kept``
+        planned on it is still checked when added (``KeptUnavailable`` before any change)."""
+        loaded = self._loaded
+        if loaded is None:
+            return self.holds(path, digest)
+        for known in (loaded.visible, loaded.kept):
+            if known is not None and path in known.files and known.files[path][0] == digest:
+                return True
+        return False
+
     def holds(self, path: str, digest: str) -> bool:
         """True when ``Kept(digest)`` can be planned at ``path``: a tree holds those bytes there."""
         self._ready()
