@@ -15,7 +15,7 @@ from generator.build.compose import ComposeEntry, compose_document, validate_com
 from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_sli
 from generator.build.gitops import gitops_objects, slowest_of
 from generator.build.identity import common_labels, image_reference, image_repository
-from generator.build.monitoring import environment_rule, rule_proof
+from generator.build.monitoring import ModelRules, environment_rule, model_rules, rule_proof
 from generator.build.overview import model_row
 from generator.build.platform import dashboards_namespace
 from generator.build.scaling import model_adapter_rules
@@ -42,12 +42,13 @@ from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedMode
 from generator.spec.gitops import shard_by, sharding
 
 
-def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
+def model_objects(model: ResolvedModel, root: Path, rules: ModelRules | None = None) -> ModelObjects:
     """The objects of one model. Alert rules exist only in an environment (their queries are
-    scoped to its namespace), so the overlay adds them to the base."""
+    scoped to its namespace), so the overlay adds them to the base; ``rules``: the model's
+    ``model_rules`` there, when known."""
     objects = [*build_workload(model, root), model_dashboard(model)]
     if model.environment is not None:
-        objects.append(environment_rule(model))
+        objects.append(environment_rule(model, rules))
     return ModelObjects(
         model=model.name,
         image_name=image_repository(model),
@@ -118,7 +119,8 @@ def build_unit(
 ) -> BuiltUnit:
     """One model in one environment, checked on its own (``ModelfleetError`` when it cannot
     be built)."""
-    built = model_objects(model, root)
+    rules = model_rules(model)
+    built = model_objects(model, root, rules)
     received = tuple(namespaced(obj, env.spec.namespace) for obj in built.objects)
     adapter = adapter_values(model_adapter_rules(model, sli_for(model, env.spec.namespace)))
     findings = environment_findings(env, received, adapter, allowed)
@@ -128,7 +130,7 @@ def build_unit(
         part = overlay_part(item, model.name)
     else:
         part = model_overlay_part(item, model.name)
-    files = {**part.files, **proof_files(rule_proof(model))}
+    files = {**part.files, **proof_files(rule_proof(model, rules))}
     entry = {
         "files": files,
         "resources": part.resources,
