@@ -190,7 +190,9 @@ def _validate(
 ) -> ResolvedModel:
     provenance = Provenance(layers, entry, merge)
     try:
-        spec = ModelSpec.model_validate(merge.data, context=validation_context(parsed.root, parsed.paths))
+        spec = ModelSpec.model_validate(
+            merge.data, context=validation_context(parsed.root, parsed.paths, parsed.passed)
+        )
     except ValidationError as exc:
         merge = provenance.merge()
 
