@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.build.compose import ComposeEntry, compose_document, validate_compose
-from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_sli
+from generator.build.dashboard import dashboard_configmap, model_dashboard_text
 from generator.build.gitops import gitops_objects, slowest_of
 from generator.build.identity import common_labels, image_reference, image_repository
 from generator.build.monitoring import ModelRules, environment_rule, model_rules, rule_proof
@@ -59,7 +59,7 @@ def model_objects(model: ResolvedModel, root: Path, rules: ModelRules | None = N
 
 def model_dashboard(model: ResolvedModel) -> KubeObject:
     """The model's Grafana dashboard, as a ConfigMap the Grafana sidecar discovers."""
-    return dashboard_configmap(model, dashboard(model, dashboard_sli(model)), common_labels(model))
+    return dashboard_configmap(model, model_dashboard_text(model), common_labels(model))
 
 
 def namespace_object(env: ResolvedEnvironment, fleet: str) -> KubeObject:
@@ -195,9 +195,7 @@ def shared_files(
     files.update(platform_files({name: adapter}))
     startups = {n: int(s["startup"]) for n, s in zip(names, shares, strict=True)}
     gitops = tuple(
-        gitops_objects(
-            resolution, env, slowest_startup=slowest_of(startups.values()), shards=shards, startups=startups
-        )
+        gitops_objects(resolution, env, slowest_startup=slowest_of(startups.values()), shards=shards, startups=startups)
     )
     findings = check_gitops(name, gitops)
     files.update(gitops_file(name, gitops))

@@ -361,12 +361,34 @@ def dashboard_text(dashboard: dict[str, Any]) -> str:
     return text
 
 
-def dashboard_configmap(model: ResolvedModel, dashboard: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
-    """A v1 ConfigMap holding ``dashboard``, labelled for the Grafana sidecar's default
-    discovery label ``grafana_dashboard: "1"`` and the platform's dashboard settings. In a
-    namespace of its own (``platform.dashboards.namespace``) its name carries the models'
-    namespace, so the dashboards of two environments in one cluster stay apart."""
-    text = dashboard_text(dashboard)
+# (model name, its spec and its fleet as JSON) -> its dashboard's text, oldest first. The
+# dashboard reads nothing else (one dashboard serves every environment), so a model's base
+# and its units, which a render builds one after another, share one entry.
+_MODEL_TEXTS: dict[tuple[str, str, str], str] = {}
+_MODEL_TEXTS_MAX = 1 << 4
+
+
+def model_dashboard_text(model: ResolvedModel) -> str:
+    """``dashboard_text`` of ``model``'s dashboard, built once for its base and its units."""
+    key = (model.name, model.spec.model_dump_json(), model.fleet.model_dump_json())
+    text = _MODEL_TEXTS.get(key)
+    if text is None:
+        text = dashboard_text(dashboard(model, dashboard_sli(model)))
+        if len(_MODEL_TEXTS) >= _MODEL_TEXTS_MAX:
+            del _MODEL_TEXTS[next(iter(_MODEL_TEXTS))]
+        _MODEL_TEXTS[key] = text
+    return text
+
+
+def dashboard_configmap(
+    model: ResolvedModel, dashboard: dict[str, Any] | str, labels: dict[str, str]
+) -> dict[str, Any]:
+    """A v1 ConfigMap holding ``dashboard`` (or its ``dashboard_text``), labelled for the
+    Grafana sidecar's default discovery label ``grafana_dashboard: "1"`` and the platform's
+    dashboard settings. In a namespace of its own (``platform.dashboards.namespace``) its name
+    carries the models' namespace, so the dashboards of two environments in one cluster stay
+    apart."""
+    text = dashboard if isinstance(dashboard, str) else dashboard_text(dashboard)
     platform = platform_settings(model)
     env = model.environment
     metadata: dict[str, Any] = {
