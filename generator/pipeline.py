@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build.compose import compose_entry
 from generator.build.image import build_bake, build_image
 from generator.build.overview import Overview, unit_row
 from generator.build.overviewdoc import overview_readme
@@ -56,15 +55,14 @@ from generator.read.load import Document, Sources, load_fleet
 from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.units import (
-    SharedFiles,
+    ClosedEnvironment,
+    ClosingEnvironment,
     adapter_values,
     allowed_images,
     environment_findings,
     model_objects,
     namespace_object,
     overview_model,
-    share,
-    shared_files,
 )
 from generator.validation import validate_sources
 from generator.write.planned import Kept
@@ -204,57 +202,6 @@ class _Environment:
     objects: int = 1  # the namespace
     settled: bool = True
     broken: Finding | None = None  # the first unit that could not be built: the environment's finding
-
-
-@dataclass(frozen=True)
-class _Closed:
-    """An environment closed: each model's compose entry, each unit's share, and the shared
-    files built (None: the cache holds them; findings: they cannot be built)."""
-
-    composed: dict[str, Any]
-    shares: list[dict[str, Any]]
-    built: SharedFiles | list[Finding] | None
-
-
-@dataclass(frozen=True)
-class _Closing:
-    """An environment whose units are all in, with the cache's answers for its shared parts."""
-
-    env: ResolvedEnvironment
-    ns_object: KubeObject
-    entries: list[dict[str, Any]]  # each model's unit entry, without bytes
-    compose_key: str
-    composed: dict[str, Any] | None  # the cached compose entries
-    shared_key: str
-    stored: dict[str, str] | None  # the cached shared files (path -> digest)
-    usable: dict[str, str] | None  # ``stored``, when they can be planned by digest
-
-    @property
-    def todo(self) -> bool:
-        return self.composed is None or self.usable is None
-
-    def close(self, resolution: Resolution, root: Path, *, keep: bool) -> _Closed:
-        """The compose entries (a model's reads the environment's settings, the model and its
-        place among the environment's models), the shares, and the shared files; ``keep``:
-        with the documents they hold (else only the files and findings)."""
-        env = self.env
-        composed = self.composed
-        if composed is None:
-            entries = (compose_entry(m, root, env_name=env.spec.name, index=i) for i, m in enumerate(env.models))
-            composed = {e.model: list(e) for e in entries}
-        shares = [
-            share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
-            for entry, model in zip(self.entries, env.models, strict=True)
-        ]
-        built: SharedFiles | list[Finding] | None = None
-        if self.usable is None:
-            try:
-                built = shared_files(resolution, env, self.ns_object, shares)
-            except ModelfleetError as exc:
-                built = exc.findings
-            else:
-                built = built if keep else SharedFiles(built.files, (), {}, {}, built.findings)
-        return _Closed(composed, shares, built)
 
 
 class Render:
@@ -502,7 +449,7 @@ class Render:
         else:
             # The render only waits meanwhile: one worker more than it may use keeps every core
             # busy when the environments do not divide evenly (three on two cores).
-            work = functools.partial(_Closing.close, resolution=self.resolution, root=self.root, keep=False)
+            work = functools.partial(ClosingEnvironment.close, resolution=self.resolution, root=self.root, keep=False)
             done = fork_map(work, todo, min(len(todo), jobs + 1))
             closed = {id(plan): result for plan, result in zip(todo, done, strict=True)}
         return sum(
@@ -510,7 +457,7 @@ class Render:
             for state, plan in zip(opened, plans, strict=True)
         )
 
-    def _closing(self, state: _Environment) -> _Closing | None:
+    def _closing(self, state: _Environment) -> ClosingEnvironment | None:
         """What closing ``state`` takes: its units' entries and the cache's answers, or None
         when a unit could not be built."""
         if state.broken is not None:
@@ -523,9 +470,9 @@ class Render:
         stored = self.cache.get(shared_key, is_digests)
         usable = stored if self._usable(stored) and not self.keep else None
         entries = [state.entries[model.name] for model in env.models]
-        return _Closing(env, state.ns_object, entries, compose_key, composed, shared_key, stored, usable)
+        return ClosingEnvironment(env, state.ns_object, entries, compose_key, composed, shared_key, stored, usable)
 
-    def _close(self, state: _Environment, plan: _Closing, closed: _Closed | None) -> int:
+    def _close(self, state: _Environment, plan: ClosingEnvironment, closed: ClosedEnvironment | None) -> int:
         """Emit the environment's shared files (built in ``closed``, or from the cache); its
         object count."""
         env, name = state.env, state.env.spec.name

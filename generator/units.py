@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.build.compose import ComposeEntry, compose_document, validate_compose
+from generator.build.compose import ComposeEntry, compose_document, compose_entry, validate_compose
 from generator.build.dashboard import dashboard_configmap, model_dashboard_text
 from generator.build.gitops import gitops_objects, slowest_of
 from generator.build.identity import common_labels, image_reference, image_repository
@@ -25,7 +25,7 @@ from generator.build.workload import KubeObject, build_workload
 from generator.check.controllers import controller_findings
 from generator.check.policy import image_allowlist, policy_findings
 from generator.check.schemas import check_environment, check_gitops
-from generator.errors import Finding
+from generator.errors import Finding, ModelfleetError
 from generator.output.overlay import ModelObjects, file_stem, namespaced, overlay
 from generator.output.plan import (
     OverlayPart,
@@ -205,3 +205,55 @@ def shared_files(
         raise RuntimeError(f"rendered/compose/{name}.yaml breaks the compose-spec schema: {problems[0]}")
     files.update(compose_files(name, compose))
     return SharedFiles(files, gitops, compose, adapter, findings)
+
+
+@dataclass(frozen=True)
+class ClosedEnvironment:
+    """An environment closed: each model's compose entry, each unit's share, and the shared
+    files built (None: the cache holds them; findings: they cannot be built)."""
+
+    composed: dict[str, Any]
+    shares: list[dict[str, Any]]
+    built: SharedFiles | list[Finding] | None
+
+
+@dataclass(frozen=True)
+class ClosingEnvironment:
+    """An environment whose units are all in, with the cache's answers for its shared parts:
+    what ``close`` needs, in the render or in a worker (``pipeline.Render._close_all``)."""
+
+    env: ResolvedEnvironment
+    ns_object: KubeObject
+    entries: list[dict[str, Any]]  # each model's unit entry, without bytes
+    compose_key: str
+    composed: dict[str, Any] | None  # the cached compose entries
+    shared_key: str
+    stored: dict[str, str] | None  # the cached shared files (path -> digest)
+    usable: dict[str, str] | None  # ``stored``, when they can be planned by digest
+
+    @property
+    def todo(self) -> bool:
+        return self.composed is None or self.usable is None
+
+    def close(self, resolution: Resolution, root: Path, *, keep: bool) -> ClosedEnvironment:
+        """The compose entries (a model's reads the environment's settings, the model and its
+        place among the environment's models), the shares, and the shared files; ``keep``:
+        with the documents they hold (else only the files and findings)."""
+        env = self.env
+        composed = self.composed
+        if composed is None:
+            entries = (compose_entry(m, root, env_name=env.spec.name, index=i) for i, m in enumerate(env.models))
+            composed = {e.model: list(e) for e in entries}
+        shares = [
+            share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
+            for entry, model in zip(self.entries, env.models, strict=True)
+        ]
+        built: SharedFiles | list[Finding] | None = None
+        if self.usable is None:
+            try:
+                built = shared_files(resolution, env, self.ns_object, shares)
+            except ModelfleetError as exc:
+                built = exc.findings
+            else:
+                built = built if keep else SharedFiles(built.files, (), {}, {}, built.findings)
+        return ClosedEnvironment(composed, shares, built)

@@ -168,10 +168,11 @@ def install_unit_fault(fault: dict[str, Any]) -> None:
     builds them (a render's forked worker inherits the fault): ``"signal"`` (the process
     kills itself with ``fault["signal"]``), ``"interrupt"`` (Ctrl-C reached it), ``"raise"``
     (a bug) or ``"finding"`` (it cannot be built: a ``ModelfleetError``)."""
-    from generator import fanout, pipeline
+    from generator import fanout
+    from generator import units as unit_builders
     from generator.errors import Finding, ModelfleetError
 
-    shared = pipeline.shared_files
+    shared = unit_builders.shared_files  # closing an environment calls it, in the render or a worker
     environments = set(fault.get("environments", []))
 
     def faulty_shared(resolution: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
@@ -184,7 +185,7 @@ def install_unit_fault(fault: dict[str, Any]) -> None:
             fire(fault)
         return shared(resolution, env, *args, **kwargs)
 
-    pipeline.shared_files = faulty_shared  # type: ignore[assignment]
+    unit_builders.shared_files = faulty_shared  # type: ignore[assignment]
 
     original = fanout.build_unit  # the render and its workers both build units through fanout.fresh_unit
     units = {tuple(unit) for unit in fault.get("units", [])}

@@ -352,7 +352,7 @@ def test_a_file_check_passed_once_is_not_repeated_but_a_failure_is_reported_ever
         f"    config: {{files: [svc/good.json, {name}]}}\n"
         for i, name in enumerate(["svc/bad.json", "svc/good.json", "svc/bad.json"])
     )
-    (tmp_path / "models.yaml").write_text(FLEET.split("models:\n")[0] + "models:\n" + models)
+    (tmp_path / "models.yaml").write_text(FLEET.split("models:\n", maxsplit=1)[0] + "models:\n" + models)
     (tmp_path / "environments").mkdir()
     (tmp_path / "environments" / "dev.yaml").write_text(ENV)
     with pytest.raises(ModelfleetError) as info:
