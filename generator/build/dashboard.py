@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -335,30 +334,9 @@ def dashboard(model: ResolvedModel, sli: Sli) -> dict[str, Any]:
     }
 
 
-# BLAKE2b-256 of a dashboard's compact JSON -> its indented text, zlib-compressed (a tenth of
-# its 20 KB), oldest first. A model's base and units share one dashboard, and a render goes
-# model by model, so the last few dozen are all that recur.
-_TEXTS: dict[bytes, bytes] = {}
-_TEXTS_MAX = 1 << 6
-
-
 def dashboard_text(dashboard: dict[str, Any]) -> str:
-    """``dashboard`` as indented JSON with sorted keys, serialised once per distinct dashboard.
-
-    ``json.dumps`` with ``indent`` runs the pure-Python encoder; the compact form (C encoder,
-    the same keys, values and order) identifies the dashboard much faster.
-    """
-    key = hashlib.blake2b(
-        json.dumps(dashboard, sort_keys=True, separators=(",", ":")).encode("utf-8"), digest_size=32
-    ).digest()
-    packed = _TEXTS.get(key)
-    if packed is not None:
-        return zlib.decompress(packed).decode("utf-8")
-    text = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
-    if len(_TEXTS) >= _TEXTS_MAX:
-        del _TEXTS[next(iter(_TEXTS))]
-    _TEXTS[key] = zlib.compress(text.encode("utf-8"), 1)
-    return text
+    """``dashboard`` as indented JSON with sorted keys (what Grafana's file provisioning reads)."""
+    return json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
 
 
 # (model name, its spec and its fleet as JSON) -> its dashboard's text, oldest first. The
