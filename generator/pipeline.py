@@ -14,6 +14,7 @@ and the tests).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.build.compose import compose_entry
 from generator.build.image import build_bake, build_image
 from generator.build.overview import Overview, unit_row
 from generator.build.overviewdoc import overview_readme
@@ -55,14 +55,14 @@ from generator.read.load import Document, Sources, load_fleet
 from generator.read.rawschema import sources_findings
 from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedModel
 from generator.units import (
+    ClosedEnvironment,
+    ClosingEnvironment,
     adapter_values,
     allowed_images,
     environment_findings,
     model_objects,
     namespace_object,
     overview_model,
-    share,
-    shared_files,
 )
 from generator.validation import validate_sources
 from generator.write.planned import Kept
@@ -293,7 +293,7 @@ class Render:
                 self.emit(book if isinstance(book, dict) else self.runbook_unit(model, where.get(model.name, [])))
         if self.base_errors:
             raise ModelfleetError(self.base_errors)
-        objects = sum(self._close(state) for state in opened) if shard.models is None else 0
+        objects = self._close_all(opened, total) if shard.models is None else 0
         if not self.checked_alone:
             for state in opened:
                 if state.broken is None:
@@ -438,35 +438,63 @@ class Render:
         if self.keep:
             state.received.extend(received)
 
-    def _close(self, state: _Environment) -> int:
-        """Emit the environment's shared files from its units' shares; its object count."""
-        env, name = state.env, state.env.spec.name
+    def _close_all(self, opened: list[_Environment], units: int) -> int:
+        """Close every environment; their shared files are built in forked workers when
+        several need building (the same files: each is a function of its units' shares)."""
+        plans = [self._closing(state) for state in opened]
+        todo = [plan for plan in plans if plan is not None and plan.todo]
+        jobs = self.jobs if self.jobs is not None else render_jobs(units)
+        if self.keep or jobs < 2 or len(todo) < 2 or not hasattr(os, "fork"):
+            closed = {id(plan): plan.close(self.resolution, self.root, keep=self.keep) for plan in todo}
+        else:
+            # The render only waits meanwhile: one worker more than it may use keeps every core
+            # busy when the environments do not divide evenly (three on two cores).
+            work = functools.partial(ClosingEnvironment.close, resolution=self.resolution, root=self.root, keep=False)
+            done = fork_map(work, todo, min(len(todo), jobs + 1))
+            closed = {id(plan): result for plan, result in zip(todo, done, strict=True)}
+        return sum(
+            self._close(state, plan, closed.get(id(plan))) if plan is not None else 0
+            for state, plan in zip(opened, plans, strict=True)
+        )
+
+    def _closing(self, state: _Environment) -> ClosingEnvironment | None:
+        """What closing ``state`` takes: its units' entries and the cache's answers, or None
+        when a unit could not be built."""
         if state.broken is not None:
-            return 0
+            return None
+        env = state.env
         keys = [state.keys[model.name] for model in env.models]
-        entries = [state.entries[model.name] for model in env.models]
-        composed = self._compose_entries(env, UnitKeys.compose(state.env_key, keys), state.settled)
-        shares = [
-            share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
-            for entry, model in zip(entries, env.models, strict=True)
-        ]
-        self.overview_units[name] = {model.name: unit_row(model) for model in env.models}
+        compose_key = UnitKeys.compose(state.env_key, keys)
+        composed = self.cache.get(compose_key, valid_compose)
         shared_key = UnitKeys.shared(state.env_key, keys)
         stored = self.cache.get(shared_key, is_digests)
+        usable = stored if self._usable(stored) and not self.keep else None
+        entries = [state.entries[model.name] for model in env.models]
+        return ClosingEnvironment(env, state.ns_object, entries, compose_key, composed, shared_key, stored, usable)
+
+    def _close(self, state: _Environment, plan: ClosingEnvironment, closed: ClosedEnvironment | None) -> int:
+        """Emit the environment's shared files (built in ``closed``, or from the cache); its
+        object count."""
+        env, name = state.env, state.env.spec.name
+        if closed is None:
+            closed = plan.close(self.resolution, self.root, keep=self.keep)
+        if plan.composed is None and state.settled:
+            self.cache.put(plan.compose_key, closed.composed)
+        self.overview_units[name] = {model.name: unit_row(model) for model in env.models}
         files: Files
-        if self._usable(stored) and not self.keep:
-            files = dict(stored)
+        built = closed.built
+        if built is None:
+            assert plan.usable is not None, "only a usable entry is not built"
+            files = dict(plan.usable)
+        elif isinstance(built, list):
+            state.broken = built[0]
+            self.findings.extend(built)
+            return 0
         else:
-            try:
-                built = shared_files(self.resolution, env, state.ns_object, shares)
-            except ModelfleetError as exc:
-                state.broken = exc.findings[0]
-                self.findings.extend(exc.findings)
-                return 0
             self.findings.extend(built.findings)
             files = dict(built.files)
-            if stored is None and state.settled and not built.findings:
-                self.cache.put(shared_key, file_digests(built.files))
+            if plan.stored is None and state.settled and not built.findings:
+                self.cache.put(plan.shared_key, file_digests(built.files))
             if self.keep:
                 output = EnvironmentOutput(
                     name, env.spec.kubernetesVersion, tuple(state.received), built.adapter, built.gitops, built.compose
@@ -474,7 +502,7 @@ class Render:
                 self.outputs.append(output)
         self.emit(files)
         self.record.environment(name, [m.name for m in env.models], sorted(files))
-        for model, entry, unit_share in zip(env.models, entries, shares, strict=True):
+        for model, entry, unit_share in zip(env.models, plan.entries, closed.shares, strict=True):
             self.record.unit(name, model.name, entry, unit_share)
         return state.objects
 
@@ -488,21 +516,6 @@ class Render:
         namespace = env.spec.namespace
         rules = [rule for model in env.models for rule in model_adapter_rules(model, sli_for(model, namespace))]
         return environment_findings(env, objects, adapter_values(rules), self.allowed)
-
-    def _compose_entries(self, env: ResolvedEnvironment, key: str, settled: bool) -> dict[str, Any]:
-        """Each model's compose entry: it reads the environment's settings and the model (its
-        spec and config files) and its place among the environment's models, which ``key``
-        covers through the units' keys."""
-        entry = self.cache.get(key, valid_compose)
-        if entry is None:
-            name = env.spec.name
-            entry = {
-                e.model: list(e)
-                for e in (compose_entry(m, self.root, env_name=name, index=i) for i, m in enumerate(env.models))
-            }
-            if settled:
-                self.cache.put(key, entry)
-        return dict(entry)
 
     def runbook_unit(self, model: ResolvedModel, places: list[tuple[str, str]]) -> dict[str, bytes]:
         """``runbook_files`` of one model, cached: a runbook reads the base model and the

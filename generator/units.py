@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.build.compose import ComposeEntry, compose_document, validate_compose
-from generator.build.dashboard import dashboard, dashboard_configmap, dashboard_sli
+from generator.build.compose import ComposeEntry, compose_document, compose_entry, validate_compose
+from generator.build.dashboard import dashboard_configmap, model_dashboard_text
 from generator.build.gitops import gitops_objects, slowest_of
 from generator.build.identity import common_labels, image_reference, image_repository
-from generator.build.monitoring import environment_rule, rule_proof
+from generator.build.monitoring import ModelRules, environment_rule, model_rules, rule_proof
 from generator.build.overview import model_row
 from generator.build.platform import dashboards_namespace
 from generator.build.scaling import model_adapter_rules
@@ -25,7 +25,7 @@ from generator.build.workload import KubeObject, build_workload
 from generator.check.controllers import controller_findings
 from generator.check.policy import image_allowlist, policy_findings
 from generator.check.schemas import check_environment, check_gitops
-from generator.errors import Finding
+from generator.errors import Finding, ModelfleetError
 from generator.output.overlay import ModelObjects, file_stem, namespaced, overlay
 from generator.output.plan import (
     OverlayPart,
@@ -42,12 +42,13 @@ from generator.read.resolve import Resolution, ResolvedEnvironment, ResolvedMode
 from generator.spec.gitops import shard_by, sharding
 
 
-def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
+def model_objects(model: ResolvedModel, root: Path, rules: ModelRules | None = None) -> ModelObjects:
     """The objects of one model. Alert rules exist only in an environment (their queries are
-    scoped to its namespace), so the overlay adds them to the base."""
+    scoped to its namespace), so the overlay adds them to the base; ``rules``: the model's
+    ``model_rules`` there, when known."""
     objects = [*build_workload(model, root), model_dashboard(model)]
     if model.environment is not None:
-        objects.append(environment_rule(model))
+        objects.append(environment_rule(model, rules))
     return ModelObjects(
         model=model.name,
         image_name=image_repository(model),
@@ -58,7 +59,7 @@ def model_objects(model: ResolvedModel, root: Path) -> ModelObjects:
 
 def model_dashboard(model: ResolvedModel) -> KubeObject:
     """The model's Grafana dashboard, as a ConfigMap the Grafana sidecar discovers."""
-    return dashboard_configmap(model, dashboard(model, dashboard_sli(model)), common_labels(model))
+    return dashboard_configmap(model, model_dashboard_text(model), common_labels(model))
 
 
 def namespace_object(env: ResolvedEnvironment, fleet: str) -> KubeObject:
@@ -118,7 +119,8 @@ def build_unit(
 ) -> BuiltUnit:
     """One model in one environment, checked on its own (``ModelfleetError`` when it cannot
     be built)."""
-    built = model_objects(model, root)
+    rules = model_rules(model)
+    built = model_objects(model, root, rules)
     received = tuple(namespaced(obj, env.spec.namespace) for obj in built.objects)
     adapter = adapter_values(model_adapter_rules(model, sli_for(model, env.spec.namespace)))
     findings = environment_findings(env, received, adapter, allowed)
@@ -128,7 +130,7 @@ def build_unit(
         part = overlay_part(item, model.name)
     else:
         part = model_overlay_part(item, model.name)
-    files = {**part.files, **proof_files(rule_proof(model))}
+    files = {**part.files, **proof_files(rule_proof(model, rules))}
     entry = {
         "files": files,
         "resources": part.resources,
@@ -193,9 +195,7 @@ def shared_files(
     files.update(platform_files({name: adapter}))
     startups = {n: int(s["startup"]) for n, s in zip(names, shares, strict=True)}
     gitops = tuple(
-        gitops_objects(
-            resolution, env, slowest_startup=slowest_of(startups.values()), shards=shards, startups=startups
-        )
+        gitops_objects(resolution, env, slowest_startup=slowest_of(startups.values()), shards=shards, startups=startups)
     )
     findings = check_gitops(name, gitops)
     files.update(gitops_file(name, gitops))
@@ -205,3 +205,55 @@ def shared_files(
         raise RuntimeError(f"rendered/compose/{name}.yaml breaks the compose-spec schema: {problems[0]}")
     files.update(compose_files(name, compose))
     return SharedFiles(files, gitops, compose, adapter, findings)
+
+
+@dataclass(frozen=True)
+class ClosedEnvironment:
+    """An environment closed: each model's compose entry, each unit's share, and the shared
+    files built (None: the cache holds them; findings: they cannot be built)."""
+
+    composed: dict[str, Any]
+    shares: list[dict[str, Any]]
+    built: SharedFiles | list[Finding] | None
+
+
+@dataclass(frozen=True)
+class ClosingEnvironment:
+    """An environment whose units are all in, with the cache's answers for its shared parts:
+    what ``close`` needs, in the render or in a worker (``pipeline.Render._close_all``)."""
+
+    env: ResolvedEnvironment
+    ns_object: KubeObject
+    entries: list[dict[str, Any]]  # each model's unit entry, without bytes
+    compose_key: str
+    composed: dict[str, Any] | None  # the cached compose entries
+    shared_key: str
+    stored: dict[str, str] | None  # the cached shared files (path -> digest)
+    usable: dict[str, str] | None  # ``stored``, when they can be planned by digest
+
+    @property
+    def todo(self) -> bool:
+        return self.composed is None or self.usable is None
+
+    def close(self, resolution: Resolution, root: Path, *, keep: bool) -> ClosedEnvironment:
+        """The compose entries (a model's reads the environment's settings, the model and its
+        place among the environment's models), the shares, and the shared files; ``keep``:
+        with the documents they hold (else only the files and findings)."""
+        env = self.env
+        composed = self.composed
+        if composed is None:
+            entries = (compose_entry(m, root, env_name=env.spec.name, index=i) for i, m in enumerate(env.models))
+            composed = {e.model: list(e) for e in entries}
+        shares = [
+            share(entry, model_adapter_rules(model, sli_for(model, env.spec.namespace)), composed[model.name], model)
+            for entry, model in zip(self.entries, env.models, strict=True)
+        ]
+        built: SharedFiles | list[Finding] | None = None
+        if self.usable is None:
+            try:
+                built = shared_files(resolution, env, self.ns_object, shares)
+            except ModelfleetError as exc:
+                built = exc.findings
+            else:
+                built = built if keep else SharedFiles(built.files, (), {}, {}, built.findings)
+        return ClosedEnvironment(composed, shares, built)

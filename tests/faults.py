@@ -163,15 +163,32 @@ def finish(job: dict[str, Any]) -> None:
 
 
 def install_unit_fault(fault: dict[str, Any]) -> None:
-    """Fail the building of units (``fault["units"]``: [environment, model] pairs), in
-    whichever process builds it (a render's forked worker inherits the fault): ``"signal"``
-    (the process kills itself with ``fault["signal"]``), ``"interrupt"`` (Ctrl-C reached it),
-    ``"raise"`` (a bug) or ``"finding"`` (the unit cannot be built: a ``ModelfleetError``)."""
+    """Fail the building of units (``fault["units"]``: [environment, model] pairs) and of
+    environments' shared files (``fault["environments"]``: names), in whichever process
+    builds them (a render's forked worker inherits the fault): ``"signal"`` (the process
+    kills itself with ``fault["signal"]``), ``"interrupt"`` (Ctrl-C reached it), ``"raise"``
+    (a bug) or ``"finding"`` (it cannot be built: a ``ModelfleetError``)."""
     from generator import fanout
+    from generator import units as unit_builders
     from generator.errors import Finding, ModelfleetError
 
+    shared = unit_builders.shared_files  # closing an environment calls it, in the render or a worker
+    environments = set(fault.get("environments", []))
+
+    def faulty_shared(resolution: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        if env.spec.name in environments:
+            action = fault["action"]
+            if action == "interrupt":
+                raise KeyboardInterrupt
+            if action == "finding":
+                raise ModelfleetError([Finding(f"{env.spec.name}: injected finding", hint="remove it")])
+            fire(fault)
+        return shared(resolution, env, *args, **kwargs)
+
+    unit_builders.shared_files = faulty_shared  # type: ignore[assignment]
+
     original = fanout.build_unit  # the render and its workers both build units through fanout.fresh_unit
-    units = {tuple(unit) for unit in fault["units"]}
+    units = {tuple(unit) for unit in fault.get("units", [])}
 
     def faulty(env: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
         if (env.spec.name, model.name) in units:

@@ -180,6 +180,24 @@ def test_broken_entries_are_recomputed(corruption: str, example_fleet: Path) -> 
     assert again == first
 
 
+def test_an_entry_is_never_written_through_a_symbolic_link(example_fleet: Path, tmp_path: Path) -> None:
+    """Entries are written in place (a torn one is only a miss): a link planted at an entry's
+    path must not send the write elsewhere."""
+    _age(example_fleet)
+    first, _ = _cached_render(example_fleet)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep\n")
+    entries = _entries(example_fleet)
+    for entry in entries:
+        entry.unlink()
+        entry.symlink_to(victim)
+    again, cache = _cached_render(example_fleet)
+    assert again == first
+    assert cache.hits == 0
+    assert victim.read_bytes() == b"keep\n"
+    assert all(entry.is_symlink() for entry in entries)
+
+
 def test_an_unwritable_cache_does_not_fail_the_render(example_fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _age(example_fleet)
     (example_fleet / CACHE_DIR).write_text("not a directory\n")  # refuses writes even to root

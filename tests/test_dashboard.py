@@ -331,3 +331,20 @@ def test_thresholds_are_exact_decimals(fleet: Resolution) -> None:
     for name in NAMES:
         for number in re.findall(r"\d+\.\d+", json.dumps(board(fleet, name))):
             assert not re.search(r"0{6}|9{6}", number), f"float noise in {number}"
+
+
+def test_a_models_dashboard_text_follows_its_spec_in_every_environment(fleet: Resolution) -> None:
+    """model_dashboard_text is shared between a model's base and units only while their
+    specs are equal: an environment's override that changes the dashboard gets its own."""
+    from dataclasses import replace
+
+    from generator.build.dashboard import dashboard_text, model_dashboard_text
+
+    for env in fleet.environments:
+        for one in env.models:
+            assert model_dashboard_text(one) == dashboard_text(dashboard(one, dashboard_sli(one)))
+    base = model(fleet, "sentiment")
+    changed = replace(base, spec=base.spec.model_copy(update={"description": "another description"}))
+    assert model_dashboard_text(base) != model_dashboard_text(changed)
+    assert model_dashboard_text(changed) == dashboard_text(dashboard(changed, dashboard_sli(changed)))
+    assert model_dashboard_text(base) == dashboard_text(dashboard(base, dashboard_sli(base)))

@@ -1,4 +1,4 @@
-"""dashboard_text: the indented JSON of a dashboard, serialised once per distinct dashboard."""
+"""dashboard_text: the indented JSON of a dashboard, serialised once per model (its base and units)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ def indented(value: Any) -> str:
 
 
 @pytest.fixture
-def memo(monkeypatch: pytest.MonkeyPatch) -> dict[bytes, bytes]:
-    texts: dict[bytes, bytes] = {}
-    monkeypatch.setattr(dash, "_TEXTS", texts)
+def memo(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str, str], str]:
+    texts: dict[tuple[str, str, str], str] = {}
+    monkeypatch.setattr(dash, "_MODEL_TEXTS", texts)
     return texts
 
 
-def test_the_example_fleets_dashboards_are_serialised_as_before(memo: dict[bytes, bytes]) -> None:
+def test_the_example_fleets_dashboards_are_serialised_as_before(memo: dict[tuple[str, str, str], str]) -> None:
     rendered = pipeline.render(REPO)
     configmaps = [
         obj
@@ -52,21 +52,24 @@ def test_the_example_fleets_dashboards_are_serialised_as_before(memo: dict[bytes
         ({"é": "x"}, {"\\u00e9": "x"}),
     ],
 )
-def test_different_dashboards_get_their_own_text(memo: dict[bytes, bytes], first: Any, second: Any) -> None:
+def test_different_dashboards_get_their_own_text(first: Any, second: Any) -> None:
     assert dashboard_text(first) == indented(first)
     assert dashboard_text(second) == indented(second)
     assert dashboard_text(first) == indented(first)
 
 
-def test_equal_dashboards_share_one_text_in_any_key_order(memo: dict[bytes, bytes]) -> None:
+def test_equal_dashboards_give_one_text_in_any_key_order() -> None:
     first = {"b": [1, {"y": 2, "x": 1}], "a": "z"}
     second = {"a": "z", "b": [1, {"x": 1, "y": 2}]}
     assert dashboard_text(first) == dashboard_text(second) == indented(second)
-    assert len(memo) == 1  # one entry: the second was served from the first's
 
 
-def test_the_memo_is_bounded(memo: dict[bytes, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dash, "_TEXTS_MAX", 2)
-    for index in range(5):
-        assert dashboard_text({"n": index}) == indented({"n": index})
+def test_the_memo_is_bounded(memo: dict[tuple[str, str, str], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.build.dashboard import dashboard, dashboard_sli, model_dashboard_text
+    from generator.validation import validate
+
+    monkeypatch.setattr(dash, "_MODEL_TEXTS_MAX", 2)
+    resolution = validate(REPO)
+    for model in [*resolution.base, *(m for env in resolution.environments for m in env.models)]:
+        assert model_dashboard_text(model) == dashboard_text(dashboard(model, dashboard_sli(model)))
         assert len(memo) <= 2

@@ -302,3 +302,24 @@ def test_parallel_render_reports_findings_as_the_sequential_one(tmp_path: Path) 
     assert "injected finding" in results[1].stderr
     assert results[1].stderr == results[2].stderr
     assert results[1].stdout == results[2].stdout
+
+
+@pytest.mark.parametrize("action", ["finding", "raise"])
+def test_shared_files_built_in_workers_fail_as_in_the_render(action: str, tmp_path: Path) -> None:
+    """Environments' shared files are built in workers when several need building: one that
+    cannot be built (a finding) or that fails (a bug) ends the render as it does without
+    workers, and rendered/ is left alone."""
+    fault = {"environments": ["staging", "prod"], "action": action}
+    results = {}
+    for jobs in (1, 2):
+        fleet = generated_fleet(tmp_path / f"jobs{jobs}", models=12)
+        results[jobs] = _render_jobs(fleet, jobs, "--no-cache", fault=fault)
+        assert results[jobs].code != 0, results[jobs].stderr
+        assert results[jobs].files == {}, "a failed render wrote rendered/"
+    if action == "finding":
+        assert "staging: injected finding" in results[1].stderr and "prod: injected finding" in results[1].stderr
+        assert results[1].stderr == results[2].stderr
+    else:
+        assert "injected fault" in results[1].stderr and "injected fault" in results[2].stderr
+    assert results[1].code == results[2].code
+    assert results[1].stdout == results[2].stdout

@@ -6,13 +6,16 @@ the user reads first.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.errors import Finding, Location, ModelfleetError
 from generator.read import load
-from generator.read.load import MAX_ALIAS_NODES, MAX_DEPTH, Document, load_file, parse_text
+from generator.read.load import MAX_ALIAS_NODES, MAX_DEPTH, Document, copy_loaded, load_file, parse_text
 
 NESTED = """\
 top:
@@ -334,3 +337,29 @@ def test_unreadable_file(tmp_path: Path) -> None:
     [finding] = info.value.findings
     assert finding.message == "cannot read the file: No such file or directory"
     assert finding.location == Location("models.yaml")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+        max_leaves=15,
+    )
+)
+def test_copy_loaded_is_deepcopy(value: object) -> None:
+    copied = copy_loaded(value)
+    assert copied == value
+    assert copied == copy.deepcopy(value)
+    if isinstance(value, (dict, list)):
+        assert copied is not value
+
+
+def test_copy_loaded_keeps_a_shared_container_shared_as_deepcopy_does() -> None:
+    shared = {"a": [1, 2]}
+    data = {"x": shared, "y": shared, "z": [shared["a"]]}
+    copied = copy_loaded(data)
+    assert copied["x"] is copied["y"] and copied["x"] is not shared
+    assert copied["z"][0] is copied["x"]["a"]
+    expected = copy.deepcopy(data)
+    assert (expected["x"] is expected["y"]) and (expected["z"][0] is expected["x"]["a"])

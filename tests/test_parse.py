@@ -336,3 +336,30 @@ def test_duplicate_model_names(tmp_path: Path) -> None:
     finding = one(fleet_findings(text, tmp_path))
     assert finding.message == "model name 'm' is used twice (first at line 9)"
     assert finding.location == Location("models.yaml", 13, 11)
+
+
+def test_a_file_check_passed_once_is_not_repeated_but_a_failure_is_reported_everywhere(tmp_path: Path) -> None:
+    """The file-system checks of one validation are remembered only once passed (spec.paths):
+    every model that names a bad config file gets its own finding, at its own line."""
+    from generator.read.load import load_fleet
+    from generator.validation import validate_sources
+
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "good.json").write_text("{}\n")
+    (tmp_path / "svc" / "bad.json").write_bytes(b"\xff\xfe not text\n")
+    models = "".join(
+        f"  - name: m{i}\n    owner: team\n    runtime: python\n    image: {{tag: \"1.0\"}}\n"
+        f"    config: {{files: [svc/good.json, {name}]}}\n"
+        for i, name in enumerate(["svc/bad.json", "svc/good.json", "svc/bad.json"])
+    )
+    (tmp_path / "models.yaml").write_text(FLEET.split("models:\n", maxsplit=1)[0] + "models:\n" + models)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "dev.yaml").write_text(ENV)
+    with pytest.raises(ModelfleetError) as info:
+        validate_sources(load_fleet(tmp_path), known_clean=frozenset())
+    bad = [f for f in info.value.findings if "bad.json" in f.message]
+    assert sorted({(f.path, f.location.line if f.location else 0) for f in bad}) == [
+        ("models[0].config.files[1]", 13),
+        ("models[2].config.files[1]", 23),
+    ]
+    assert all("is not UTF-8 text" in f.message for f in bad)

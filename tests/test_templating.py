@@ -3,12 +3,15 @@ structure; raw text passes only through `bare`; undefined variables are template
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.build.templating import Bare, TemplateBug, bare, environment, quote, render_documents, render_text
 
@@ -171,3 +174,13 @@ def test_the_template_loader_builds_what_the_safe_loader_builds() -> None:
     fast = list(yaml.load_all(MIXED_DOCUMENTS, Loader=_Loader))
     safe = list(yaml.load_all(MIXED_DOCUMENTS, Loader=yaml.SafeLoader))
     assert typed(fast) == typed(safe)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=12) | st.text(st.sampled_from(list(' !"#\\/az~\x7f\x00é\u2028')), max_size=8) | st.integers())
+def test_quote_is_the_json_literal_with_unsafe_characters_escaped(value: object) -> None:
+    """quote's shortcut for plain ASCII text and integers gives json.dumps's literal."""
+    from generator.build.templating import _UNSAFE_RE
+
+    expected = _UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+    assert quote(value) == expected

@@ -141,9 +141,13 @@ def alerting_rule(model: ResolvedModel, alert: Alert, environment: str) -> dict[
     return rule
 
 
-def rule_groups(model: ResolvedModel, sli: Sli, environment: str) -> list[dict[str, Any]]:
+def rule_groups(
+    model: ResolvedModel, sli: Sli, environment: str, alerts: list[Alert] | None = None
+) -> list[dict[str, Any]]:
+    """The rule groups of ``model``; ``alerts``: its ``model_alerts(model, sli)``, when known."""
     scope = Scope(model.name, namespace_of(model), sli)
-    alerts = model_alerts(model, sli)
+    if alerts is None:
+        alerts = model_alerts(model, sli)
     groups = [("sli", recording_rules(model, scope))]
     for group, kinds in (("slo", "burn-"), ("operations", "op-"), ("model-metrics", "metric")):
         groups.append((group, [alerting_rule(model, a, environment) for a in alerts if a.kind.startswith(kinds)]))
@@ -151,13 +155,18 @@ def rule_groups(model: ResolvedModel, sli: Sli, environment: str) -> list[dict[s
 
 
 def prometheus_rule(
-    model: ResolvedModel, sli: Sli, environment: str, labels: dict[str, str] | None = None
+    model: ResolvedModel,
+    sli: Sli,
+    environment: str,
+    labels: dict[str, str] | None = None,
+    groups: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The monitoring.coreos.com/v1 PrometheusRule of ``model`` in ``environment``; ``sli`` is
-    scoped for that environment's namespace (``sli_for(model, namespace)``)."""
+    scoped for that environment's namespace (``sli_for(model, namespace)``); ``groups``: its
+    ``rule_groups``, when known."""
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": {"name": model.name, "labels": dict(labels if labels is not None else common_labels(model))},
-        "spec": {"groups": rule_groups(model, sli, environment)},
+        "spec": {"groups": groups if groups is not None else rule_groups(model, sli, environment)},
     }

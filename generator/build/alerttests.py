@@ -230,11 +230,18 @@ def _raw(proof: Proof, burns: list[tuple[Alert, Burn]], timeline: Timeline) -> N
 # ------------------------------------------------------------------ the file
 
 
-def rules_test(model: ResolvedModel, sli: Sli, environment: str, rule_file: str) -> dict[str, Any]:
+def rules_test(
+    model: ResolvedModel,
+    sli: Sli,
+    environment: str,
+    rule_file: str,
+    known: tuple[list[Alert], list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """A ``promtool test rules`` file for the rules of ``prometheus_rule(model, sli, environment)``
-    written to ``rule_file`` (a path relative to the test file, or absolute)."""
+    written to ``rule_file`` (a path relative to the test file, or absolute). ``known``: the
+    model's ``model_alerts`` and ``rule_groups``, when already computed."""
     proof = Proof(model, sli, environment)
-    alerts = model_alerts(model, sli)
+    alerts, groups = known if known is not None else (model_alerts(model, sli), rule_groups(model, sli, environment))
     burns = [(a, a.burn) for a in alerts if a.burn is not None]
     raw = [(a, b) for a, b in burns if _synthesizable(sli, b)]
     ends = [ops_length(alerts, model)]
@@ -248,11 +255,10 @@ def rules_test(model: ResolvedModel, sli: Sli, environment: str, rule_file: str)
     if raw:
         _raw(proof, raw, timeline)
     operational_proofs(Ops(model, proof.scope, timeline, proof.expected), alerts)
-    groups = [group["name"] for group in rule_groups(model, sli, environment)]
     return {
         "rule_files": [rule_file],
         "evaluation_interval": f"{STEP}m",
-        "group_eval_order": groups,
+        "group_eval_order": [group["name"] for group in groups],
         "tests": [timeline.group(f"{model.name} in {environment}: burn-rate and operational alerts")],
     }
 

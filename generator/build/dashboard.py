@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -335,38 +334,39 @@ def dashboard(model: ResolvedModel, sli: Sli) -> dict[str, Any]:
     }
 
 
-# BLAKE2b-256 of a dashboard's compact JSON -> its indented text, zlib-compressed (a tenth of
-# its 20 KB), oldest first. A model's base and units share one dashboard, and a render goes
-# model by model, so the last few dozen are all that recur.
-_TEXTS: dict[bytes, bytes] = {}
-_TEXTS_MAX = 1 << 6
-
-
 def dashboard_text(dashboard: dict[str, Any]) -> str:
-    """``dashboard`` as indented JSON with sorted keys, serialised once per distinct dashboard.
+    """``dashboard`` as indented JSON with sorted keys (what Grafana's file provisioning reads)."""
+    return json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
 
-    ``json.dumps`` with ``indent`` runs the pure-Python encoder; the compact form (C encoder,
-    the same keys, values and order) identifies the dashboard much faster.
-    """
-    key = hashlib.blake2b(
-        json.dumps(dashboard, sort_keys=True, separators=(",", ":")).encode("utf-8"), digest_size=32
-    ).digest()
-    packed = _TEXTS.get(key)
-    if packed is not None:
-        return zlib.decompress(packed).decode("utf-8")
-    text = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
-    if len(_TEXTS) >= _TEXTS_MAX:
-        del _TEXTS[next(iter(_TEXTS))]
-    _TEXTS[key] = zlib.compress(text.encode("utf-8"), 1)
+
+# (model name, its spec and its fleet as JSON) -> its dashboard's text, oldest first. The
+# dashboard reads nothing else (one dashboard serves every environment), so a model's base
+# and its units, which a render builds one after another, share one entry.
+_MODEL_TEXTS: dict[tuple[str, str, str], str] = {}
+_MODEL_TEXTS_MAX = 1 << 4
+
+
+def model_dashboard_text(model: ResolvedModel) -> str:
+    """``dashboard_text`` of ``model``'s dashboard, built once for its base and its units."""
+    key = (model.name, model.spec.model_dump_json(), model.fleet.model_dump_json())
+    text = _MODEL_TEXTS.get(key)
+    if text is None:
+        text = dashboard_text(dashboard(model, dashboard_sli(model)))
+        if len(_MODEL_TEXTS) >= _MODEL_TEXTS_MAX:
+            del _MODEL_TEXTS[next(iter(_MODEL_TEXTS))]
+        _MODEL_TEXTS[key] = text
     return text
 
 
-def dashboard_configmap(model: ResolvedModel, dashboard: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
-    """A v1 ConfigMap holding ``dashboard``, labelled for the Grafana sidecar's default
-    discovery label ``grafana_dashboard: "1"`` and the platform's dashboard settings. In a
-    namespace of its own (``platform.dashboards.namespace``) its name carries the models'
-    namespace, so the dashboards of two environments in one cluster stay apart."""
-    text = dashboard_text(dashboard)
+def dashboard_configmap(
+    model: ResolvedModel, dashboard: dict[str, Any] | str, labels: dict[str, str]
+) -> dict[str, Any]:
+    """A v1 ConfigMap holding ``dashboard`` (or its ``dashboard_text``), labelled for the
+    Grafana sidecar's default discovery label ``grafana_dashboard: "1"`` and the platform's
+    dashboard settings. In a namespace of its own (``platform.dashboards.namespace``) its name
+    carries the models' namespace, so the dashboards of two environments in one cluster stay
+    apart."""
+    text = dashboard if isinstance(dashboard, str) else dashboard_text(dashboard)
     platform = platform_settings(model)
     env = model.environment
     metadata: dict[str, Any] = {

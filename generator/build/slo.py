@@ -29,6 +29,7 @@ budget and the higher the ratio the alert waits for. ``minimum_objective`` gives
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -96,8 +97,10 @@ def burn_factor(budget_share: Decimal, window_days: int, long_window: str) -> De
     return _to_decimal(Fraction(budget_share) * window_days * 24 / hours(long_window), FACTOR_PLACES)
 
 
+@functools.lru_cache(maxsize=64)
 def burn_windows(window_days: int) -> tuple[BurnWindow, ...]:
-    """The burn-rate alerts of an SLO over ``window_days`` days, fastest first."""
+    """The burn-rate alerts of an SLO over ``window_days`` days, fastest first (computed once
+    per window: every model of a fleet asks, and the windows are immutable)."""
     if window_days < 1:
         raise ValueError(f"an SLO window of {window_days} days is empty")
     return tuple(

@@ -81,8 +81,17 @@ _BARE_RE = re.compile(r"^[A-Za-z0-9._:/@+=,%-]*$")
 _UNSAFE_RE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 
 
+# Printable ASCII but '"' and '\\': such a string's JSON literal is itself in quotes.
+_PLAIN_STRING = re.compile(r"[ !#-\[\]-~]*")
+
+
 def quote(value: Any) -> str:
     """A YAML/JSON-safe literal for ``value``."""
+    kind = type(value)
+    if kind is str and _PLAIN_STRING.fullmatch(value):
+        return f'"{value}"'  # what json.dumps gives, without its call
+    if kind is int:
+        return str(value)
     text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     return _UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

@@ -5,7 +5,9 @@ hashes everything the unit's computation reads (see ``generator.incremental.keys
 An entry is ``MAGIC + key + blake2b(payload) + payload``; the payload is a pickle of plain
 data only (dict, list, tuple, str, bytes, int, bool, None): the unpickler refuses every
 class, so a foreign file cannot run code. A truncated, corrupt, foreign or mistyped entry
-is a miss; a cache that cannot be written is ignored.
+is a miss, which is why an entry is written in place (``write_digested``): a render killed
+while writing, or two writing one key, leave at worst a miss. A cache that cannot be written
+is ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from generator.incremental.inputrecord import CACHE_DIR, cache_disabled
-from generator.write.fs import write_atomic
+from generator.write.fs import write_digested
 
 MAGIC = b"modelfleet-unit-v1\n"
 _DIGEST = 20
@@ -81,7 +83,7 @@ class UnitCache:
         if not (self.enabled and self.writable):
             return False
         try:
-            write_atomic(self._path(key), lambda handle: _write_entry(handle, key, value), durable=False)
+            write_digested(self._path(key), lambda handle: _write_entry(handle, key, value))
         except (OSError, pickle.PicklingError, TypeError, ValueError):
             return False
         return True

@@ -33,6 +33,8 @@ from typing import Any, Final
 import yaml
 from yaml.representer import SafeRepresenter
 
+from generator.output.yamlemit import Emitter
+
 # libyaml's emitter is much faster. The pure one lays out our data the same way; it
 # differs only on exotic text (characters outside the BMP, keys over 128 bytes or with
 # control characters), where both still read back exactly.
@@ -201,8 +203,16 @@ _Dumper.add_representer(tuple, SafeRepresenter.represent_list)
 def dump(data: Any) -> str:
     """One YAML document for ``data`` (dict/list/tuple/str/int/float/bool/None).
 
-    Keys keep the caller's order. The text ends with exactly one newline.
+    Keys keep the caller's order. The text ends with exactly one newline. A mapping or
+    sequence is written by ``yamlemit`` (the same text, several times faster), anything it
+    does not take the general way.
     """
+    text = _EMITTER.emit(data)
+    return text if text is not None else _dump_general(data)
+
+
+def _dump_general(data: Any) -> str:
+    """``dump`` through PyYAML's representer and emitter: the reference ``yamlemit`` follows."""
     text = yaml.dump(
         data,
         Dumper=_Dumper,
@@ -216,6 +226,25 @@ def dump(data: Any) -> str:
     # The pure-Python emitter closes a bare root scalar with "...": libyaml does not.
     # It is optional here (we never write directives), so drop it for identical bytes.
     return text.removesuffix("\n...\n") + "\n" if text.endswith("\n...\n") else text
+
+
+# Text libyaml writes plain in block context, by its scalar analysis (emitter.c,
+# yaml_emitter_analyze_scalar): not empty, no leading or trailing space, a first character
+# that is no indicator, no ": ", " #" or final ":" (they end a plain scalar), nothing
+# outside printable ASCII, no line break. Deliberately narrow: anything else asks the
+# general dumper (and ``_plain_text`` also needs our quoting rules to leave it unquoted).
+_PLAIN_TEXT: Final = re.compile(
+    r"[A-Za-z0-9_/(]"  # a first character that is no indicator
+    r"(?:[A-Za-z0-9_/()=+\-*<>$,;.\"'{}\[\]|~!%^&@ ]|:(?! |$)|(?<! )#)*"
+    r"(?<! )"  # no trailing space
+)
+
+
+def _plain_text(s: str) -> bool:
+    return _PLAIN_TEXT.fullmatch(s) is not None and _style(s) is None
+
+
+_EMITTER: Final = Emitter(_dump_general, _plain_text)
 
 
 def _comment(header: str) -> str:

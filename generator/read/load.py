@@ -10,6 +10,7 @@ parse stage can say "quote it" when they reach a string field.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -346,3 +347,37 @@ def load_fleet(root: Path) -> Sources:
     if findings:
         raise ModelfleetError(findings)
     return Sources(root=root, models=documents[0], environments=tuple(documents[1:]))
+
+
+def copy_loaded(value: Any) -> Any:
+    """``copy.deepcopy(value)`` for data this module loaded, several times faster: dicts and
+    lists copied (a container shared through a YAML alias stays shared, as deepcopy keeps
+    it), scalars kept, anything else deep-copied."""
+    return _copy(value, {})
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _copy(value: Any, memo: dict[int, Any]) -> Any:
+    """``copy.deepcopy(value)`` for loaded YAML data, several times faster: dicts and lists
+    copied (a container shared through an alias stays shared, as deepcopy keeps it), scalars
+    kept, anything else deep-copied."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        if kind is dict:
+            mapping: dict[Any, Any] = {}
+            memo[id(value)] = mapping
+            for key, child in value.items():
+                mapping[key] = _copy(child, memo)
+            return mapping
+        items: list[Any] = []
+        memo[id(value)] = items
+        items.extend(_copy(child, memo) for child in value)
+        return items
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value, memo)

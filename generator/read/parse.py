@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -40,6 +40,7 @@ class Parsed:
     document: Document
     environments: tuple[ParsedEnvironment, ...]
     paths: set[str]  # every fleet-relative path validated so far (resolve adds its own)
+    passed: set[tuple[str, str]] = field(default_factory=set)  # file-system checks passed (spec.paths)
 
 
 # ---------------------------------------------------------------------------
@@ -238,12 +239,14 @@ def _unique_models(fleet: FleetFile, document: Document) -> list[Finding]:
     return findings
 
 
-def parse_fleet_document(document: Document, root: Path, paths: set[str] | None = None) -> FleetFile:
+def parse_fleet_document(
+    document: Document, root: Path, paths: set[str] | None = None, passed: set[tuple[str, str]] | None = None
+) -> FleetFile:
     findings = _check_header(document, "ModelFleet")
     if findings:
         raise ModelfleetError(findings)
     try:
-        fleet = FleetFile.model_validate(document.data, context=validation_context(root, paths))
+        fleet = FleetFile.model_validate(document.data, context=validation_context(root, paths, passed))
     except ValidationError as exc:
         raise ModelfleetError(translate(exc, FleetFile, _same_document(document))) from None
     findings = _unique_models(fleet, document)
@@ -252,12 +255,14 @@ def parse_fleet_document(document: Document, root: Path, paths: set[str] | None 
     return fleet
 
 
-def parse_environment_document(document: Document, root: Path, paths: set[str] | None = None) -> EnvironmentFile:
+def parse_environment_document(
+    document: Document, root: Path, paths: set[str] | None = None, passed: set[tuple[str, str]] | None = None
+) -> EnvironmentFile:
     findings = _check_header(document, "Environment")
     if findings:
         raise ModelfleetError(findings)
     try:
-        env = EnvironmentFile.model_validate(document.data, context=validation_context(root, paths))
+        env = EnvironmentFile.model_validate(document.data, context=validation_context(root, paths, passed))
     except ValidationError as exc:
         raise ModelfleetError(translate(exc, EnvironmentFile, _same_document(document))) from None
     stem = Path(document.path).stem
@@ -278,16 +283,17 @@ def parse(sources: Sources) -> Parsed:
     """Validate every file; report the problems of all files together."""
     findings: list[Finding] = []
     paths: set[str] = set()
+    passed: set[tuple[str, str]] = set()
     fleet: FleetFile | None = None
     try:
-        fleet = parse_fleet_document(sources.models, sources.root, paths)
+        fleet = parse_fleet_document(sources.models, sources.root, paths, passed)
     except ModelfleetError as exc:
         findings.extend(exc.findings)
     environments: list[ParsedEnvironment] = []
     seen: dict[str, Document] = {}
     for document in sources.environments:
         try:
-            env = parse_environment_document(document, sources.root, paths)
+            env = parse_environment_document(document, sources.root, paths, passed)
         except ModelfleetError as exc:
             findings.extend(exc.findings)
             continue
@@ -312,4 +318,4 @@ def parse(sources: Sources) -> Parsed:
         )
     if findings or fleet is None:
         raise ModelfleetError(findings)
-    return Parsed(sources.root, fleet, sources.models, tuple(environments), paths)
+    return Parsed(sources.root, fleet, sources.models, tuple(environments), paths, passed)

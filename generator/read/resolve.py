@@ -8,7 +8,6 @@ it, and the files before it that it overrides.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from pydantic import ValidationError
 
 from generator.errors import Finding, Location, ModelfleetError
 from generator.read.envrules import gitops_findings, platform_label_findings, traffic_findings
-from generator.read.load import Document, FieldPath
+from generator.read.load import Document, FieldPath, copy_loaded
 from generator.read.parse import Parsed, ParsedEnvironment, did_you_mean, translate
 from generator.read.shardrules import shard_findings
 from generator.spec.environment import EnvironmentFile
@@ -92,7 +91,7 @@ class _Merge:
             else:
                 if self.track and isinstance(target.get(key), (dict, list)):  # only a container has entries below
                     self.forget_below(child)
-                target[key] = copy.deepcopy(value)
+                target[key] = copy_loaded(value)
                 self.record(layer, child, value)
 
 
@@ -190,7 +189,9 @@ def _validate(
 ) -> ResolvedModel:
     provenance = Provenance(layers, entry, merge)
     try:
-        spec = ModelSpec.model_validate(merge.data, context=validation_context(parsed.root, parsed.paths))
+        spec = ModelSpec.model_validate(
+            merge.data, context=validation_context(parsed.root, parsed.paths, parsed.passed)
+        )
     except ValidationError as exc:
         merge = provenance.merge()
 

@@ -29,11 +29,23 @@ def _fleet_root(info: ValidationInfo) -> Path | None:
     return root if isinstance(root, Path) else None
 
 
-def validation_context(root: Path, paths: set[str] | None) -> dict[str, Any]:
+def validation_context(
+    root: Path, paths: set[str] | None, passed: set[tuple[str, str]] | None = None
+) -> dict[str, Any]:
     """The context the parse and resolve stages validate with: the fleet root that paths are
-    checked against, and ``paths`` (when given), which collects every fleet-relative path
-    validated (the input record must name every file the output depends on)."""
-    return {"root": root, "paths": paths}
+    checked against, ``paths`` (when given), which collects every fleet-relative path
+    validated (the input record must name every file the output depends on), and ``passed``
+    (when given), the file-system checks already passed in this validation: a thousand models
+    built from one directory ask the same questions of the disk."""
+    return {"root": root, "paths": paths, "passed": passed}
+
+
+def _passed(info: ValidationInfo) -> set[tuple[str, str]]:
+    """The file-system checks (check, path) already passed in this validation (an empty set,
+    kept nowhere, when the context has none). A check is added only once it has passed, so
+    every field that fails reports its own error."""
+    passed = info.context.get("passed") if isinstance(info.context, dict) else None
+    return passed if isinstance(passed, set) else set()
 
 
 def _record_path(value: str, info: ValidationInfo) -> None:
@@ -45,6 +57,9 @@ def _record_path(value: str, info: ValidationInfo) -> None:
 def _check_relative_path(value: str, info: ValidationInfo) -> str:
     """A relative path that stays inside the fleet root and exists there."""
     _record_path(value, info)
+    passed = _passed(info)
+    if ("inside", value) in passed:
+        return value  # every check below passed for this text already
     pure = PurePosixPath(value)
     if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
         raise spec_error(f"'{value}' is an absolute path", "give a path relative to the fleet root")
@@ -65,6 +80,7 @@ def _check_relative_path(value: str, info: ValidationInfo) -> str:
                 f"'{value}' points outside the fleet root (through a symlink)",
                 "keep build contexts and config files inside the repository",
             )
+        passed.add(("inside", value))
     return value
 
 
@@ -72,8 +88,11 @@ def _check_relative_file(value: str, info: ValidationInfo) -> str:
     """A relative path inside the fleet root that is a regular file."""
     value = _check_relative_path(value, info)
     root = _fleet_root(info)
-    if root is not None and not (root / value).is_file():
-        raise spec_error(f"'{value}' is not a file", "list files here, not directories")
+    passed = _passed(info)
+    if root is not None and ("file", value) not in passed:
+        if not (root / value).is_file():
+            raise spec_error(f"'{value}' is not a file", "list files here, not directories")
+        passed.add(("file", value))
     return value
 
 
@@ -83,8 +102,10 @@ def _check_config_file(value: str, info: ValidationInfo) -> str:
     value = _check_relative_file(value, info)
     check_key(PurePosixPath(value).name, "ConfigMap")
     root = _fleet_root(info)
-    if root is not None:
+    passed = _passed(info)
+    if root is not None and ("config", value) not in passed:
         _check_config_content(value, (root / value).read_bytes())
+        passed.add(("config", value))
     return value
 
 
@@ -116,8 +137,11 @@ def _check_directory(value: str, info: ValidationInfo) -> str:
     """A relative path inside the fleet root that is a directory."""
     value = _check_relative_path(value, info)
     root = _fleet_root(info)
-    if root is not None and not (root / value).is_dir():
-        raise spec_error(f"'{value}' is not a directory", "point build.context at the service's source directory")
+    passed = _passed(info)
+    if root is not None and ("directory", value) not in passed:
+        if not (root / value).is_dir():
+            raise spec_error(f"'{value}' is not a directory", "point build.context at the service's source directory")
+        passed.add(("directory", value))
     return value
 
 

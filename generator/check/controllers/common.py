@@ -3,6 +3,7 @@ PromQL as the controllers will send it."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -41,9 +42,11 @@ def name_of(obj: Obj) -> str:
     return str(obj.get("metadata", {}).get("name", ""))
 
 
+@functools.lru_cache(maxsize=1 << 8)
 def parse(query: str) -> Any | None:
     """The expression tree of ``query`` with Argo's {{args.*}} filled in; None if unparsable
-    (the schema and promtool checks report that)."""
+    (the schema and promtool checks report that). Several checks read the same queries of a
+    unit: a tree is parsed once (the checks only read it)."""
     try:
         return promql_parser.parse(ARGO_ARG.sub("arg", query))
     except ValueError:
