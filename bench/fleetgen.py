@@ -161,7 +161,8 @@ def _own_config(fleet: dict[str, Any], dest: Path) -> None:
 
 def change_model_entry(root: Path, step: int) -> tuple[str, str]:
     """Change the ``maxReplicas`` of ``changed_target``'s model in its ``models.yaml`` entry
-    (a text edit, as a person makes it); ``step`` alternates the value. Returns (file, model)."""
+    (a text edit, as a person makes it) to a value it never had: like a person's edit, and
+    like every kind's, the unit cache cannot answer it. Returns (file, model)."""
     _, model = changed_target(root)
     path = root / "models.yaml"
     text = path.read_text(encoding="utf-8")
@@ -172,7 +173,7 @@ def change_model_entry(root: Path, step: int) -> tuple[str, str]:
         raise ValueError(f"{model} has no maxReplicas in its models.yaml entry")
     line_end = text.index("\n", scaling)
     value = int(text[scaling + len("maxReplicas: ") : line_end])
-    new = value + 1 if step % 2 == 0 else value - 1
+    new = value + 1
     path.write_text(f"{text[:scaling]}maxReplicas: {new}{text[line_end:]}", encoding="utf-8")
     return "models.yaml", model
 
@@ -215,10 +216,11 @@ def changed_target(root: Path) -> tuple[Path, str]:
 
 
 def change_one_model(root: Path, step: int) -> tuple[str, str]:
-    """Change one model's ``scaling.maxReplicas`` in one environment; ``step`` alternates it.
+    """Change one model's ``scaling.maxReplicas`` in one environment to a value it never had.
 
-    Returns (environment file name, model). Every call with a different ``step`` parity
-    produces a different value, so each timed render really has one change to make.
+    Returns (environment file name, model). Each timed render has one change to make, and
+    the unit cache cannot answer it (an edit going back and forth would be served from it
+    from the third render on, which a person's edit is not).
     """
     path, model = changed_target(root)
     env = _read(path)
@@ -226,7 +228,7 @@ def change_one_model(root: Path, step: int) -> tuple[str, str]:
     override = overrides.setdefault(model, {})
     scaling = override.setdefault("scaling", {})
     current = int(scaling.get("maxReplicas", 10))
-    scaling["maxReplicas"] = current + 1 if step % 2 == 0 else current - 1  # never below the original
+    scaling["maxReplicas"] = current + 1
     _write(path, env)
     return path.name, model
 
