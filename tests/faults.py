@@ -175,14 +175,17 @@ def install_unit_fault(fault: dict[str, Any]) -> None:
     shared = unit_builders.shared_files  # closing an environment calls it, in the render or a worker
     environments = set(fault.get("environments", []))
 
+    def act(finding: str) -> None:
+        action = fault["action"]
+        if action == "interrupt":
+            raise KeyboardInterrupt
+        if action == "finding":
+            raise ModelfleetError([Finding(finding, hint="remove it")])
+        fire(fault)
+
     def faulty_shared(resolution: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
         if env.spec.name in environments:
-            action = fault["action"]
-            if action == "interrupt":
-                raise KeyboardInterrupt
-            if action == "finding":
-                raise ModelfleetError([Finding(f"{env.spec.name}: injected finding", hint="remove it")])
-            fire(fault)
+            act(f"{env.spec.name}: injected finding")
         return shared(resolution, env, *args, **kwargs)
 
     unit_builders.shared_files = faulty_shared  # type: ignore[assignment]
@@ -192,12 +195,7 @@ def install_unit_fault(fault: dict[str, Any]) -> None:
 
     def faulty(env: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
         if (env.spec.name, model.name) in units:
-            action = fault["action"]
-            if action == "interrupt":
-                raise KeyboardInterrupt
-            if action == "finding":
-                raise ModelfleetError([Finding(f"{model.name} in {env.spec.name}: injected finding", hint="remove it")])
-            fire(fault)
+            act(f"{model.name} in {env.spec.name}: injected finding")
         return original(env, model, *args, **kwargs)
 
     fanout.build_unit = faulty  # type: ignore[assignment]

@@ -120,7 +120,7 @@ class Emitter:
 
     def _value(self, value: Any, column: int, out: list[str]) -> None:
         """A scalar after "key:" or "- " at ``column`` (its block's lines two further in)."""
-        head, lines = self._string(value) if type(value) is str else self._scalar(value)
+        head, lines = self._scalar(value)
         out.append(f" {head}\n")
         if lines:
             pad = " " * (column + 2)
